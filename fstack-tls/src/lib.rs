@@ -1,0 +1,1 @@
+//! TLS over non-blocking streams (in progress).

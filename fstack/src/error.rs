@@ -1,0 +1,113 @@
+//! The error type of the safe API.
+
+use std::io;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// Everything that can go wrong in this crate.
+///
+/// OS errors keep the failing operation and the underlying [`io::Error`]; use [`Error::kind`]
+/// to branch on them (for example [`io::ErrorKind::WouldBlock`] or
+/// [`io::ErrorKind::ConnectionRefused`]).
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// An `ff_*` call failed.
+    #[error("{op} failed: {source}")]
+    Io {
+        /// The F-Stack call that failed, e.g. `ff_bind`.
+        op: &'static str,
+        /// The OS error it reported.
+        #[source]
+        source: io::Error,
+    },
+    /// A TCP connection could not be established.
+    #[error("connecting to {addr} failed: {source}")]
+    Connect {
+        /// The address that was dialled.
+        addr: SocketAddr,
+        /// Why, e.g. connection refused.
+        #[source]
+        source: io::Error,
+    },
+    /// The F-Stack config file is missing, unreadable or malformed.
+    #[error("F-Stack config {}: {reason}", path.display())]
+    Config {
+        /// The config file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// `ff_init` itself failed.
+    #[error("ff_init failed: {source}")]
+    Init {
+        /// The error it reported.
+        #[source]
+        source: io::Error,
+    },
+    /// [`Stack::init`](crate::Stack::init) was called when F-Stack was already initialized.
+    #[error("F-Stack is already initialized in this process (ff_init may run only once)")]
+    AlreadyInitialized,
+    /// A socket or poll call was made outside the thread that initialized F-Stack.
+    #[error("{op}: F-Stack is not initialized on this thread (call Stack::init first, and use F-Stack only from that thread)")]
+    NotInitialized {
+        /// What was attempted.
+        op: &'static str,
+    },
+    /// A call that F-Stack only allows inside the running loop was made outside it.
+    #[error("{op}: only allowed inside the running F-Stack loop (Stack::run)")]
+    NotRunning {
+        /// What was attempted.
+        op: &'static str,
+    },
+    /// An argument was rejected before reaching F-Stack.
+    #[error("invalid argument: {0}")]
+    InvalidArgument(String),
+}
+
+impl Error {
+    /// The [`io::ErrorKind`] of the underlying OS error, or [`io::ErrorKind::Other`].
+    pub fn kind(&self) -> io::ErrorKind {
+        match self {
+            Error::Io { source, .. } | Error::Connect { source, .. } | Error::Init { source } => {
+                source.kind()
+            }
+            Error::InvalidArgument(_) => io::ErrorKind::InvalidInput,
+            _ => io::ErrorKind::Other,
+        }
+    }
+
+    /// True when the operation would have blocked and should be retried on readiness.
+    pub fn is_would_block(&self) -> bool {
+        self.kind() == io::ErrorKind::WouldBlock
+    }
+
+    /// The OS error behind this error, if there is one.
+    pub fn os_error(&self) -> Option<&io::Error> {
+        match self {
+            Error::Io { source, .. } | Error::Connect { source, .. } | Error::Init { source } => {
+                Some(source)
+            }
+            _ => None,
+        }
+    }
+
+    pub(crate) fn last_os(op: &'static str) -> Error {
+        Error::Io {
+            op,
+            source: io::Error::last_os_error(),
+        }
+    }
+}
+
+impl From<Error> for io::Error {
+    fn from(e: Error) -> io::Error {
+        match e {
+            // Keep WouldBlock bare so that generic Read/Write consumers recognise it cheaply.
+            Error::Io { source, .. } if source.kind() == io::ErrorKind::WouldBlock => source,
+            other => io::Error::new(other.kind(), other),
+        }
+    }
+}
+
+/// `Result` with this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
