@@ -121,8 +121,10 @@ mod tests {
 
     #[test]
     fn accepts_a_valid_config() {
-        check("; comment\n[dpdk]\nlcore_mask=1\nidle_sleep = 0 ; inline\n[freebsd.boot]\nhz=1000\n")
-            .unwrap();
+        check(
+            "; comment\n[dpdk]\nlcore_mask=1\nidle_sleep = 0 ; inline\n[freebsd.boot]\nhz=1000\n",
+        )
+        .unwrap();
     }
 
     #[test]
@@ -132,7 +134,10 @@ mod tests {
         let e = check("[dpdk\nlcore_mask=1\n").unwrap_err();
         assert!(e.to_string().contains("line 1: bad section header"), "{e}");
         let e = check("[dpdk]\nlcore_mask=1\nidle_sleep=soon\n").unwrap_err();
-        assert!(e.to_string().contains("idle_sleep must be an integer"), "{e}");
+        assert!(
+            e.to_string().contains("idle_sleep must be an integer"),
+            "{e}"
+        );
         let e = check("lcore_mask=1\n").unwrap_err();
         assert!(e.to_string().contains("before any [section]"), "{e}");
     }

@@ -29,6 +29,11 @@ impl Interest {
     /// Writable: send buffer space, or a completed (or failed) connect.
     pub const WRITABLE: Interest = Interest(2);
 
+    /// Both interests together; usable in constants, unlike `|`.
+    pub const fn add(self, other: Interest) -> Interest {
+        Interest(self.0 | other.0)
+    }
+
     /// Whether this includes [`Interest::READABLE`].
     pub fn is_readable(self) -> bool {
         self.0 & 1 != 0
@@ -205,7 +210,12 @@ impl Poll {
     }
 
     /// Registers `source` for `interest`, reporting its events with `token`.
-    pub fn register(&mut self, source: &impl Source, token: Token, interest: Interest) -> Result<()> {
+    pub fn register(
+        &mut self,
+        source: &impl Source,
+        token: Token,
+        interest: Interest,
+    ) -> Result<()> {
         let fd = source.raw_fd();
         self.ctl(libc::EPOLL_CTL_ADD, fd, interest, "ff_epoll_ctl(ADD)")?;
         self.set_slot(fd, Some(token));

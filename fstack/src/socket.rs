@@ -45,13 +45,18 @@ impl Fd {
     fn set_nonblocking(&self) -> Result<()> {
         let mut on: c_int = 1;
         // SAFETY: FIONBIO reads one int through the pointer, which is valid for the call.
-        let rc = unsafe {
-            fstack_sys::ff_ioctl(self.fd, libc::FIONBIO as _, &mut on as *mut c_int)
-        };
+        let rc =
+            unsafe { fstack_sys::ff_ioctl(self.fd, libc::FIONBIO as _, &mut on as *mut c_int) };
         check(rc, "ff_ioctl(FIONBIO)")
     }
 
-    fn setsockopt<T: Copy>(&self, level: c_int, name: c_int, value: T, op: &'static str) -> Result<()> {
+    fn setsockopt<T: Copy>(
+        &self,
+        level: c_int,
+        name: c_int,
+        value: T,
+        op: &'static str,
+    ) -> Result<()> {
         // SAFETY: `value` is a live T and the length passed is its size.
         let rc = unsafe {
             fstack_sys::ff_setsockopt(
@@ -106,7 +111,8 @@ impl Fd {
     }
 
     fn take_error(&self) -> Result<Option<io::Error>> {
-        let code = self.getsockopt_int(libc::SOL_SOCKET, libc::SO_ERROR, "ff_getsockopt(SO_ERROR)")?;
+        let code =
+            self.getsockopt_int(libc::SOL_SOCKET, libc::SO_ERROR, "ff_getsockopt(SO_ERROR)")?;
         Ok((code != 0).then(|| io::Error::from_raw_os_error(code)))
     }
 }
@@ -224,22 +230,33 @@ impl FStackSocket {
 
     /// Whether `TCP_NODELAY` is set.
     pub fn nodelay(&self) -> Result<bool> {
-        Ok(self
-            .fd
-            .getsockopt_int(libc::IPPROTO_TCP, libc::TCP_NODELAY, "ff_getsockopt(TCP_NODELAY)")?
-            != 0)
+        Ok(self.fd.getsockopt_int(
+            libc::IPPROTO_TCP,
+            libc::TCP_NODELAY,
+            "ff_getsockopt(TCP_NODELAY)",
+        )? != 0)
     }
 
     /// Sets the kernel/F-Stack send buffer size (`SO_SNDBUF`).
     pub fn set_send_buffer_size(&self, bytes: usize) -> Result<()> {
         let v = c_int::try_from(bytes).map_err(|_| Error::InvalidArgument("buffer size".into()))?;
-        self.fd.setsockopt(libc::SOL_SOCKET, libc::SO_SNDBUF, v, "ff_setsockopt(SO_SNDBUF)")
+        self.fd.setsockopt(
+            libc::SOL_SOCKET,
+            libc::SO_SNDBUF,
+            v,
+            "ff_setsockopt(SO_SNDBUF)",
+        )
     }
 
     /// Sets the receive buffer size (`SO_RCVBUF`).
     pub fn set_recv_buffer_size(&self, bytes: usize) -> Result<()> {
         let v = c_int::try_from(bytes).map_err(|_| Error::InvalidArgument("buffer size".into()))?;
-        self.fd.setsockopt(libc::SOL_SOCKET, libc::SO_RCVBUF, v, "ff_setsockopt(SO_RCVBUF)")
+        self.fd.setsockopt(
+            libc::SOL_SOCKET,
+            libc::SO_RCVBUF,
+            v,
+            "ff_setsockopt(SO_RCVBUF)",
+        )
     }
 
     /// The local address.
@@ -265,7 +282,10 @@ impl FStackSocket {
             Shutdown::Both => libc::SHUT_RDWR,
         };
         // SAFETY: plain FFI call on an owned descriptor.
-        check(unsafe { fstack_sys::ff_shutdown(self.fd.fd, how) }, "ff_shutdown")
+        check(
+            unsafe { fstack_sys::ff_shutdown(self.fd.fd, how) },
+            "ff_shutdown",
+        )
     }
 
     fn read_raw(&self, buf: &mut [u8]) -> io::Result<usize> {
@@ -273,7 +293,9 @@ impl FStackSocket {
             return Ok(0);
         }
         // SAFETY: buf is valid for writes of buf.len() bytes.
-        io_result(unsafe { fstack_sys::ff_read(self.fd.fd, buf.as_mut_ptr().cast(), buf.len()) } as isize)
+        io_result(
+            unsafe { fstack_sys::ff_read(self.fd.fd, buf.as_mut_ptr().cast(), buf.len()) } as isize,
+        )
     }
 
     fn write_raw(&self, buf: &[u8]) -> io::Result<usize> {
@@ -281,23 +303,27 @@ impl FStackSocket {
             return Ok(0);
         }
         // SAFETY: buf is valid for reads of buf.len() bytes.
-        io_result(unsafe { fstack_sys::ff_write(self.fd.fd, buf.as_ptr().cast(), buf.len()) } as isize)
+        io_result(
+            unsafe { fstack_sys::ff_write(self.fd.fd, buf.as_ptr().cast(), buf.len()) } as isize,
+        )
     }
 
     fn readv_raw(&self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
         let n = bufs.len().min(libc::UIO_MAXIOV as usize);
         // SAFETY: IoSliceMut is ABI-compatible with struct iovec, and each slice is valid for
         // writes of its length.
-        io_result(unsafe {
-            fstack_sys::ff_readv(self.fd.fd, bufs.as_mut_ptr().cast(), n as c_int)
-        } as isize)
+        io_result(
+            unsafe { fstack_sys::ff_readv(self.fd.fd, bufs.as_mut_ptr().cast(), n as c_int) }
+                as isize,
+        )
     }
 
     fn writev_raw(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
         let n = bufs.len().min(libc::UIO_MAXIOV as usize);
         // SAFETY: IoSlice is ABI-compatible with struct iovec, each slice valid for reads.
-        io_result(unsafe { fstack_sys::ff_writev(self.fd.fd, bufs.as_ptr().cast(), n as c_int) }
-            as isize)
+        io_result(
+            unsafe { fstack_sys::ff_writev(self.fd.fd, bufs.as_ptr().cast(), n as c_int) } as isize,
+        )
     }
 }
 
@@ -360,12 +386,23 @@ impl FStackListener {
     /// [`local_addr`](Self::local_addr).
     pub fn bind(addr: SocketAddr) -> Result<FStackListener> {
         let fd = Fd::tcp(domain_of(&addr))?;
-        fd.setsockopt(libc::SOL_SOCKET, libc::SO_REUSEADDR, 1 as c_int, "ff_setsockopt(SO_REUSEADDR)")?;
+        fd.setsockopt(
+            libc::SOL_SOCKET,
+            libc::SO_REUSEADDR,
+            1 as c_int,
+            "ff_setsockopt(SO_REUSEADDR)",
+        )?;
         let (raw, len) = RawAddr::from_std(&addr);
         // SAFETY: raw/len describe a valid socket address of that length.
-        check(unsafe { fstack_sys::ff_bind(fd.fd, raw.as_ptr(), len) }, "ff_bind")?;
+        check(
+            unsafe { fstack_sys::ff_bind(fd.fd, raw.as_ptr(), len) },
+            "ff_bind",
+        )?;
         // SAFETY: plain FFI call on an owned descriptor.
-        check(unsafe { fstack_sys::ff_listen(fd.fd, BACKLOG) }, "ff_listen")?;
+        check(
+            unsafe { fstack_sys::ff_listen(fd.fd, BACKLOG) },
+            "ff_listen",
+        )?;
         Ok(FStackListener { fd })
     }
 

@@ -189,8 +189,10 @@ impl Stack {
         if INITIALIZED.swap(true, Ordering::AcqRel) {
             return Err(Error::AlreadyInitialized);
         }
-        let mut argv: Vec<*mut libc::c_char> =
-            args.iter().map(|a| a.as_ptr() as *mut libc::c_char).collect();
+        let mut argv: Vec<*mut libc::c_char> = args
+            .iter()
+            .map(|a| a.as_ptr() as *mut libc::c_char)
+            .collect();
         argv.push(std::ptr::null_mut());
         // SAFETY: argv holds argc valid NUL-terminated strings (kept alive by `args` for the
         // call) followed by a null pointer, as `main`'s argv would; ff_init runs once per

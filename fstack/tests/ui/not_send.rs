@@ -1,0 +1,8 @@
+fn assert_send<T: Send>() {}
+
+fn main() {
+    assert_send::<fstack::Stack>();
+    assert_send::<fstack::FStackSocket>();
+    assert_send::<fstack::FStackListener>();
+    assert_send::<fstack::Poll>();
+}
