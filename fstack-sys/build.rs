@@ -115,9 +115,8 @@ fn find_fstack() -> Result<Installed, Vec<String>> {
             vec![(lib.clone(), lib, "FF_PATH".to_string())]
         }
         None => {
-            let prefix = PathBuf::from(
-                env::var_os("FSTACK_PREFIX").unwrap_or_else(|| "/usr/local".into()),
-            );
+            let prefix =
+                PathBuf::from(env::var_os("FSTACK_PREFIX").unwrap_or_else(|| "/usr/local".into()));
             let source = if env::var_os("FSTACK_PREFIX").is_some() {
                 "FSTACK_PREFIX"
             } else {
