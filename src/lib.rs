@@ -1,1 +1,6 @@
-//! Support code shared by the runnable examples in `examples/`.
+//! Support code shared by the runnable examples in `examples/`: the logic lives here, tested,
+//! and the example binaries stay thin.
+#![warn(missing_docs)]
+
+pub mod args;
+pub mod http;
