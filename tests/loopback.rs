@@ -284,10 +284,10 @@ impl Bulk {
                 _ => {}
             }
         }
-        if self.client.is_connecting() {
-            if !self.client_ready.write || !self.client.finish_connect().map_err(fail("connect"))? {
-                return Ok(false);
-            }
+        if self.client.is_connecting()
+            && (!self.client_ready.write || !self.client.finish_connect().map_err(fail("connect"))?)
+        {
+            return Ok(false);
         }
         while self.client_ready.write && self.written < BULK_BYTES {
             if self.chunk_pos == self.chunk.len() {

@@ -74,7 +74,8 @@ pub trait Scenario {
 pub fn run_scenarios(limit: Duration, make: impl FnOnce() -> Vec<Box<dyn Scenario>>) {
     let stack = Stack::init(StackOptions::new(config_path())).expect("ff_init");
     let mut make = Some(make);
-    let mut scenarios: Vec<(Box<dyn Scenario>, Option<Result<(), String>>)> = Vec::new();
+    type Outcome = Option<Result<(), String>>;
+    let mut scenarios: Vec<(Box<dyn Scenario>, Outcome)> = Vec::new();
     let deadline = Instant::now() + limit;
     stack.run(|| {
         // Sockets may only be created inside the running loop.
