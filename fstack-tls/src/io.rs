@@ -1,0 +1,81 @@
+//! The byte-level adapter between mbedTLS and a non-blocking `Read + Write` stream.
+
+use std::io::{self, Read, Write};
+use std::sync::{Arc, Mutex};
+
+use mbedtls::error::codes;
+use mbedtls::ssl::io::Io;
+
+/// The last I/O error of the underlying stream.
+///
+/// mbedTLS only sees "receive failed" / "send failed"; the real [`io::Error`] (connection reset,
+/// broken pipe, ...) is parked here so the caller gets it back. It is shared because mbedTLS
+/// drops the adapter when a handshake fails, before the error can be reported.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ErrorSlot(Arc<Mutex<Option<io::Error>>>);
+
+impl ErrorSlot {
+    fn put(&self, e: io::Error) {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
+    }
+
+    /// Takes the parked error, if any.
+    pub(crate) fn take(&self) -> Option<io::Error> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).take()
+    }
+}
+
+/// Owns the stream; mbedTLS calls it through `mbedtls::ssl::io::Io`.
+///
+/// `WouldBlock` becomes `WANT_READ`/`WANT_WRITE`, `Interrupted` is retried (mbedTLS's own
+/// adapter treats it as fatal), and every other error is parked in the [`ErrorSlot`].
+pub(crate) struct IoAdapter<S> {
+    pub(crate) stream: S,
+    errors: ErrorSlot,
+}
+
+impl<S> IoAdapter<S> {
+    pub(crate) fn new(stream: S, errors: ErrorSlot) -> IoAdapter<S> {
+        IoAdapter { stream, errors }
+    }
+}
+
+impl<S: Read + Write> Io for IoAdapter<S> {
+    fn recv(&mut self, buf: &mut [u8]) -> mbedtls::Result<usize> {
+        loop {
+            return match self.stream.read(buf) {
+                Ok(n) => Ok(n),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => Err(codes::SslWantRead.into()),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    self.errors.put(e);
+                    Err(codes::NetRecvFailed.into())
+                }
+            };
+        }
+    }
+
+    fn send(&mut self, buf: &[u8]) -> mbedtls::Result<usize> {
+        loop {
+            return match self.stream.write(buf) {
+                // mbedTLS would take 0 for "nothing left to send" and stall; report it.
+                Ok(0) if !buf.is_empty() => {
+                    self.errors.put(io::Error::new(
+                        io::ErrorKind::WriteZero,
+                        "the connection accepted no bytes",
+                    ));
+                    Err(codes::NetSendFailed.into())
+                }
+                Ok(n) => Ok(n),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    Err(codes::SslWantWrite.into())
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    self.errors.put(e);
+                    Err(codes::NetSendFailed.into())
+                }
+            };
+        }
+    }
+}
