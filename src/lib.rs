@@ -4,3 +4,4 @@
 
 pub mod args;
 pub mod http;
+pub mod mock_exchange;
