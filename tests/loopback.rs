@@ -285,7 +285,8 @@ impl Bulk {
             }
         }
         if self.client.is_connecting()
-            && (!self.client_ready.write || !self.client.finish_connect().map_err(fail("connect"))?)
+            && (!self.client_ready.write
+                || !self.client.finish_connect().map_err(fail("connect"))?)
         {
             return Ok(false);
         }
