@@ -1,0 +1,23 @@
+//! Network-free building blocks of a low-latency Binance market-data client.
+//!
+//! This crate has no I/O: a connection driver (TCP + TLS + WebSocket inside the F-Stack loop)
+//! feeds it text frames and asks it what to send and when.
+//!
+//! * [`decimal`]: exact decimals borrowed from the received text.
+//! * [`events`]: zero-copy, allocation-free decoding of market events ([`events::decode`]).
+//! * [`output`]: one text or JSON line per event into a reusable buffer.
+//! * [`stats`]: receive-latency histogram and counters, with a summary for stderr.
+//! * [`subscribe`]: stream names, request targets, SUBSCRIBE requests, control rate limit.
+//! * [`backoff`]: exponential backoff with jitter for reconnects.
+//! * [`endpoint`]: `wss://host[:port][/path]` parsing and URL building.
+//! * [`cli`]: the `binance_ticker` command line.
+#![warn(missing_docs)]
+#![forbid(unsafe_code)]
+
+pub mod decimal;
+pub mod events;
+pub mod subscribe;
+
+pub use decimal::{Decimal, DecimalError, DecimalValue};
+pub use events::{decode, DecodeError, MarketEvent, Message, StreamEvent};
+pub use subscribe::{Stream, StreamKind, StreamRef, TimeUnit};

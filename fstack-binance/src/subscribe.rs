@@ -1,0 +1,810 @@
+//! Stream names, request targets (raw `/ws/<stream>` vs combined `/stream?streams=a/b`),
+//! SUBSCRIBE / UNSUBSCRIBE / LIST_SUBSCRIPTIONS requests and a rate limiter for outgoing
+//! control messages.
+//!
+//! ## What `depth` means
+//! The CLI kind `depth` is the **diff depth stream at 100 ms**, `<symbol>@depth@100ms`
+//! (`e = "depthUpdate"`): its payload carries the symbol and an event time (so latency and
+//! the JSON `symbol`/`event_time` fields are always available, raw or combined). The partial
+//! book streams are available as `depth5`, `depth10`, `depth20` (all `@100ms`); their payloads
+//! carry neither symbol nor event time, which then come from the stream name.
+
+use std::fmt;
+use std::time::{Duration, Instant};
+
+/// Binance's limit of streams on one connection.
+pub const MAX_STREAMS_PER_CONNECTION: usize = 1024;
+
+/// Number of levels of a partial book depth stream (`@depth5/10/20`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DepthLevels {
+    /// `depth5`
+    Five,
+    /// `depth10`
+    Ten,
+    /// `depth20`
+    Twenty,
+}
+
+impl DepthLevels {
+    /// 5, 10 or 20.
+    pub fn count(self) -> usize {
+        match self {
+            DepthLevels::Five => 5,
+            DepthLevels::Ten => 10,
+            DepthLevels::Twenty => 20,
+        }
+    }
+}
+
+/// Update speed of a depth stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DepthSpeed {
+    /// Default 1000 ms (no suffix in the stream name).
+    Ms1000,
+    /// `@100ms` suffix.
+    Ms100,
+}
+
+/// The kind of a market-data stream (the part of the stream name after `<symbol>@`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum StreamKind {
+    /// `@ticker`: 24 h rolling window ticker (`e = "24hrTicker"`).
+    Ticker,
+    /// `@miniTicker` (`e = "24hrMiniTicker"`).
+    MiniTicker,
+    /// `@bookTicker`: best bid/ask, real time, no `e`/`E` fields.
+    BookTicker,
+    /// `@trade` (`e = "trade"`).
+    Trade,
+    /// `@aggTrade` (`e = "aggTrade"`).
+    AggTrade,
+    /// `@depth<levels>[@100ms]`: partial book snapshot, no `e`, `E` or `s` fields.
+    PartialDepth {
+        /// Levels per side.
+        levels: DepthLevels,
+        /// Update speed.
+        speed: DepthSpeed,
+    },
+    /// `@depth[@100ms]`: diff depth (`e = "depthUpdate"`).
+    DiffDepth {
+        /// Update speed.
+        speed: DepthSpeed,
+    },
+}
+
+/// Why a stream name, symbol or kind was rejected. Carries no text (no allocation); callers
+/// add the offending input to their messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum StreamError {
+    /// Symbols are 1 to 32 ASCII letters or digits.
+    #[error("invalid symbol (expected 1-32 ASCII letters or digits)")]
+    InvalidSymbol,
+    /// The name has no `@` separating symbol and kind.
+    #[error("stream name has no '@'")]
+    MissingAt,
+    /// The kind is not one of the supported stream kinds.
+    #[error("unknown stream kind (expected ticker, miniTicker, bookTicker, trade, aggTrade, depth, depth5, depth10 or depth20)")]
+    UnknownKind,
+    /// More streams than fit on one connection.
+    #[error("more than {MAX_STREAMS_PER_CONNECTION} streams on one connection")]
+    TooManyStreams,
+}
+
+impl StreamKind {
+    /// All CLI kinds in their canonical spelling, as accepted by [`StreamKind::from_cli`].
+    pub const CLI_NAMES: [&'static str; 6] = [
+        "ticker",
+        "miniTicker",
+        "bookTicker",
+        "trade",
+        "aggTrade",
+        "depth",
+    ];
+
+    /// Parses a CLI `--stream KIND` (case-insensitive): `ticker`, `miniTicker`, `bookTicker`,
+    /// `trade`, `aggTrade`, `depth` (= diff depth `@depth@100ms`). Extensions: `depth5`,
+    /// `depth10`, `depth20` (partial book at 100 ms) and any exact suffix accepted by
+    /// [`StreamKind::parse_suffix`] (e.g. `depth20@1000ms`, `depth@1000ms`).
+    pub fn from_cli(s: &str) -> Result<Self, StreamError> {
+        let pick = |name: &str| s.eq_ignore_ascii_case(name);
+        Ok(if pick("ticker") {
+            StreamKind::Ticker
+        } else if pick("miniTicker") {
+            StreamKind::MiniTicker
+        } else if pick("bookTicker") {
+            StreamKind::BookTicker
+        } else if pick("trade") {
+            StreamKind::Trade
+        } else if pick("aggTrade") {
+            StreamKind::AggTrade
+        } else if pick("depth") {
+            StreamKind::DiffDepth {
+                speed: DepthSpeed::Ms100,
+            }
+        } else if let Some(levels) = depth_levels(s) {
+            StreamKind::PartialDepth {
+                levels,
+                speed: DepthSpeed::Ms100,
+            }
+        } else {
+            return Self::parse_suffix(s);
+        })
+    }
+
+    /// Parses the exact (case-sensitive) suffix of a stream name: `ticker`, `miniTicker`,
+    /// `bookTicker`, `trade`, `aggTrade`, `depth`, `depth@100ms`, `depth@1000ms`,
+    /// `depth5`..`depth20` with optional `@100ms`/`@1000ms`.
+    pub fn parse_suffix(s: &str) -> Result<Self, StreamError> {
+        Ok(match s {
+            "ticker" => StreamKind::Ticker,
+            "miniTicker" => StreamKind::MiniTicker,
+            "bookTicker" => StreamKind::BookTicker,
+            "trade" => StreamKind::Trade,
+            "aggTrade" => StreamKind::AggTrade,
+            _ => {
+                let (base, speed) = match s.split_once('@') {
+                    None => (s, DepthSpeed::Ms1000),
+                    Some((b, "100ms")) => (b, DepthSpeed::Ms100),
+                    Some((b, "1000ms")) => (b, DepthSpeed::Ms1000),
+                    Some(_) => return Err(StreamError::UnknownKind),
+                };
+                if base == "depth" {
+                    StreamKind::DiffDepth { speed }
+                } else if let Some(levels) = depth_levels(base) {
+                    StreamKind::PartialDepth { levels, speed }
+                } else {
+                    return Err(StreamError::UnknownKind);
+                }
+            }
+        })
+    }
+
+    /// The canonical stream-name suffix (`"ticker"`, `"depth20@100ms"`, `"depth"`, ...).
+    pub fn suffix(self) -> &'static str {
+        use DepthLevels::*;
+        use DepthSpeed::*;
+        match self {
+            StreamKind::Ticker => "ticker",
+            StreamKind::MiniTicker => "miniTicker",
+            StreamKind::BookTicker => "bookTicker",
+            StreamKind::Trade => "trade",
+            StreamKind::AggTrade => "aggTrade",
+            StreamKind::DiffDepth { speed: Ms1000 } => "depth",
+            StreamKind::DiffDepth { speed: Ms100 } => "depth@100ms",
+            StreamKind::PartialDepth { levels, speed } => match (levels, speed) {
+                (Five, Ms1000) => "depth5",
+                (Ten, Ms1000) => "depth10",
+                (Twenty, Ms1000) => "depth20",
+                (Five, Ms100) => "depth5@100ms",
+                (Ten, Ms100) => "depth10@100ms",
+                (Twenty, Ms100) => "depth20@100ms",
+            },
+        }
+    }
+
+    /// The `event` name used in JSON output: `ticker`, `miniTicker`, `bookTicker`, `trade`,
+    /// `aggTrade` or `depth` (partial and diff depth both).
+    pub fn event_name(self) -> &'static str {
+        match self {
+            StreamKind::Ticker => "ticker",
+            StreamKind::MiniTicker => "miniTicker",
+            StreamKind::BookTicker => "bookTicker",
+            StreamKind::Trade => "trade",
+            StreamKind::AggTrade => "aggTrade",
+            StreamKind::PartialDepth { .. } | StreamKind::DiffDepth { .. } => "depth",
+        }
+    }
+}
+
+fn depth_levels(s: &str) -> Option<DepthLevels> {
+    match s {
+        "depth5" => Some(DepthLevels::Five),
+        "depth10" => Some(DepthLevels::Ten),
+        "depth20" => Some(DepthLevels::Twenty),
+        _ => None,
+    }
+}
+
+impl fmt::Display for StreamKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.suffix())
+    }
+}
+
+fn valid_symbol(s: &str) -> bool {
+    (1..=32).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric())
+}
+
+/// A borrowed, parsed stream name such as `btcusdt@depth20@100ms`. `Copy`; no allocation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct StreamRef<'a> {
+    /// The whole name as received or built.
+    pub name: &'a str,
+    /// The symbol part (before the first `@`), as written in the name (lowercase from Binance).
+    pub symbol: &'a str,
+    /// The kind part.
+    pub kind: StreamKind,
+}
+
+impl<'a> StreamRef<'a> {
+    /// Parses `<symbol>@<suffix>`.
+    pub fn parse(name: &'a str) -> Result<Self, StreamError> {
+        let (symbol, suffix) = name.split_once('@').ok_or(StreamError::MissingAt)?;
+        if !valid_symbol(symbol) {
+            return Err(StreamError::InvalidSymbol);
+        }
+        Ok(StreamRef {
+            name,
+            symbol,
+            kind: StreamKind::parse_suffix(suffix)?,
+        })
+    }
+}
+
+/// An owned stream: lowercase symbol plus kind, with its name precomputed.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Stream {
+    name: String,
+    symbol_len: usize,
+    kind: StreamKind,
+}
+
+impl Stream {
+    /// Builds `<lowercase symbol>@<suffix>`; the symbol is case-insensitive.
+    pub fn new(symbol: &str, kind: StreamKind) -> Result<Self, StreamError> {
+        if !valid_symbol(symbol) {
+            return Err(StreamError::InvalidSymbol);
+        }
+        let mut name = String::with_capacity(symbol.len() + 1 + kind.suffix().len());
+        name.extend(symbol.chars().map(|c| c.to_ascii_lowercase()));
+        name.push('@');
+        name.push_str(kind.suffix());
+        Ok(Stream {
+            name,
+            symbol_len: symbol.len(),
+            kind,
+        })
+    }
+
+    /// Parses a full stream name (the symbol part is lowercased).
+    pub fn parse(name: &str) -> Result<Self, StreamError> {
+        let r = StreamRef::parse(name)?;
+        Stream::new(r.symbol, r.kind)
+    }
+
+    /// The stream name, e.g. `btcusdt@ticker`.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The lowercase symbol.
+    pub fn symbol(&self) -> &str {
+        &self.name[..self.symbol_len]
+    }
+
+    /// The kind.
+    pub fn kind(&self) -> StreamKind {
+        self.kind
+    }
+
+    /// Borrowed view, e.g. for [`crate::events::decode`]'s hint.
+    pub fn as_ref(&self) -> StreamRef<'_> {
+        StreamRef {
+            name: &self.name,
+            symbol: self.symbol(),
+            kind: self.kind,
+        }
+    }
+}
+
+impl fmt::Display for Stream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.name)
+    }
+}
+
+/// Every (symbol, kind) combination, symbols outermost, duplicates removed, order kept.
+pub fn streams_for(symbols: &[String], kinds: &[StreamKind]) -> Result<Vec<Stream>, StreamError> {
+    let mut out: Vec<Stream> = Vec::with_capacity(symbols.len() * kinds.len());
+    for s in symbols {
+        for &k in kinds {
+            let st = Stream::new(s, k)?;
+            if !out.contains(&st) {
+                out.push(st);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Splits streams into groups of at most [`MAX_STREAMS_PER_CONNECTION`]: one group per
+/// connection.
+pub fn chunk_streams(streams: &[Stream]) -> std::slice::Chunks<'_, Stream> {
+    streams.chunks(MAX_STREAMS_PER_CONNECTION)
+}
+
+/// Timestamp unit of event fields (`E`, `T`, ...). Binance sends milliseconds unless the
+/// request target carries `timeUnit=MICROSECOND`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum TimeUnit {
+    /// Milliseconds since the Unix epoch (default).
+    #[default]
+    Millisecond,
+    /// Microseconds since the Unix epoch (`timeUnit=MICROSECOND`).
+    Microsecond,
+}
+
+impl TimeUnit {
+    /// Converts a timestamp in this unit to microseconds (saturating).
+    pub fn to_micros(self, t: u64) -> u64 {
+        match self {
+            TimeUnit::Millisecond => t.saturating_mul(1000),
+            TimeUnit::Microsecond => t,
+        }
+    }
+
+    /// Converts a timestamp in this unit to milliseconds (truncating).
+    pub fn to_millis(self, t: u64) -> u64 {
+        match self {
+            TimeUnit::Millisecond => t,
+            TimeUnit::Microsecond => t / 1000,
+        }
+    }
+}
+
+/// How to put streams into the request target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum UrlMode {
+    /// Raw `/ws/<stream>` for exactly one stream, combined otherwise. Combined is required for
+    /// several partial-depth streams (their raw payloads do not name the symbol).
+    #[default]
+    Auto,
+    /// Always `/stream?streams=...` (`{"stream":...,"data":...}` wrapping).
+    Combined,
+    /// Raw `/ws/a/b/c` (several raw streams on one path; payloads are not wrapped).
+    Raw,
+}
+
+/// The request target (path and query) for `streams`, e.g. `/ws/btcusdt@ticker`,
+/// `/stream?streams=btcusdt@ticker/ethusdt@trade`, plus `timeUnit=MICROSECOND` when asked.
+/// With no streams the target is `/ws` (raw) or `/stream` (combined): subscribe later.
+/// Fails with [`StreamError::TooManyStreams`] above [`MAX_STREAMS_PER_CONNECTION`].
+pub fn request_target(
+    streams: &[Stream],
+    mode: UrlMode,
+    time_unit: TimeUnit,
+) -> Result<String, StreamError> {
+    if streams.len() > MAX_STREAMS_PER_CONNECTION {
+        return Err(StreamError::TooManyStreams);
+    }
+    let combined = match mode {
+        UrlMode::Auto => streams.len() != 1,
+        UrlMode::Combined => true,
+        UrlMode::Raw => false,
+    };
+    let mut t = String::with_capacity(32 + streams.iter().map(|s| s.name.len() + 1).sum::<usize>());
+    let mut has_query = false;
+    if combined {
+        t.push_str("/stream");
+        for (i, s) in streams.iter().enumerate() {
+            t.push_str(if i == 0 { "?streams=" } else { "/" });
+            t.push_str(s.name());
+            has_query = true;
+        }
+    } else {
+        t.push_str("/ws");
+        for s in streams {
+            t.push('/');
+            t.push_str(s.name());
+        }
+    }
+    if time_unit == TimeUnit::Microsecond {
+        t.push_str(if has_query { "&" } else { "?" });
+        t.push_str("timeUnit=MICROSECOND");
+    }
+    Ok(t)
+}
+
+/// A control request method.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Method {
+    /// `SUBSCRIBE`
+    Subscribe,
+    /// `UNSUBSCRIBE`
+    Unsubscribe,
+    /// `LIST_SUBSCRIPTIONS`
+    ListSubscriptions,
+}
+
+impl Method {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Subscribe => "SUBSCRIBE",
+            Method::Unsubscribe => "UNSUBSCRIBE",
+            Method::ListSubscriptions => "LIST_SUBSCRIPTIONS",
+        }
+    }
+}
+
+/// A control request ready to send as one WebSocket text frame.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ControlRequest {
+    /// The request id; the reply carries it (`{"result":null,"id":7}`).
+    pub id: u64,
+    /// The method.
+    pub method: Method,
+    /// The JSON text.
+    pub text: String,
+}
+
+/// Builds one control request. `streams` is ignored for `LIST_SUBSCRIPTIONS`.
+/// `{"method":"SUBSCRIBE","params":["btcusdt@ticker"],"id":1}`
+pub fn control_request(method: Method, id: u64, streams: &[Stream]) -> ControlRequest {
+    let mut text =
+        String::with_capacity(48 + streams.iter().map(|s| s.name.len() + 3).sum::<usize>());
+    text.push_str("{\"method\":\"");
+    text.push_str(method.as_str());
+    text.push('"');
+    if method != Method::ListSubscriptions {
+        text.push_str(",\"params\":[");
+        for (i, s) in streams.iter().enumerate() {
+            if i > 0 {
+                text.push(',');
+            }
+            text.push('"');
+            text.push_str(s.name()); // names are [a-z0-9@]: no escaping needed
+            text.push('"');
+        }
+        text.push(']');
+    }
+    text.push_str(",\"id\":");
+    text.push_str(&id.to_string());
+    text.push('}');
+    ControlRequest { id, method, text }
+}
+
+/// Monotonic request ids starting at 1.
+#[derive(Debug, Clone, Default)]
+pub struct RequestIds {
+    last: u64,
+}
+
+impl RequestIds {
+    /// Starts at 1.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The next id.
+    pub fn next_id(&mut self) -> u64 {
+        self.last += 1;
+        self.last
+    }
+
+    /// Builds SUBSCRIBE (or UNSUBSCRIBE) requests for `streams`, at most `per_request` streams
+    /// per request (`per_request` 0 is treated as 1), each with a fresh id. Use after a
+    /// (re)connect to a `/ws` or `/stream` target to (re)subscribe everything.
+    pub fn requests(
+        &mut self,
+        method: Method,
+        streams: &[Stream],
+        per_request: usize,
+    ) -> Vec<ControlRequest> {
+        streams
+            .chunks(per_request.max(1))
+            .map(|c| control_request(method, self.next_id(), c))
+            .collect()
+    }
+}
+
+/// Sliding-window limiter for outgoing control messages: at most `max` messages in any
+/// `window`. Binance disconnects above 5 incoming messages per second per connection (pings,
+/// pongs and control messages all count); [`RateLimiter::binance`] allows 4 per second.
+/// Time is passed in; nothing sleeps. No allocation.
+#[derive(Debug, Clone)]
+pub struct RateLimiter {
+    window: Duration,
+    max: usize,
+    sent: [Option<Instant>; RateLimiter::MAX_BURST],
+    next: usize,
+}
+
+impl RateLimiter {
+    /// Largest supported `max`.
+    pub const MAX_BURST: usize = 16;
+
+    /// At most `max` (clamped to 1..=[`Self::MAX_BURST`]) messages per `window`.
+    pub fn new(max: usize, window: Duration) -> Self {
+        RateLimiter {
+            window,
+            max: max.clamp(1, Self::MAX_BURST),
+            sent: [None; Self::MAX_BURST],
+            next: 0,
+        }
+    }
+
+    /// 4 messages per second (headroom under Binance's 5).
+    pub fn binance() -> Self {
+        Self::new(4, Duration::from_secs(1))
+    }
+
+    /// `None` if a message may be sent at `now`, else the earliest instant it may.
+    pub fn next_send_at(&self, now: Instant) -> Option<Instant> {
+        // `sent[next]` is the oldest of the last `max` sends.
+        let oldest = self.sent[self.next]?;
+        let at = oldest + self.window;
+        (at > now).then_some(at)
+    }
+
+    /// Takes a slot if one is free at `now`; otherwise returns when to retry.
+    pub fn try_acquire(&mut self, now: Instant) -> Result<(), Instant> {
+        match self.next_send_at(now) {
+            Some(at) => Err(at),
+            None => {
+                self.record(now);
+                Ok(())
+            }
+        }
+    }
+
+    /// Records a message that was sent regardless of the limit (e.g. a mandatory pong), so
+    /// later control messages wait for it.
+    pub fn record(&mut self, now: Instant) {
+        self.sent[self.next] = Some(now);
+        self.next = (self.next + 1) % self.max;
+    }
+
+    /// Forgets all history (new connection).
+    pub fn reset(&mut self) {
+        self.sent = [None; Self::MAX_BURST];
+        self.next = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_kinds() {
+        let cases = [
+            ("ticker", StreamKind::Ticker, "btcusdt@ticker"),
+            ("MINITICKER", StreamKind::MiniTicker, "btcusdt@miniTicker"),
+            ("bookTicker", StreamKind::BookTicker, "btcusdt@bookTicker"),
+            ("Trade", StreamKind::Trade, "btcusdt@trade"),
+            ("aggtrade", StreamKind::AggTrade, "btcusdt@aggTrade"),
+            (
+                "depth",
+                StreamKind::DiffDepth {
+                    speed: DepthSpeed::Ms100,
+                },
+                "btcusdt@depth@100ms",
+            ),
+            (
+                "depth20",
+                StreamKind::PartialDepth {
+                    levels: DepthLevels::Twenty,
+                    speed: DepthSpeed::Ms100,
+                },
+                "btcusdt@depth20@100ms",
+            ),
+            (
+                "depth5@1000ms",
+                StreamKind::PartialDepth {
+                    levels: DepthLevels::Five,
+                    speed: DepthSpeed::Ms1000,
+                },
+                "btcusdt@depth5",
+            ),
+        ];
+        for (cli, kind, name) in cases {
+            let k = StreamKind::from_cli(cli).unwrap();
+            assert_eq!(k, kind, "{cli}");
+            let s = Stream::new("BTCUSDT", k).unwrap();
+            assert_eq!(s.name(), name);
+            assert_eq!(s.symbol(), "btcusdt");
+            assert_eq!(s.kind(), kind);
+            assert_eq!(Stream::parse(name).unwrap(), s);
+            let r = StreamRef::parse(name).unwrap();
+            assert_eq!((r.name, r.symbol, r.kind), (name, "btcusdt", kind));
+            assert_eq!(s.as_ref(), r);
+        }
+        assert_eq!(
+            StreamKind::from_cli("kline_1m"),
+            Err(StreamError::UnknownKind)
+        );
+        assert_eq!(StreamKind::from_cli(""), Err(StreamError::UnknownKind));
+        assert_eq!(
+            StreamKind::parse_suffix("Ticker"),
+            Err(StreamError::UnknownKind)
+        );
+        assert_eq!(
+            StreamKind::parse_suffix("depth7"),
+            Err(StreamError::UnknownKind)
+        );
+        assert_eq!(
+            StreamKind::parse_suffix("depth@250ms"),
+            Err(StreamError::UnknownKind)
+        );
+        assert_eq!(StreamRef::parse("btcusdt"), Err(StreamError::MissingAt));
+        assert_eq!(StreamRef::parse("@ticker"), Err(StreamError::InvalidSymbol));
+        assert_eq!(
+            StreamRef::parse("btc-usdt@ticker"),
+            Err(StreamError::InvalidSymbol)
+        );
+        assert_eq!(
+            StreamRef::parse("!ticker@arr"),
+            Err(StreamError::InvalidSymbol)
+        );
+        assert_eq!(
+            Stream::new("", StreamKind::Ticker),
+            Err(StreamError::InvalidSymbol)
+        );
+        assert_eq!(
+            Stream::new(&"a".repeat(33), StreamKind::Ticker),
+            Err(StreamError::InvalidSymbol)
+        );
+        for n in StreamKind::CLI_NAMES {
+            assert_eq!(
+                StreamKind::from_cli(n).unwrap().event_name(),
+                if n == "depth" { "depth" } else { n }
+            );
+        }
+        assert_eq!(StreamKind::Ticker.to_string(), "ticker");
+    }
+
+    #[test]
+    fn streams_product_dedups() {
+        let syms = vec!["BTCUSDT".to_string(), "ethusdt".into(), "btcusdt".into()];
+        let v = streams_for(&syms, &[StreamKind::Ticker, StreamKind::Trade]).unwrap();
+        let names: Vec<&str> = v.iter().map(|s| s.name()).collect();
+        assert_eq!(
+            names,
+            [
+                "btcusdt@ticker",
+                "btcusdt@trade",
+                "ethusdt@ticker",
+                "ethusdt@trade"
+            ]
+        );
+        assert!(streams_for(&["x y".into()], &[StreamKind::Ticker]).is_err());
+    }
+
+    #[test]
+    fn targets() {
+        let a = Stream::new("btcusdt", StreamKind::Ticker).unwrap();
+        let b = Stream::new("ethusdt", StreamKind::AggTrade).unwrap();
+        let ms = TimeUnit::Millisecond;
+        let us = TimeUnit::Microsecond;
+        assert_eq!(
+            request_target(std::slice::from_ref(&a), UrlMode::Auto, ms).unwrap(),
+            "/ws/btcusdt@ticker"
+        );
+        assert_eq!(
+            request_target(std::slice::from_ref(&a), UrlMode::Auto, us).unwrap(),
+            "/ws/btcusdt@ticker?timeUnit=MICROSECOND"
+        );
+        assert_eq!(
+            request_target(&[a.clone(), b.clone()], UrlMode::Auto, ms).unwrap(),
+            "/stream?streams=btcusdt@ticker/ethusdt@aggTrade"
+        );
+        assert_eq!(
+            request_target(&[a.clone(), b.clone()], UrlMode::Auto, us).unwrap(),
+            "/stream?streams=btcusdt@ticker/ethusdt@aggTrade&timeUnit=MICROSECOND"
+        );
+        assert_eq!(
+            request_target(std::slice::from_ref(&a), UrlMode::Combined, ms).unwrap(),
+            "/stream?streams=btcusdt@ticker"
+        );
+        assert_eq!(
+            request_target(&[a.clone(), b.clone()], UrlMode::Raw, ms).unwrap(),
+            "/ws/btcusdt@ticker/ethusdt@aggTrade"
+        );
+        assert_eq!(request_target(&[], UrlMode::Auto, ms).unwrap(), "/stream");
+        assert_eq!(
+            request_target(&[], UrlMode::Raw, us).unwrap(),
+            "/ws?timeUnit=MICROSECOND"
+        );
+        let many: Vec<Stream> = (0..1025)
+            .map(|i| Stream::new(&format!("s{i}"), StreamKind::Trade).unwrap())
+            .collect();
+        assert_eq!(
+            request_target(&many, UrlMode::Auto, ms),
+            Err(StreamError::TooManyStreams)
+        );
+        assert!(request_target(&many[..1024], UrlMode::Auto, ms).is_ok());
+        let chunks: Vec<usize> = chunk_streams(&many).map(|c| c.len()).collect();
+        assert_eq!(chunks, [1024, 1]);
+        let many: Vec<Stream> = many
+            .into_iter()
+            .chain((0..2000).map(|i| Stream::new(&format!("t{i}"), StreamKind::Trade).unwrap()))
+            .collect();
+        let chunks: Vec<usize> = chunk_streams(&many).map(|c| c.len()).collect();
+        assert_eq!(chunks, [1024, 1024, 977]);
+    }
+
+    #[test]
+    fn control_messages() {
+        let a = Stream::new("btcusdt", StreamKind::Ticker).unwrap();
+        let b = Stream::new("ethusdt", StreamKind::BookTicker).unwrap();
+        let r = control_request(Method::Subscribe, 1, &[a.clone(), b.clone()]);
+        assert_eq!(
+            r.text,
+            r#"{"method":"SUBSCRIBE","params":["btcusdt@ticker","ethusdt@bookTicker"],"id":1}"#
+        );
+        assert_eq!((r.id, r.method), (1, Method::Subscribe));
+        let r = control_request(Method::Unsubscribe, 2, std::slice::from_ref(&b));
+        assert_eq!(
+            r.text,
+            r#"{"method":"UNSUBSCRIBE","params":["ethusdt@bookTicker"],"id":2}"#
+        );
+        let r = control_request(Method::ListSubscriptions, 3, std::slice::from_ref(&a));
+        assert_eq!(r.text, r#"{"method":"LIST_SUBSCRIPTIONS","id":3}"#);
+        // Valid JSON.
+        let v: serde_json::Value = serde_json::from_str(&r.text).unwrap();
+        assert_eq!(v["id"], 3);
+
+        let mut ids = RequestIds::new();
+        let streams = [a.clone(), b.clone(), a.clone()];
+        let reqs = ids.requests(Method::Subscribe, &streams, 2);
+        assert_eq!(reqs.len(), 2);
+        assert_eq!(reqs[0].id, 1);
+        assert_eq!(reqs[1].id, 2);
+        assert_eq!(
+            reqs[1].text,
+            r#"{"method":"SUBSCRIBE","params":["btcusdt@ticker"],"id":2}"#
+        );
+        assert_eq!(ids.requests(Method::Unsubscribe, &streams, 0).len(), 3);
+        assert_eq!(ids.next_id(), 6);
+    }
+
+    #[test]
+    fn rate_limiter_window() {
+        let t0 = Instant::now();
+        let ms = Duration::from_millis;
+        let mut rl = RateLimiter::binance();
+        for i in 0..4 {
+            assert_eq!(rl.try_acquire(t0 + ms(i * 10)), Ok(()), "{i}");
+        }
+        // Fifth within the window: wait until the first send is 1 s old.
+        assert_eq!(rl.try_acquire(t0 + ms(50)), Err(t0 + ms(1000)));
+        assert_eq!(rl.next_send_at(t0 + ms(999)), Some(t0 + ms(1000)));
+        assert_eq!(rl.next_send_at(t0 + ms(1000)), None);
+        assert_eq!(rl.try_acquire(t0 + ms(1000)), Ok(()));
+        // Next slot frees when the second send (t0+10) is 1 s old.
+        assert_eq!(rl.try_acquire(t0 + ms(1001)), Err(t0 + ms(1010)));
+        // A forced pong counts.
+        rl.reset();
+        rl.record(t0);
+        rl.record(t0);
+        rl.record(t0);
+        assert_eq!(rl.try_acquire(t0), Ok(()));
+        assert_eq!(rl.try_acquire(t0 + ms(1)), Err(t0 + ms(1000)));
+        // Forced sends beyond the limit push the next slot out.
+        rl.record(t0 + ms(500));
+        assert_eq!(rl.next_send_at(t0 + ms(1000)), None);
+        rl.record(t0 + ms(1000));
+        rl.record(t0 + ms(1000));
+        rl.record(t0 + ms(1000));
+        assert_eq!(rl.next_send_at(t0 + ms(1000)), Some(t0 + ms(1500)));
+        // Any sliding 1 s window never holds more than 4 acquisitions.
+        let mut rl = RateLimiter::binance();
+        let mut sent = Vec::new();
+        let mut now = t0;
+        while now < t0 + ms(5000) {
+            match rl.try_acquire(now) {
+                Ok(()) => sent.push(now),
+                Err(at) => assert!(at > now),
+            }
+            now += ms(7);
+        }
+        for w in sent.windows(5) {
+            assert!(w[4] - w[0] >= ms(1000));
+        }
+        assert_eq!(sent.len(), 20);
+        assert_eq!(RateLimiter::new(0, ms(1)).max, 1);
+        assert_eq!(RateLimiter::new(100, ms(1)).max, RateLimiter::MAX_BURST);
+    }
+}
