@@ -16,12 +16,12 @@ use crate::{new_rng, parse_certificates, read_file};
 /// Where [`TlsConnectorBuilder::build`] looks for the system's CA bundle when neither
 /// `SSL_CERT_FILE` nor `SSL_CERT_DIR` is set, in this order.
 pub const SYSTEM_CA_BUNDLES: &[&str] = &[
-    "/etc/ssl/certs/ca-certificates.crt",                // Debian, Ubuntu, Gentoo, Arch
-    "/etc/pki/tls/certs/ca-bundle.crt",                  // Fedora, RHEL, CentOS
+    "/etc/ssl/certs/ca-certificates.crt", // Debian, Ubuntu, Gentoo, Arch
+    "/etc/pki/tls/certs/ca-bundle.crt",   // Fedora, RHEL, CentOS
     "/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem", // RHEL 7+
-    "/etc/ssl/ca-bundle.pem",                            // openSUSE
-    "/etc/ssl/cert.pem",                                 // Alpine, macOS, OpenBSD
-    "/usr/local/share/certs/ca-root-nss.crt",            // FreeBSD
+    "/etc/ssl/ca-bundle.pem",             // openSUSE
+    "/etc/ssl/cert.pem",                  // Alpine, macOS, OpenBSD
+    "/usr/local/share/certs/ca-root-nss.crt", // FreeBSD
 ];
 
 /// Builds a [`TlsConnector`]; start from [`TlsConnector::builder`].

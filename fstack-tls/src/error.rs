@@ -280,7 +280,10 @@ impl VerifyFailure {
         let has = |bits: VerifyError| self.flags & bits.bits() != 0;
         let self_signed = self.flags & SELF_SIGNED != 0;
         let checks = [
-            (has(VerifyError::CERT_CN_MISMATCH), VerifyReason::HostnameMismatch),
+            (
+                has(VerifyError::CERT_CN_MISMATCH),
+                VerifyReason::HostnameMismatch,
+            ),
             (self_signed, VerifyReason::SelfSigned),
             (
                 has(VerifyError::CERT_NOT_TRUSTED) && !self_signed,
@@ -293,7 +296,10 @@ impl VerifyFailure {
                 has(VerifyError::CERT_BAD_KEY | VerifyError::CERT_BAD_PK),
                 VerifyReason::UnacceptableKey,
             ),
-            (has(VerifyError::CERT_BAD_MD), VerifyReason::UnacceptableHash),
+            (
+                has(VerifyError::CERT_BAD_MD),
+                VerifyReason::UnacceptableHash,
+            ),
             (
                 has(VerifyError::CERT_KEY_USAGE
                     | VerifyError::CERT_EXT_KEY_USAGE

@@ -67,9 +67,7 @@ impl<S: Read + Write> Io for IoAdapter<S> {
                     Err(codes::NetSendFailed.into())
                 }
                 Ok(n) => Ok(n),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    Err(codes::SslWantWrite.into())
-                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => Err(codes::SslWantWrite.into()),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => {
                     self.errors.put(e);

@@ -24,17 +24,15 @@ impl TlsAcceptor {
     /// intermediates) and proving it with `key_pem` (an unencrypted PEM or DER private key).
     pub fn new(cert_chain_pem: &[u8], key_pem: &[u8]) -> Result<TlsAcceptor, Error> {
         let chain = parse_certificates(cert_chain_pem, "certificate chain")?;
-        let key = Pk::from_private_key(&nul_terminated(key_pem), None).map_err(|e| Error::Parse {
-            what: "private key",
-            source: TlsError::new(e),
-        })?;
-        let leaf = chain
-            .iter()
-            .next()
-            .ok_or_else(|| Error::Parse {
-                what: "certificate chain",
-                source: TlsError::new(mbedtls::error::codes::X509BadInputData.into()),
+        let key =
+            Pk::from_private_key(&nul_terminated(key_pem), None).map_err(|e| Error::Parse {
+                what: "private key",
+                source: TlsError::new(e),
             })?;
+        let leaf = chain.iter().next().ok_or_else(|| Error::Parse {
+            what: "certificate chain",
+            source: TlsError::new(mbedtls::error::codes::X509BadInputData.into()),
+        })?;
         if !Pk::check_pair(leaf.public_key(), &key) {
             return Err(Error::KeyMismatch);
         }
