@@ -12,11 +12,15 @@
 //!   ignored. Malformed or unexpected input yields a [`DecodeError`]; nothing panics.
 //!
 //! ## Allocation
-//! Decoding a well-formed message performs **no heap allocation**: all strings are borrowed,
-//! depth levels are validated in place and kept as the raw JSON slice ([`Levels`]) which is
-//! iterated lazily. What allocates: building a [`DecodeError`] (serde_json boxes its error;
-//! unknown names are copied), an error reply whose `msg` contains JSON escapes (a
-//! `Cow::Owned`), and [`Response::streams`] (a `Vec`).
+//! Decoding a well-formed message in Binance's layout performs **no heap allocation** (proved
+//! by `tests/no_alloc.rs`): all strings are borrowed, and depth levels are validated in place
+//! and kept as the raw JSON slice ([`Levels`]), iterated lazily. Depth payloads go through an
+//! allocation-free hand parser because serde_json allocates a scratch buffer whenever it skips
+//! or captures (`RawValue`) *nested* arrays or objects. What allocates: building a
+//! [`DecodeError`] (serde_json boxes its error; unknown names are copied); an error reply whose
+//! `msg` contains JSON escapes (`Cow::Owned`); [`Response::streams`] (a `Vec`); unknown fields
+//! holding nested arrays/objects (serde_json's skip scratch, once per message); depth payloads
+//! outside the hand parser's subset (extra keys, escaped strings), which fall back to serde.
 //!
 //! ## Dispatch
 //! The message type is chosen from the first key of the object without a separate parsing
@@ -423,20 +427,32 @@ impl<'a> Levels<'a> {
     /// Validates a JSON array of `["decimal","decimal"]` pairs.
     pub fn parse(raw: &'a str) -> Result<Self, &'static str> {
         let raw = raw.trim_matches(|c: char| c.is_ascii_whitespace());
-        let b = raw.as_bytes();
-        let mut pos = skip_ws(b, 0);
-        if b.get(pos) != Some(&b'[') {
-            return Err("depth levels must be an array");
-        }
-        pos += 1;
-        let mut len = 0;
-        while let Some(_level) = next_level(raw, &mut pos, len == 0)? {
-            len += 1;
-        }
-        if pos != b.len() {
+        let (levels, end) = Self::parse_prefix(raw)?;
+        if end != raw.len() {
             return Err("trailing characters after depth levels");
         }
-        Ok(Levels { raw, len })
+        Ok(levels)
+    }
+
+    /// Parses the array at the start of `text` (no leading whitespace) and returns it with
+    /// the offset just past its closing `]`.
+    fn parse_prefix(text: &'a str) -> Result<(Self, usize), &'static str> {
+        let b = text.as_bytes();
+        if b.first() != Some(&b'[') {
+            return Err("depth levels must be an array");
+        }
+        let mut pos = 1;
+        let mut len = 0;
+        while let Some(_level) = next_level(text, &mut pos, len == 0)? {
+            len += 1;
+        }
+        Ok((
+            Levels {
+                raw: &text[..pos],
+                len,
+            },
+            pos,
+        ))
     }
 
     /// Number of levels.
@@ -648,7 +664,7 @@ struct Control<'a> {
     id: Option<u64>,
     #[serde(default)]
     code: Option<i64>,
-    #[serde(default, borrow)]
+    #[serde(default, borrow, deserialize_with = "opt_cow")]
     msg: Option<Cow<'a, str>>,
     #[serde(default, borrow)]
     error: Option<NestedError<'a>>,
@@ -659,6 +675,28 @@ struct NestedError<'a> {
     code: i64,
     #[serde(borrow)]
     msg: Cow<'a, str>,
+}
+
+/// `Option<Cow<str>>` that borrows when the string has no escapes (serde's own impl for
+/// `Option<Cow<str>>` always copies).
+fn opt_cow<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Cow<'de, str>>, D::Error> {
+    struct V;
+    impl<'de> serde::de::Visitor<'de> for V {
+        type Value = Option<Cow<'de, str>>;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a string or null")
+        }
+        fn visit_borrowed_str<E: serde::de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+            Ok(Some(Cow::Borrowed(v)))
+        }
+        fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+            Ok(Some(Cow::Owned(v.to_owned())))
+        }
+        fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+    }
+    d.deserialize_any(V)
 }
 
 /// Keeps `null` as a raw value so that presence can be told from absence.
@@ -759,7 +797,10 @@ fn decode_tagged<'a>(
         "24hrMiniTicker" => MarketEvent::MiniTicker(serde_json::from_str(text)?),
         "trade" => MarketEvent::Trade(serde_json::from_str(text)?),
         "aggTrade" => MarketEvent::AggTrade(serde_json::from_str(text)?),
-        "depthUpdate" => MarketEvent::DepthUpdate(serde_json::from_str(text)?),
+        "depthUpdate" => MarketEvent::DepthUpdate(match fast::depth_update(text) {
+            Some(d) => d,
+            None => serde_json::from_str(text)?,
+        }),
         "bookTicker" => MarketEvent::BookTicker(serde_json::from_str(text)?),
         "serverShutdown" => return Ok(Message::ServerShutdown(serde_json::from_str(text)?)),
         other => return Err(DecodeError::UnknownEvent(other.to_owned())),
@@ -768,7 +809,10 @@ fn decode_tagged<'a>(
 }
 
 fn partial_depth<'a>(text: &'a str, src: Source<'a>) -> Result<Message<'a>, DecodeError> {
-    let mut d: PartialDepth<'a> = serde_json::from_str(text)?;
+    let mut d: PartialDepth<'a> = match fast::partial_depth(text) {
+        Some(d) => d,
+        None => serde_json::from_str(text)?,
+    };
     let stream = match src {
         Source::Combined(s) => Some(s),
         Source::Raw(h) => h,
@@ -944,5 +988,135 @@ fn probe_dispatch<'a>(
     }
 }
 
+/// Allocation-free hand parsers for the two depth payloads in Binance's layout. serde_json
+/// allocates a scratch buffer when it scans nested arrays into a `RawValue`; these avoid it.
+/// They accept a strict subset of what the serde path accepts (known keys only, plain strings,
+/// canonical unsigned integers, no duplicates) and return `None` for anything else, in which
+/// case the caller decodes with serde (which then allocates, or reports the precise error).
+mod fast {
+    use super::{skip_ws, DepthUpdate, Levels, PartialDepth};
+
+    struct Scan<'a> {
+        text: &'a str,
+        pos: usize,
+    }
+
+    impl<'a> Scan<'a> {
+        fn ws(&mut self) {
+            self.pos = skip_ws(self.text.as_bytes(), self.pos);
+        }
+        fn eat(&mut self, c: u8) -> Option<()> {
+            self.ws();
+            (self.text.as_bytes().get(self.pos) == Some(&c)).then(|| self.pos += 1)
+        }
+        fn string(&mut self) -> Option<&'a str> {
+            self.eat(b'"')?;
+            let b = self.text.as_bytes();
+            let start = self.pos;
+            let len = b[start..]
+                .iter()
+                .position(|&c| c == b'"' || c == b'\\' || c < 0x20)?;
+            if b[start + len] != b'"' {
+                return None;
+            }
+            self.pos = start + len + 1;
+            self.text.get(start..start + len)
+        }
+        fn u64(&mut self) -> Option<u64> {
+            self.ws();
+            let b = self.text.as_bytes();
+            let start = self.pos;
+            let len = b[start..].iter().take_while(|c| c.is_ascii_digit()).count();
+            if len == 0 || (len > 1 && b[start] == b'0') {
+                return None;
+            }
+            // A fraction or exponent makes it a float for serde: not a u64.
+            if matches!(b.get(start + len), Some(b'.' | b'e' | b'E')) {
+                return None;
+            }
+            self.pos = start + len;
+            self.text[start..start + len].parse().ok()
+        }
+        fn levels(&mut self) -> Option<Levels<'a>> {
+            self.ws();
+            let (levels, end) = Levels::parse_prefix(&self.text[self.pos..]).ok()?;
+            self.pos += end;
+            Some(levels)
+        }
+        /// Walks `{"k":v,...}` calling `field(key, scan)` for each key; checks the end of input.
+        fn object(
+            &mut self,
+            mut field: impl FnMut(&'a str, &mut Self) -> Option<()>,
+        ) -> Option<()> {
+            self.eat(b'{')?;
+            loop {
+                let key = self.string()?;
+                self.eat(b':')?;
+                field(key, self)?;
+                self.ws();
+                match self.text.as_bytes().get(self.pos) {
+                    Some(b',') => self.pos += 1,
+                    Some(b'}') => {
+                        self.pos += 1;
+                        break;
+                    }
+                    _ => return None,
+                }
+            }
+            self.ws();
+            (self.pos == self.text.len()).then_some(())
+        }
+    }
+
+    fn set<T>(slot: &mut Option<T>, v: Option<T>) -> Option<()> {
+        if slot.is_some() {
+            return None; // duplicate key: let serde report it
+        }
+        *slot = Some(v?);
+        Some(())
+    }
+
+    pub(super) fn depth_update(text: &str) -> Option<DepthUpdate<'_>> {
+        let (mut e, mut t, mut s, mut first, mut last, mut b, mut a) =
+            (None, None, None, None, None, None, None);
+        let mut sc = Scan { text, pos: 0 };
+        sc.object(|k, sc| match k {
+            "e" => set(&mut e, sc.string().filter(|v| *v == "depthUpdate")),
+            "E" => set(&mut t, sc.u64()),
+            "s" => set(&mut s, sc.string()),
+            "U" => set(&mut first, sc.u64()),
+            "u" => set(&mut last, sc.u64()),
+            "b" => set(&mut b, sc.levels()),
+            "a" => set(&mut a, sc.levels()),
+            _ => None,
+        })?;
+        Some(DepthUpdate {
+            event_time: t?,
+            symbol: s?,
+            first_update_id: first?,
+            final_update_id: last?,
+            bids: b?,
+            asks: a?,
+        })
+    }
+
+    pub(super) fn partial_depth(text: &str) -> Option<PartialDepth<'_>> {
+        let (mut id, mut b, mut a) = (None, None, None);
+        let mut sc = Scan { text, pos: 0 };
+        sc.object(|k, sc| match k {
+            "lastUpdateId" => set(&mut id, sc.u64()),
+            "bids" => set(&mut b, sc.levels()),
+            "asks" => set(&mut a, sc.levels()),
+            _ => None,
+        })?;
+        Some(PartialDepth {
+            symbol: "",
+            last_update_id: id?,
+            bids: b?,
+            asks: a?,
+        })
+    }
+}
+
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

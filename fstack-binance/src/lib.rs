@@ -14,10 +14,18 @@
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod backoff;
+pub mod cli;
 pub mod decimal;
+pub mod endpoint;
 pub mod events;
+pub mod output;
+pub mod stats;
 pub mod subscribe;
 
 pub use decimal::{Decimal, DecimalError, DecimalValue};
+pub use endpoint::Endpoint;
 pub use events::{decode, DecodeError, MarketEvent, Message, StreamEvent};
+pub use output::{Format, Formatter};
+pub use stats::Stats;
 pub use subscribe::{Stream, StreamKind, StreamRef, TimeUnit};

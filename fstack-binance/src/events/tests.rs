@@ -533,3 +533,41 @@ fn deeply_nested_input_does_not_overflow() {
     );
     assert!(decode(&deep, None).is_err());
 }
+
+#[test]
+fn fast_depth_parsers_agree_with_serde() {
+    let spaced = " {\n \"e\" : \"depthUpdate\", \"E\":1,\"s\":\"BTCUSDT\",\"U\":0,\"u\":18446744073709551615,\"b\":[ ],\"a\":[[\"1\",\"2\"]] } ";
+    for text in [DIFF, spaced] {
+        let fast = fast::depth_update(text).expect("fast path");
+        let slow: DepthUpdate = serde_json::from_str(text).unwrap();
+        assert_eq!(fast, slow);
+    }
+    let fast = fast::partial_depth(PARTIAL).expect("fast path");
+    let slow: PartialDepth = serde_json::from_str(PARTIAL).unwrap();
+    assert_eq!(fast, slow);
+    // Outside the fast subset: serde decides (accepts or reports the error).
+    let extra_key = DIFF.replace(r#""U":"#, r#""T":5,"U":"#);
+    assert!(fast::depth_update(&extra_key).is_none());
+    let MarketEvent::DepthUpdate(d) = ev(decode(&extra_key, None).unwrap()).event else {
+        panic!()
+    };
+    assert_eq!(d.first_update_id, 41_234_567_891);
+    for bad in [
+        DIFF.replace(r#""U":41234567891"#, r#""U":041234567891"#),
+        DIFF.replace(r#""U":41234567891"#, r#""U":4.1e10"#),
+        DIFF.replace(r#""U":41234567891"#, r#""U":-1"#),
+        DIFF.replace(r#""U":41234567891"#, r#""U":18446744073709551616"#),
+        DIFF.replace(r#""U":41234567891"#, r#""U":1,"U":2"#),
+        DIFF.replace("BTCUSDT", "BTC\\u0055SDT"),
+        DIFF.replace("BTCUSDT", "BTC\tUSDT"),
+        DIFF.replace(r#""u":41234567895,"#, ""),
+        format!("{DIFF}x"),
+        DIFF.replace("}", "},"),
+    ] {
+        assert!(fast::depth_update(&bad).is_none(), "{bad}");
+        assert!(decode(&bad, None).is_err(), "{bad}");
+    }
+    let bad = PARTIAL.replace("41234567890", "\"41234567890\"");
+    assert!(fast::partial_depth(&bad).is_none());
+    assert!(decode(&bad, None).is_err());
+}
