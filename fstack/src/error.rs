@@ -109,5 +109,70 @@ impl From<Error> for io::Error {
     }
 }
 
+/// Translates an error number F-Stack hands back *as data* into Linux numbering.
+///
+/// `ff_*` calls translate the `errno` they set, but values returned through memory are
+/// FreeBSD's: `getsockopt(SO_ERROR)` yields e.g. 61 for a refused connect (Linux: 111, while 61
+/// is Linux's `ENODATA`). Numbers 1-34 agree between the two systems.
+pub(crate) fn errno_from_freebsd(code: i32) -> i32 {
+    match code {
+        35 => libc::EAGAIN,
+        36 => libc::EINPROGRESS,
+        37 => libc::EALREADY,
+        38 => libc::ENOTSOCK,
+        39 => libc::EDESTADDRREQ,
+        40 => libc::EMSGSIZE,
+        41 => libc::EPROTOTYPE,
+        42 => libc::ENOPROTOOPT,
+        43 => libc::EPROTONOSUPPORT,
+        44 => libc::ESOCKTNOSUPPORT,
+        45 => libc::EOPNOTSUPP,
+        46 => libc::EPFNOSUPPORT,
+        47 => libc::EAFNOSUPPORT,
+        48 => libc::EADDRINUSE,
+        49 => libc::EADDRNOTAVAIL,
+        50 => libc::ENETDOWN,
+        51 => libc::ENETUNREACH,
+        52 => libc::ENETRESET,
+        53 => libc::ECONNABORTED,
+        54 => libc::ECONNRESET,
+        55 => libc::ENOBUFS,
+        56 => libc::EISCONN,
+        57 => libc::ENOTCONN,
+        58 => libc::ESHUTDOWN,
+        59 => libc::ETOOMANYREFS,
+        60 => libc::ETIMEDOUT,
+        61 => libc::ECONNREFUSED,
+        62 => libc::ELOOP,
+        63 => libc::ENAMETOOLONG,
+        64 => libc::EHOSTDOWN,
+        65 => libc::EHOSTUNREACH,
+        66 => libc::ENOTEMPTY,
+        84 => libc::EOVERFLOW,
+        85 => libc::ECANCELED,
+        92 => libc::EPROTO,
+        other => other,
+    }
+}
+
 /// `Result` with this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn freebsd_socket_errors_become_linux_ones() {
+        let refused = io::Error::from_raw_os_error(errno_from_freebsd(61));
+        assert_eq!(refused.kind(), io::ErrorKind::ConnectionRefused);
+        let reset = io::Error::from_raw_os_error(errno_from_freebsd(54));
+        assert_eq!(reset.kind(), io::ErrorKind::ConnectionReset);
+        assert_eq!(errno_from_freebsd(60), libc::ETIMEDOUT);
+        assert_eq!(errno_from_freebsd(65), libc::EHOSTUNREACH);
+        // 1-34 are the same on both systems.
+        for code in 1..=34 {
+            assert_eq!(errno_from_freebsd(code), code);
+        }
+    }
+}

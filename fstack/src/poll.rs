@@ -191,6 +191,7 @@ impl Poll {
     }
 
     fn ctl(&mut self, op: c_int, fd: c_int, interest: Interest, what: &'static str) -> Result<()> {
+        ensure_stack_thread(what)?;
         let index = usize::try_from(fd)
             .map_err(|_| Error::InvalidArgument(format!("negative descriptor {fd}")))?;
         // F-Stack would replace a zero data with the descriptor; fd + 1 is never zero, and
@@ -237,6 +238,7 @@ impl Poll {
 
     /// Stops reporting events for `source`.
     pub fn deregister(&mut self, source: &impl Source) -> Result<()> {
+        ensure_stack_thread("ff_epoll_ctl(DEL)")?;
         let fd = source.raw_fd();
         let mut ev = epoll_event::default();
         // SAFETY: ev is valid for the call (F-Stack ignores it for DEL, old kernels need it).
@@ -267,6 +269,7 @@ impl Poll {
     /// paces the program). Call it once per loop iteration.
     pub fn poll(&mut self, events: &mut Events) -> Result<()> {
         events.merged.clear();
+        ensure_stack_thread("ff_epoll_wait")?;
         // SAFETY: raw has room for raw.len() events.
         let n = unsafe {
             fstack_sys::ff_epoll_wait(
@@ -311,6 +314,9 @@ impl Poll {
 
 impl Drop for Poll {
     fn drop(&mut self) {
+        if crate::stack::torn_down() {
+            return; // DPDK is gone (see Stack::run)
+        }
         // SAFETY: the epoll descriptor is owned by this Poll and closed once.
         unsafe { fstack_sys::ff_close(self.epfd) };
     }

@@ -7,8 +7,8 @@ use std::mem;
 use std::net::{Shutdown, SocketAddr};
 
 use crate::addr::{domain_of, RawAddr};
-use crate::error::{Error, Result};
-use crate::stack::{ensure_in_loop, ensure_stack_thread};
+use crate::error::{errno_from_freebsd, Error, Result};
+use crate::stack::{ensure_in_loop, ensure_stack_thread, torn_down};
 
 /// Default `listen` backlog.
 const BACKLOG: c_int = 1024;
@@ -113,14 +113,35 @@ impl Fd {
     fn take_error(&self) -> Result<Option<io::Error>> {
         let code =
             self.getsockopt_int(libc::SOL_SOCKET, libc::SO_ERROR, "ff_getsockopt(SO_ERROR)")?;
+        // Real F-Stack returns the SO_ERROR value in FreeBSD numbering (only errno is
+        // translated); the kernel backend's is already Linux's.
+        let code = match crate::stack::backend() {
+            crate::stack::Backend::FStack => errno_from_freebsd(code),
+            crate::stack::Backend::Kernel => code,
+        };
         Ok((code != 0).then(|| io::Error::from_raw_os_error(code)))
     }
 }
 
 impl Drop for Fd {
     fn drop(&mut self) {
+        if torn_down() {
+            return; // DPDK is gone: closing would touch freed memory (see Stack::run)
+        }
         // SAFETY: this Fd owns the descriptor; it is closed exactly once.
         unsafe { fstack_sys::ff_close(self.fd) };
+    }
+}
+
+/// Fails once real F-Stack has been torn down (see [`Stack::run`](crate::Stack::run)).
+fn ensure_alive() -> io::Result<()> {
+    if torn_down() {
+        Err(io::Error::new(
+            io::ErrorKind::NotConnected,
+            Error::NotRunning { op: "socket I/O" },
+        ))
+    } else {
+        Ok(())
     }
 }
 
@@ -289,6 +310,7 @@ impl FStackSocket {
     }
 
     fn read_raw(&self, buf: &mut [u8]) -> io::Result<usize> {
+        ensure_alive()?;
         if buf.is_empty() {
             return Ok(0);
         }
@@ -299,6 +321,7 @@ impl FStackSocket {
     }
 
     fn write_raw(&self, buf: &[u8]) -> io::Result<usize> {
+        ensure_alive()?;
         if buf.is_empty() {
             return Ok(0);
         }
@@ -309,6 +332,7 @@ impl FStackSocket {
     }
 
     fn readv_raw(&self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
+        ensure_alive()?;
         let n = bufs.len().min(libc::UIO_MAXIOV as usize);
         // SAFETY: IoSliceMut is ABI-compatible with struct iovec, and each slice is valid for
         // writes of its length.
@@ -319,6 +343,7 @@ impl FStackSocket {
     }
 
     fn writev_raw(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        ensure_alive()?;
         let n = bufs.len().min(libc::UIO_MAXIOV as usize);
         // SAFETY: IoSlice is ABI-compatible with struct iovec, each slice valid for reads.
         io_result(

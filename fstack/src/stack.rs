@@ -13,6 +13,16 @@ use crate::config;
 use crate::error::{Error, Result};
 
 static INITIALIZED: AtomicBool = AtomicBool::new(false);
+/// Set when real F-Stack's `ff_run` has returned: it ran `rte_eal_cleanup`, so DPDK's memory
+/// and ports are gone and no `ff_*` call may follow (not even `ff_close`).
+static TORN_DOWN: AtomicBool = AtomicBool::new(false);
+
+/// True once real F-Stack has been torn down by the end of [`Stack::run`]; descriptors are then
+/// abandoned instead of closed (the process is about to exit, and closing would touch freed
+/// DPDK memory). Always false on the kernel backend, which stays usable.
+pub(crate) fn torn_down() -> bool {
+    TORN_DOWN.load(Ordering::Relaxed)
+}
 
 thread_local! {
     /// True on the thread that initialised F-Stack: the only one allowed to make `ff_*` calls.
@@ -23,6 +33,9 @@ thread_local! {
 
 /// Fails unless the caller is on the F-Stack thread.
 pub(crate) fn ensure_stack_thread(op: &'static str) -> Result<()> {
+    if torn_down() {
+        return Err(Error::NotRunning { op });
+    }
     if STACK_THREAD.with(Cell::get) {
         Ok(())
     } else {
@@ -214,7 +227,10 @@ impl Stack {
     ///
     /// Returns `None` when the loop was stopped from elsewhere, by [`stop`] (for example from
     /// a signal handler). On real F-Stack the loop can run only once per process: DPDK is torn
-    /// down when it returns, hence `self` is consumed.
+    /// down when it returns (`rte_eal_cleanup`), hence `self` is consumed. Close connections
+    /// *inside* the loop before breaking out of it: afterwards, on real F-Stack, sockets and
+    /// polls still alive are abandoned on drop (no FIN is sent) and every call on them fails
+    /// with [`Error::NotRunning`].
     ///
     /// A panic in `body` never unwinds through F-Stack's C frames: it is caught, the loop is
     /// stopped, and the panic resumes from `run` once `ff_run` has returned.
@@ -267,6 +283,9 @@ impl Stack {
             )
         };
         IN_LOOP.with(|l| l.set(false));
+        if backend() == Backend::FStack {
+            TORN_DOWN.store(true, Ordering::Relaxed);
+        }
         if let Some(payload) = state.panic {
             panic::resume_unwind(payload);
         }
