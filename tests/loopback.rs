@@ -258,21 +258,19 @@ impl Bulk {
         self.poll.poll(&mut self.events).map_err(fail("poll"))?;
         for ev in &self.events {
             match ev.token() {
-                LISTENER => {
-                    if self.server.is_none() {
-                        if let Ok((sock, _)) = self.listener.accept() {
-                            self.poll
-                                .register(&sock, SERVER, Interest::READABLE)
-                                .map_err(fail("register"))?;
-                            // Data may have arrived before registration: read at once.
-                            self.server = Some((
-                                sock,
-                                Ready {
-                                    read: true,
-                                    write: false,
-                                },
-                            ));
-                        }
+                LISTENER if self.server.is_none() => {
+                    if let Ok((sock, _)) = self.listener.accept() {
+                        self.poll
+                            .register(&sock, SERVER, Interest::READABLE)
+                            .map_err(fail("register"))?;
+                        // Data may have arrived before registration: read at once.
+                        self.server = Some((
+                            sock,
+                            Ready {
+                                read: true,
+                                write: false,
+                            },
+                        ));
                     }
                 }
                 CLIENT => self.client_ready.update(ev),

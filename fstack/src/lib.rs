@@ -52,7 +52,7 @@
 //!                     Ok(0) => return ControlFlow::Break(Ok(())),
 //!                     Ok(n) => reply.extend_from_slice(&buf[..n]),
 //!                     Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
-//!                     Err(e) => return ControlFlow::Break(Err(e.into())),
+//!                     Err(e) => return ControlFlow::Break(Err(fstack::Error::Io { op: "ff_read", source: e })),
 //!                 }
 //!             }
 //!         }
