@@ -48,25 +48,39 @@ fn run() -> Result<(), String> {
     let shutdown =
         ShutdownSignal::install().map_err(|e| format!("installing signal handlers: {e}"))?;
     let stack = Stack::init(StackOptions::new(&config)).map_err(|e| e.to_string())?;
-    let mut server = HttpServer::bind(listen).map_err(|e| format!("listening on {listen}: {e}"))?;
+    let server = HttpServer::bind(listen).map_err(|e| format!("listening on {listen}: {e}"))?;
     let bound = server.local_addr().map_err(|e| e.to_string())?;
     eprintln!(
         "http_server: backend {}, listening on http://{bound}/ (Ctrl-C stops)",
         fstack::backend()
     );
 
+    // Everything F-Stack owns is closed inside the loop: on real F-Stack, `ff_run` tears DPDK
+    // down when it returns (rte_eal_cleanup), after which nothing can be sent any more.
+    let mut server = Some(server);
+    let mut summary = None;
     let result = stack.run(|| {
-        if shutdown.requested() {
+        let Some(srv) = server.as_mut() else {
             return ControlFlow::Break(Ok(()));
-        }
-        match server.poll_once() {
-            Ok(()) => ControlFlow::Continue(()),
-            Err(e) => ControlFlow::Break(Err(e.to_string())),
+        };
+        let outcome = if shutdown.requested() {
+            Some(Ok(()))
+        } else {
+            srv.poll_once().err().map(|e| Err(e.to_string()))
+        };
+        match outcome {
+            None => ControlFlow::Continue(()),
+            Some(result) => {
+                let closed = srv.close_all();
+                summary = Some((srv.stats(), closed));
+                server = None; // closes the listener and the poll
+                ControlFlow::Break(result)
+            }
         }
     });
-    let stats = server.stats();
+    let (stats, closed) = summary.unwrap_or_default();
     eprintln!(
-        "http_server: stopped; {} connections, {} requests",
+        "http_server: stopped; {} connections, {} requests, {closed} closed at shutdown",
         stats.accepted, stats.requests
     );
     result.unwrap_or(Ok(()))

@@ -209,6 +209,21 @@ impl HttpServer {
         self.conns.len() - self.free.len()
     }
 
+    /// Closes every open connection (for a clean shutdown: call it inside the loop, before
+    /// breaking out of it). Returns how many were closed.
+    pub fn close_all(&mut self) -> usize {
+        let mut closed = 0;
+        for (id, slot) in self.conns.iter_mut().enumerate() {
+            if let Some(conn) = slot.take() {
+                let _ = self.poll.deregister(&conn.sock);
+                drop(conn); // ff_close: FIN to the peer
+                self.free.push(id);
+                closed += 1;
+            }
+        }
+        closed
+    }
+
     /// Accepts, reads, answers and writes whatever is ready, without blocking.
     pub fn poll_once(&mut self) -> fstack::Result<()> {
         self.poll.poll(&mut self.events)?;
