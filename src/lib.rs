@@ -4,4 +4,5 @@
 
 pub mod args;
 pub mod http;
+pub mod latency;
 pub mod mock_exchange;
