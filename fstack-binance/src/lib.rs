@@ -1,7 +1,7 @@
 //! Network-free building blocks of a low-latency Binance market-data client.
 //!
-//! This crate has no I/O: a connection driver (TCP + TLS + WebSocket inside the F-Stack loop)
-//! feeds it text frames and asks it what to send and when.
+//! Everything but [`feed`] is free of I/O; [`feed`] drives one `wss://` connection (TCP + TLS +
+//! WebSocket) inside the F-Stack loop on top of the other modules.
 //!
 //! * [`decimal`]: exact decimals borrowed from the received text.
 //! * [`events`]: zero-copy, allocation-free decoding of market events ([`events::decode`]).
@@ -11,6 +11,7 @@
 //! * [`backoff`]: exponential backoff with jitter for reconnects.
 //! * [`endpoint`]: `wss://host[:port][/path]` parsing and URL building.
 //! * [`cli`]: the `binance_ticker` command line.
+//! * [`feed`]: the connection driver: DNS, TCP, TLS, WebSocket, subscriptions, reconnects.
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
 
@@ -19,6 +20,7 @@ pub mod cli;
 pub mod decimal;
 pub mod endpoint;
 pub mod events;
+pub mod feed;
 pub mod output;
 pub mod stats;
 pub mod subscribe;

@@ -1,0 +1,961 @@
+//! The connection driver: one Binance market-data feed over `wss://` inside the F-Stack loop.
+//!
+//! [`Feed::poll`] is called once per loop iteration and never blocks. It walks each connection
+//! through DNS (kernel resolver on a helper thread, or a `--resolve` override), a non-blocking
+//! TCP connect on an [`FStackSocket`], the TLS handshake (hostname verified), the WebSocket
+//! upgrade, then reads frames until `WouldBlock`, decoding every text frame and handing market
+//! events to the caller. It answers pings (tungstenite queues the pong; the feed flushes it),
+//! honours close frames, sends SUBSCRIBE requests within Binance's message rate limit, and
+//! reconnects with backoff after any failure, resubscribing everything. A connection close to
+//! Binance's 24-hour limit, or one announcing `serverShutdown`, is replaced by a standby
+//! connection that takes over once it delivers data, so no window of events is missed.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::io::{self, ErrorKind};
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use fstack::{Events, FStackSocket, Interest, Poll, Token};
+use fstack_tls::{TlsConnector, TlsStream};
+use tungstenite::client::IntoClientRequest;
+use tungstenite::handshake::client::ClientHandshake;
+use tungstenite::protocol::WebSocketConfig;
+use tungstenite::{Message as WsMessage, WebSocket};
+
+use crate::backoff::{Backoff, Jitter};
+use crate::events::{decode, Message, StreamEvent};
+use crate::subscribe::{
+    request_target, Method, RateLimiter, RequestIds, Stream, StreamRef, TimeUnit, UrlMode,
+};
+
+type Tls = TlsStream<FStackSocket>;
+type Ws = WebSocket<Tls>;
+
+/// Streams per SUBSCRIBE request when subscribing after connect.
+const STREAMS_PER_REQUEST: usize = 200;
+/// Streams put into the URL itself; the rest are subscribed with SUBSCRIBE.
+const STREAMS_IN_URL: usize = 100;
+
+/// What to connect to and how to behave.
+#[derive(Debug, Clone)]
+pub struct FeedConfig {
+    /// Host name: used for DNS, SNI, certificate verification and the `Host` header.
+    pub host: String,
+    /// TCP port.
+    pub port: u16,
+    /// Path prefix of the endpoint (usually empty).
+    pub path_prefix: String,
+    /// Streams to receive on every connection.
+    pub streams: Vec<Stream>,
+    /// Raw or combined URL form.
+    pub url_mode: UrlMode,
+    /// Event time unit to ask for.
+    pub time_unit: TimeUnit,
+    /// Connect here instead of resolving `host` (like curl's `--resolve`).
+    pub resolve: Option<SocketAddr>,
+    /// No frame at all for this long means the connection is dead.
+    pub read_timeout: Duration,
+    /// DNS + TCP + TLS + WebSocket handshake must finish within this.
+    pub connect_timeout: Duration,
+    /// Consecutive failed connection attempts before giving up.
+    pub connect_retries: u32,
+    /// Largest accepted WebSocket message; a larger one is counted and the connection replaced.
+    pub max_message_size: usize,
+    /// Replace a connection this old (Binance closes them at 24 h).
+    pub max_connection_age: Duration,
+    /// First reconnect delay; doubles per consecutive failure, with jitter.
+    pub backoff_initial: Duration,
+    /// Largest reconnect delay.
+    pub backoff_max: Duration,
+}
+
+impl FeedConfig {
+    /// Defaults for `host:port` and `streams`: 60 s read timeout, 10 s connect timeout, 5
+    /// retries, 1 MiB messages, replace after 23 h 30 min, backoff 250 ms to 30 s.
+    pub fn new(host: impl Into<String>, port: u16, streams: Vec<Stream>) -> FeedConfig {
+        FeedConfig {
+            host: host.into(),
+            port,
+            path_prefix: String::new(),
+            streams,
+            url_mode: UrlMode::Auto,
+            time_unit: TimeUnit::Millisecond,
+            resolve: None,
+            read_timeout: Duration::from_secs(60),
+            connect_timeout: Duration::from_secs(10),
+            connect_retries: 5,
+            max_message_size: 1 << 20,
+            max_connection_age: Duration::from_secs(23 * 3600 + 1800),
+            backoff_initial: Duration::from_millis(250),
+            backoff_max: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Why a connection ended or could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum FeedError {
+    /// Name resolution failed.
+    #[error("DNS lookup of {host} failed: {reason}")]
+    Dns {
+        /// The host.
+        host: String,
+        /// Why.
+        reason: String,
+    },
+    /// The TCP connection could not be established.
+    #[error("{0}")]
+    Connect(#[source] fstack::Error),
+    /// The TLS handshake failed (certificate verification failures are fatal).
+    #[error("{0}")]
+    Tls(#[source] fstack_tls::Error),
+    /// The server answered the WebSocket upgrade with an HTTP status other than 101.
+    #[error("WebSocket upgrade rejected by {host}: HTTP {status}")]
+    UpgradeRejected {
+        /// The host.
+        host: String,
+        /// The HTTP status code.
+        status: u16,
+    },
+    /// The WebSocket handshake failed otherwise.
+    #[error("WebSocket handshake failed: {0}")]
+    Handshake(String),
+    /// Connecting took longer than the connect timeout.
+    #[error("connecting timed out after {0:?}")]
+    ConnectTimeout(Duration),
+    /// No frame arrived for the read timeout.
+    #[error("no data for {0:?} (read timeout)")]
+    ReadTimeout(Duration),
+    /// The server sent a close frame.
+    #[error("server closed the connection ({0})")]
+    ClosedByServer(String),
+    /// A message exceeded the size limit.
+    #[error("oversize message from the server: {0}")]
+    Oversize(String),
+    /// The connection failed while streaming.
+    #[error("connection lost: {0}")]
+    Io(#[source] io::Error),
+    /// A WebSocket protocol error.
+    #[error("WebSocket protocol error: {0}")]
+    Protocol(String),
+    /// Too many consecutive failed attempts; carries the last failure.
+    #[error("giving up after {attempts} failed connection attempts; last error: {last}")]
+    GaveUp {
+        /// Attempts made.
+        attempts: u32,
+        /// The last failure.
+        last: Box<FeedError>,
+    },
+    /// The local F-Stack poll failed.
+    #[error("{0}")]
+    Poll(#[source] fstack::Error),
+}
+
+impl FeedError {
+    /// Failures that retrying cannot fix: certificate verification, an HTTP 4xx answer to the
+    /// upgrade, bad configuration, local poll failures.
+    pub fn is_fatal(&self) -> bool {
+        match self {
+            FeedError::Tls(e) => !matches!(
+                e,
+                fstack_tls::Error::Io(_) | fstack_tls::Error::Handshake(_)
+            ),
+            FeedError::UpgradeRejected { status, .. } => (400..500).contains(status),
+            FeedError::GaveUp { .. } | FeedError::Poll(_) => true,
+            FeedError::Connect(e) => matches!(
+                e,
+                fstack::Error::NotInitialized { .. }
+                    | fstack::Error::NotRunning { .. }
+                    | fstack::Error::InvalidArgument(_)
+            ),
+            _ => false,
+        }
+    }
+}
+
+/// What the feed reports to its caller besides market events.
+pub enum Notice<'a> {
+    /// A connection is streaming.
+    Connected {
+        /// Peer address.
+        addr: SocketAddr,
+        /// True for a standby that will replace the current connection.
+        standby: bool,
+    },
+    /// A connection ended; a new attempt follows after `retry_in`.
+    Disconnected {
+        /// Why.
+        cause: &'a FeedError,
+        /// Delay before the next attempt.
+        retry_in: Duration,
+    },
+    /// A connection is being replaced (age limit or `serverShutdown`).
+    Rotating {
+        /// Why.
+        reason: &'static str,
+    },
+    /// A text frame that is not a valid message was skipped.
+    Malformed {
+        /// The decoding error.
+        error: &'a dyn fmt::Display,
+    },
+    /// The server acknowledged a control request.
+    Ack {
+        /// Request id.
+        id: u64,
+    },
+    /// The server rejected a control request.
+    ControlError {
+        /// Binance error code.
+        code: i64,
+        /// Binance message.
+        msg: &'a str,
+    },
+}
+
+/// Counters over the feed's lifetime.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct FeedCounters {
+    /// Market events delivered.
+    pub events: u64,
+    /// Payload bytes of all frames received.
+    pub bytes: u64,
+    /// Reconnects after a failure.
+    pub reconnects: u64,
+    /// Malformed or unexpected messages skipped.
+    pub malformed: u64,
+    /// Oversize messages (each also replaced its connection).
+    pub oversize: u64,
+    /// Pings received (each answered).
+    pub pings: u64,
+    /// Connections replaced before their end (age or `serverShutdown`).
+    pub rotations: u64,
+}
+
+enum Phase {
+    Resolving(mpsc::Receiver<Result<SocketAddr, String>>),
+    Connecting(FStackSocket),
+    Tls(fstack_tls::MidHandshake<FStackSocket>),
+    Ws(tungstenite::handshake::MidHandshake<ClientHandshake<Tls>>),
+    Open(Box<Ws>),
+    Closing(Box<Ws>, Instant),
+    Done,
+}
+
+struct Conn {
+    token: Token,
+    phase: Phase,
+    standby: bool,
+    readable: bool,
+    writable: bool,
+    flush_pending: bool,
+    started: Instant,
+    last_frame: Instant,
+    opened_at: Option<Instant>,
+    addr: Option<SocketAddr>,
+    limiter: RateLimiter,
+    outbox: VecDeque<String>,
+    delivered: bool,
+}
+
+/// Outcome of advancing one connection.
+enum Step {
+    Continue,
+    Failed(FeedError),
+    /// `serverShutdown` seen.
+    ShutdownNotice,
+    Closed,
+}
+
+/// A resilient Binance market-data feed; see the [module docs](self).
+pub struct Feed {
+    config: FeedConfig,
+    connector: TlsConnector,
+    poll: Poll,
+    events: Events,
+    primary: Option<Conn>,
+    standby: Option<Conn>,
+    next_token: usize,
+    backoff: Backoff,
+    retry_at: Option<Instant>,
+    failures: u32,
+    counters: FeedCounters,
+    closing: bool,
+    /// The stream for raw single-stream URLs, whose payloads do not name it.
+    raw_hint: Option<Stream>,
+    ids: RequestIds,
+}
+
+impl Feed {
+    /// Creates the feed; nothing happens until [`poll`](Self::poll). Must be called on the
+    /// F-Stack thread after `Stack::init`.
+    pub fn new(config: FeedConfig, connector: TlsConnector) -> Result<Feed, FeedError> {
+        let poll = Poll::new().map_err(FeedError::Poll)?;
+        let raw = request_target(
+            &config.streams[..config.streams.len().min(STREAMS_IN_URL)],
+            config.url_mode,
+            config.time_unit,
+        )
+        .map(|t| !t.starts_with("/stream"))
+        .unwrap_or(false);
+        let raw_hint = (raw && config.streams.len() == 1).then(|| config.streams[0].clone());
+        let backoff = Backoff::new(
+            config.backoff_initial,
+            config.backoff_max,
+            Jitter::Decorrelated,
+        );
+        Ok(Feed {
+            config,
+            connector,
+            poll,
+            events: Events::with_capacity(8),
+            primary: None,
+            standby: None,
+            next_token: 0,
+            backoff,
+            retry_at: None,
+            failures: 0,
+            counters: FeedCounters::default(),
+            closing: false,
+            raw_hint,
+            ids: RequestIds::new(),
+        })
+    }
+
+    /// Counters so far.
+    pub fn counters(&self) -> FeedCounters {
+        self.counters
+    }
+
+    /// True while a connection is streaming.
+    pub fn is_connected(&self) -> bool {
+        matches!(
+            self.primary.as_ref().map(|c| &c.phase),
+            Some(Phase::Open(_))
+        )
+    }
+
+    /// Starts a clean shutdown: close frame, then TLS close_notify. Keep calling
+    /// [`poll`](Self::poll) until [`is_closed`](Self::is_closed) (bounded by a 2 s deadline).
+    pub fn close(&mut self, now: Instant) {
+        self.closing = true;
+        self.standby = None;
+        if let Some(conn) = self.primary.as_mut() {
+            begin_close(conn, now);
+        }
+    }
+
+    /// True once [`close`](Self::close) has finished.
+    pub fn is_closed(&self) -> bool {
+        self.closing
+            && self
+                .primary
+                .as_ref()
+                .is_none_or(|c| matches!(c.phase, Phase::Done))
+    }
+
+    /// Advances everything that is ready, without blocking; calls `on_event` for each market
+    /// event and `on_notice` for everything else. Returns an error only for failures that
+    /// end the feed (see [`FeedError::is_fatal`]).
+    pub fn poll(
+        &mut self,
+        now: Instant,
+        on_event: &mut dyn FnMut(&StreamEvent<'_>, usize),
+        on_notice: &mut dyn FnMut(Notice<'_>),
+    ) -> Result<(), FeedError> {
+        self.poll.poll(&mut self.events).map_err(FeedError::Poll)?;
+        for ev in &self.events {
+            for conn in [self.primary.as_mut(), self.standby.as_mut()]
+                .into_iter()
+                .flatten()
+            {
+                if conn.token == ev.token() {
+                    conn.readable |= ev.is_readable() || ev.is_read_closed() || ev.is_error();
+                    conn.writable |= ev.is_writable() || ev.is_error();
+                }
+            }
+        }
+
+        if self.primary.is_none() && !self.closing && self.retry_at.is_none_or(|t| now >= t) {
+            self.retry_at = None;
+            self.primary = Some(self.start_conn(now, false));
+        }
+
+        // Primary.
+        if let Some(mut conn) = self.primary.take() {
+            let step = self.advance(&mut conn, now, true, on_event, on_notice);
+            self.primary = Some(conn);
+            match step {
+                Step::Continue => {}
+                Step::Closed => {
+                    if !self.closing {
+                        self.primary = None;
+                        self.schedule_retry(
+                            now,
+                            FeedError::ClosedByServer("closed".into()),
+                            on_notice,
+                        )?;
+                    }
+                }
+                Step::ShutdownNotice => {
+                    self.rotate(now, "server announced serverShutdown", on_notice)
+                }
+                Step::Failed(e) => {
+                    let was_open = self.primary.as_ref().is_some_and(|c| c.opened_at.is_some());
+                    self.primary = None;
+                    if self.closing {
+                        return Ok(());
+                    }
+                    if let Some(standby) = self.standby.take() {
+                        // The standby takes over at once.
+                        self.primary = Some(Conn {
+                            standby: false,
+                            ..standby
+                        });
+                        on_notice(Notice::Disconnected {
+                            cause: &e,
+                            retry_in: Duration::ZERO,
+                        });
+                    } else {
+                        if was_open {
+                            self.failures = 0;
+                            self.backoff.reset();
+                        }
+                        self.schedule_retry(now, e, on_notice)?;
+                    }
+                }
+            }
+        }
+
+        // Age limit: open the replacement early.
+        if !self.closing && self.standby.is_none() {
+            if let Some(opened) = self.primary.as_ref().and_then(|c| c.opened_at) {
+                if now.duration_since(opened) >= self.config.max_connection_age {
+                    self.rotate(now, "connection reached its age limit", on_notice);
+                }
+            }
+        }
+
+        // Standby: promoted once it delivers its first event.
+        if let Some(mut conn) = self.standby.take() {
+            let step = self.advance(&mut conn, now, false, on_event, on_notice);
+            match step {
+                Step::Continue if conn.delivered => {
+                    if let Some(mut old) = self.primary.take() {
+                        begin_close(&mut old, now);
+                        // The old connection closes on its own; it is not polled further.
+                        drop(old);
+                    }
+                    conn.standby = false;
+                    self.primary = Some(conn);
+                }
+                Step::Continue => self.standby = Some(conn),
+                Step::Failed(e) => {
+                    on_notice(Notice::Disconnected {
+                        cause: &e,
+                        retry_in: self.config.backoff_initial,
+                    });
+                    if e.is_fatal() {
+                        return Err(e);
+                    }
+                }
+                Step::ShutdownNotice | Step::Closed => {}
+            }
+        }
+        Ok(())
+    }
+
+    fn rotate(
+        &mut self,
+        now: Instant,
+        reason: &'static str,
+        on_notice: &mut dyn FnMut(Notice<'_>),
+    ) {
+        if self.standby.is_none() && !self.closing {
+            on_notice(Notice::Rotating { reason });
+            self.counters.rotations += 1;
+            self.standby = Some(self.start_conn(now, true));
+        }
+    }
+
+    fn schedule_retry(
+        &mut self,
+        now: Instant,
+        e: FeedError,
+        on_notice: &mut dyn FnMut(Notice<'_>),
+    ) -> Result<(), FeedError> {
+        if e.is_fatal() {
+            return Err(e);
+        }
+        self.failures += 1;
+        if self.failures > self.config.connect_retries {
+            return Err(FeedError::GaveUp {
+                attempts: self.failures,
+                last: Box::new(e),
+            });
+        }
+        let delay = self.backoff.next_delay();
+        on_notice(Notice::Disconnected {
+            cause: &e,
+            retry_in: delay,
+        });
+        self.counters.reconnects += 1;
+        self.retry_at = Some(now + delay);
+        Ok(())
+    }
+
+    fn start_conn(&mut self, now: Instant, standby: bool) -> Conn {
+        let (tx, rx) = mpsc::channel();
+        let (host, port, resolve) = (
+            self.config.host.clone(),
+            self.config.port,
+            self.config.resolve,
+        );
+        match resolve {
+            Some(addr) => {
+                let _ = tx.send(Ok(addr));
+            }
+            None => {
+                // The kernel resolver blocks; keep it off the F-Stack thread.
+                let spawned = std::thread::Builder::new()
+                    .name("dns".into())
+                    .spawn(move || {
+                        let r = (host.as_str(), port)
+                            .to_socket_addrs()
+                            .map_err(|e| e.to_string())
+                            .and_then(|mut it| {
+                                let all: Vec<SocketAddr> = it.by_ref().collect();
+                                all.iter()
+                                    .find(|a| a.is_ipv4())
+                                    .or(all.first())
+                                    .copied()
+                                    .ok_or_else(|| "no addresses".to_string())
+                            });
+                        let _ = tx.send(r);
+                    });
+                if let Err(e) = spawned {
+                    let (tx, rx2) = mpsc::channel();
+                    let _ = tx.send(Err(format!("cannot start resolver thread: {e}")));
+                    return self.new_conn(now, standby, rx2);
+                }
+            }
+        }
+        self.new_conn(now, standby, rx)
+    }
+
+    fn new_conn(
+        &mut self,
+        now: Instant,
+        standby: bool,
+        rx: mpsc::Receiver<Result<SocketAddr, String>>,
+    ) -> Conn {
+        self.next_token += 1;
+        Conn {
+            token: Token(self.next_token),
+            phase: Phase::Resolving(rx),
+            standby,
+            readable: false,
+            writable: false,
+            flush_pending: false,
+            started: now,
+            last_frame: now,
+            opened_at: None,
+            addr: None,
+            limiter: RateLimiter::binance(),
+            outbox: VecDeque::new(),
+            delivered: false,
+        }
+    }
+
+    fn request_url(&self) -> Result<String, FeedError> {
+        let in_url = &self.config.streams[..self.config.streams.len().min(STREAMS_IN_URL)];
+        let target = request_target(in_url, self.config.url_mode, self.config.time_unit)
+            .map_err(|e| FeedError::Handshake(e.to_string()))?;
+        let port = if self.config.port == 443 {
+            String::new()
+        } else {
+            format!(":{}", self.config.port)
+        };
+        Ok(format!(
+            "wss://{}{port}{}{target}",
+            self.config.host, self.config.path_prefix
+        ))
+    }
+
+    /// Advances one connection as far as it goes without blocking.
+    fn advance(
+        &mut self,
+        conn: &mut Conn,
+        now: Instant,
+        deliver: bool,
+        on_event: &mut dyn FnMut(&StreamEvent<'_>, usize),
+        on_notice: &mut dyn FnMut(Notice<'_>),
+    ) -> Step {
+        if conn.opened_at.is_none() && !matches!(conn.phase, Phase::Closing(..) | Phase::Done) {
+            let elapsed = now.duration_since(conn.started);
+            if elapsed > self.config.connect_timeout {
+                return Step::Failed(FeedError::ConnectTimeout(self.config.connect_timeout));
+            }
+        }
+        loop {
+            let phase = std::mem::replace(&mut conn.phase, Phase::Done);
+            let (next, progressed) = match phase {
+                Phase::Resolving(rx) => match rx.try_recv() {
+                    Ok(Ok(addr)) => {
+                        conn.addr = Some(addr);
+                        match FStackSocket::connect(addr) {
+                            Ok(sock) => {
+                                let _ = sock.set_nodelay(true);
+                                if let Err(e) = self.poll.register(
+                                    &sock,
+                                    conn.token,
+                                    Interest::READABLE.add(Interest::WRITABLE),
+                                ) {
+                                    return Step::Failed(FeedError::Poll(e));
+                                }
+                                (Phase::Connecting(sock), true)
+                            }
+                            Err(e) => return Step::Failed(FeedError::Connect(e)),
+                        }
+                    }
+                    Ok(Err(reason)) => {
+                        return Step::Failed(FeedError::Dns {
+                            host: self.config.host.clone(),
+                            reason,
+                        })
+                    }
+                    Err(mpsc::TryRecvError::Empty) => (Phase::Resolving(rx), false),
+                    Err(mpsc::TryRecvError::Disconnected) => {
+                        return Step::Failed(FeedError::Dns {
+                            host: self.config.host.clone(),
+                            reason: "resolver thread ended".into(),
+                        })
+                    }
+                },
+                Phase::Connecting(mut sock) => {
+                    if !conn.writable {
+                        (Phase::Connecting(sock), false)
+                    } else {
+                        match sock.finish_connect() {
+                            Ok(false) => {
+                                conn.writable = false;
+                                (Phase::Connecting(sock), false)
+                            }
+                            Ok(true) => match self.connector.connect(&self.config.host, sock) {
+                                Ok(tls) => match self.start_ws(tls) {
+                                    Ok(p) => (p, true),
+                                    Err(e) => return Step::Failed(e),
+                                },
+                                Err(fstack_tls::HandshakeError::WouldBlock(mid)) => {
+                                    conn.readable = false;
+                                    conn.writable = false;
+                                    (Phase::Tls(mid), false)
+                                }
+                                Err(fstack_tls::HandshakeError::Failure(e)) => {
+                                    return Step::Failed(FeedError::Tls(e))
+                                }
+                            },
+                            Err(e) => return Step::Failed(FeedError::Connect(e)),
+                        }
+                    }
+                }
+                Phase::Tls(mid) => {
+                    if !(conn.readable || conn.writable) {
+                        (Phase::Tls(mid), false)
+                    } else {
+                        conn.readable = false;
+                        conn.writable = false;
+                        match mid.handshake() {
+                            Ok(tls) => match self.start_ws(tls) {
+                                Ok(p) => (p, true),
+                                Err(e) => return Step::Failed(e),
+                            },
+                            Err(fstack_tls::HandshakeError::WouldBlock(mid)) => {
+                                (Phase::Tls(mid), false)
+                            }
+                            Err(fstack_tls::HandshakeError::Failure(e)) => {
+                                return Step::Failed(FeedError::Tls(e))
+                            }
+                        }
+                    }
+                }
+                Phase::Ws(mid) => {
+                    if !(conn.readable || conn.writable) {
+                        (Phase::Ws(mid), false)
+                    } else {
+                        conn.readable = false;
+                        conn.writable = false;
+                        match mid.handshake() {
+                            Ok((ws, _)) => (Phase::Open(Box::new(ws)), true),
+                            Err(e) => match self.ws_handshake_error(e) {
+                                Ok(p) => (p, false),
+                                Err(e) => return Step::Failed(e),
+                            },
+                        }
+                    }
+                }
+                Phase::Open(ws) => {
+                    if conn.opened_at.is_none() {
+                        self.on_open(conn, now, on_notice);
+                    }
+                    conn.phase = Phase::Open(ws);
+                    return self.stream(conn, now, deliver, on_event, on_notice);
+                }
+                Phase::Closing(mut ws, deadline) => {
+                    if now > deadline {
+                        return Step::Failed(FeedError::ConnectTimeout(Duration::from_secs(2)));
+                    }
+                    loop {
+                        match ws.read() {
+                            Ok(_) => continue,
+                            Err(tungstenite::Error::Io(e)) if e.kind() == ErrorKind::WouldBlock => {
+                                let _ = ws.flush();
+                                conn.phase = Phase::Closing(ws, deadline);
+                                return Step::Continue;
+                            }
+                            Err(_) => {
+                                // Close handshake done (or the peer is gone): send close_notify.
+                                let _ = ws.get_mut().shutdown();
+                                conn.phase = Phase::Done;
+                                return Step::Closed;
+                            }
+                        }
+                    }
+                }
+                Phase::Done => return Step::Closed,
+            };
+            conn.phase = next;
+            if !progressed {
+                return Step::Continue;
+            }
+            // A new phase may be able to progress at once (data may already be there).
+            conn.readable = true;
+            conn.writable = true;
+        }
+    }
+
+    fn start_ws(&self, tls: Tls) -> Result<Phase, FeedError> {
+        let url = self.request_url()?;
+        let request = url
+            .into_client_request()
+            .map_err(|e| FeedError::Handshake(e.to_string()))?;
+        let config = WebSocketConfig::default()
+            .max_message_size(Some(self.config.max_message_size))
+            .max_frame_size(Some(self.config.max_message_size));
+        match tungstenite::client::client_with_config(request, tls, Some(config)) {
+            Ok((ws, _)) => Ok(Phase::Open(Box::new(ws))),
+            Err(e) => self.ws_handshake_error(e),
+        }
+    }
+
+    fn ws_handshake_error(
+        &self,
+        e: tungstenite::HandshakeError<ClientHandshake<Tls>>,
+    ) -> Result<Phase, FeedError> {
+        match e {
+            tungstenite::HandshakeError::Interrupted(mid) => Ok(Phase::Ws(mid)),
+            tungstenite::HandshakeError::Failure(tungstenite::Error::Http(resp)) => {
+                Err(FeedError::UpgradeRejected {
+                    host: self.config.host.clone(),
+                    status: resp.status().as_u16(),
+                })
+            }
+            tungstenite::HandshakeError::Failure(tungstenite::Error::Io(e)) => {
+                Err(FeedError::Io(e))
+            }
+            tungstenite::HandshakeError::Failure(e) => Err(FeedError::Handshake(e.to_string())),
+        }
+    }
+
+    fn on_open(&mut self, conn: &mut Conn, now: Instant, on_notice: &mut dyn FnMut(Notice<'_>)) {
+        conn.opened_at = Some(now);
+        conn.last_frame = now;
+        conn.limiter.reset();
+        let rest = self
+            .config
+            .streams
+            .get(STREAMS_IN_URL..)
+            .unwrap_or_default();
+        for req in self
+            .ids
+            .requests(Method::Subscribe, rest, STREAMS_PER_REQUEST)
+        {
+            conn.outbox.push_back(req.text);
+        }
+        if let Some(addr) = conn.addr {
+            on_notice(Notice::Connected {
+                addr,
+                standby: conn.standby,
+            });
+        }
+        if !conn.standby {
+            self.failures = 0;
+            self.backoff.reset();
+        }
+    }
+
+    fn stream(
+        &mut self,
+        conn: &mut Conn,
+        now: Instant,
+        deliver: bool,
+        on_event: &mut dyn FnMut(&StreamEvent<'_>, usize),
+        on_notice: &mut dyn FnMut(Notice<'_>),
+    ) -> Step {
+        let Phase::Open(ws) = &mut conn.phase else {
+            return Step::Continue;
+        };
+        let mut step = Step::Continue;
+        if conn.readable {
+            loop {
+                match ws.read() {
+                    Ok(msg) => {
+                        conn.last_frame = now;
+                        match msg {
+                            WsMessage::Text(text) => {
+                                self.counters.bytes += text.len() as u64;
+                                let hint = self.raw_hint.as_ref().map(Stream::as_ref);
+                                match handle_text(
+                                    text.as_str(),
+                                    hint,
+                                    &mut self.counters,
+                                    deliver,
+                                    on_event,
+                                    on_notice,
+                                ) {
+                                    TextOutcome::Event => conn.delivered = true,
+                                    TextOutcome::ShutdownNotice => step = Step::ShutdownNotice,
+                                    TextOutcome::Other => {}
+                                }
+                            }
+                            WsMessage::Ping(p) => {
+                                self.counters.bytes += p.len() as u64;
+                                self.counters.pings += 1;
+                                // The pong tungstenite queued counts against the rate limit.
+                                conn.limiter.record(now);
+                                conn.flush_pending = true;
+                            }
+                            WsMessage::Binary(b) => {
+                                self.counters.bytes += b.len() as u64;
+                                self.counters.malformed += 1;
+                                on_notice(Notice::Malformed {
+                                    error: &"unexpected binary frame",
+                                });
+                            }
+                            WsMessage::Close(frame) => {
+                                let reason = frame
+                                    .map(|f| format!("{} {}", u16::from(f.code), f.reason))
+                                    .unwrap_or_else(|| "no reason".into());
+                                // tungstenite queued the close reply; flush it, then report.
+                                let _ = ws.flush();
+                                return Step::Failed(FeedError::ClosedByServer(reason));
+                            }
+                            WsMessage::Pong(_) | WsMessage::Frame(_) => {}
+                        }
+                    }
+                    Err(tungstenite::Error::Io(e)) if e.kind() == ErrorKind::WouldBlock => {
+                        conn.readable = false;
+                        break;
+                    }
+                    Err(tungstenite::Error::Capacity(e)) => {
+                        self.counters.oversize += 1;
+                        return Step::Failed(FeedError::Oversize(e.to_string()));
+                    }
+                    Err(tungstenite::Error::ConnectionClosed)
+                    | Err(tungstenite::Error::AlreadyClosed) => {
+                        return Step::Failed(FeedError::ClosedByServer("connection closed".into()))
+                    }
+                    Err(tungstenite::Error::Io(e)) => return Step::Failed(FeedError::Io(e)),
+                    Err(e) => return Step::Failed(FeedError::Protocol(e.to_string())),
+                }
+            }
+        }
+        // Control requests, within the rate limit.
+        while !conn.outbox.is_empty() && conn.limiter.try_acquire(now).is_ok() {
+            let text = conn.outbox.pop_front().expect("non-empty");
+            match ws.write(WsMessage::text(text)) {
+                Ok(()) => conn.flush_pending = true,
+                Err(tungstenite::Error::Io(e)) if e.kind() == ErrorKind::WouldBlock => {
+                    conn.flush_pending = true
+                }
+                Err(e) => return Step::Failed(FeedError::Protocol(e.to_string())),
+            }
+        }
+        if conn.flush_pending || conn.writable {
+            match ws.flush() {
+                Ok(()) => conn.flush_pending = false,
+                Err(tungstenite::Error::Io(e)) if e.kind() == ErrorKind::WouldBlock => {
+                    conn.flush_pending = true;
+                    conn.writable = false;
+                }
+                Err(tungstenite::Error::Io(e)) => return Step::Failed(FeedError::Io(e)),
+                Err(e) => return Step::Failed(FeedError::Protocol(e.to_string())),
+            }
+            if !conn.flush_pending {
+                conn.writable = false;
+            }
+        }
+        if now.duration_since(conn.last_frame) > self.config.read_timeout {
+            return Step::Failed(FeedError::ReadTimeout(self.config.read_timeout));
+        }
+        step
+    }
+}
+
+fn begin_close(conn: &mut Conn, now: Instant) {
+    match std::mem::replace(&mut conn.phase, Phase::Done) {
+        Phase::Open(mut ws) => {
+            let _ = ws.close(None);
+            let _ = ws.flush();
+            conn.phase = Phase::Closing(ws, now + Duration::from_secs(2));
+        }
+        other @ Phase::Closing(..) => conn.phase = other,
+        _ => conn.phase = Phase::Done,
+    }
+}
+
+enum TextOutcome {
+    Event,
+    ShutdownNotice,
+    Other,
+}
+
+fn handle_text(
+    text: &str,
+    hint: Option<StreamRef<'_>>,
+    counters: &mut FeedCounters,
+    deliver: bool,
+    on_event: &mut dyn FnMut(&StreamEvent<'_>, usize),
+    on_notice: &mut dyn FnMut(Notice<'_>),
+) -> TextOutcome {
+    match decode(text, hint) {
+        Ok(Message::Event(ev)) => {
+            if deliver {
+                counters.events += 1;
+                on_event(&ev, text.len());
+            }
+            TextOutcome::Event
+        }
+        Ok(Message::Response(r)) => {
+            on_notice(Notice::Ack {
+                id: r.id.unwrap_or(0),
+            });
+            TextOutcome::Other
+        }
+        Ok(Message::Error(e)) => {
+            on_notice(Notice::ControlError {
+                code: e.code,
+                msg: &e.msg,
+            });
+            TextOutcome::Other
+        }
+        Ok(Message::ServerShutdown(_)) => TextOutcome::ShutdownNotice,
+        Err(e) => {
+            counters.malformed += 1;
+            on_notice(Notice::Malformed { error: &e });
+            TextOutcome::Other
+        }
+    }
+}
