@@ -104,7 +104,10 @@ impl Side {
             self.hs = match std::mem::replace(&mut self.hs, Hs::Gone) {
                 Hs::Connecting(mut s) => match s.finish_connect() {
                     Ok(true) => Hs::from(connector.connect(host, s)),
-                    Ok(false) => return Ok(self.hs = Hs::Connecting(s)),
+                    Ok(false) => {
+                        self.hs = Hs::Connecting(s);
+                        return Ok(());
+                    }
                     Err(e) => return Err(format!("connect: {e}")),
                 },
                 Hs::Mid(m) if self.readable || self.writable => {
@@ -112,11 +115,15 @@ impl Side {
                     if matches!(next, Hs::Mid(_)) {
                         self.readable = false;
                         self.writable = false;
-                        return Ok(self.hs = next);
+                        self.hs = next;
+                        return Ok(());
                     }
                     next
                 }
-                other => return Ok(self.hs = other),
+                other => {
+                    self.hs = other;
+                    return Ok(());
+                }
             };
             if let Hs::Ready(_) = self.hs {
                 // Edges seen during the handshake are used up; data may already wait.
