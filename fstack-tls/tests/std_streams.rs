@@ -326,15 +326,18 @@ fn pinned_write_survives_a_grown_retry_buffer() {
     let mut read_turn = 0u32;
     while checker.received < TOTAL {
         assert!(start.elapsed() < support::DEADLINE, "transfer stalled");
-        // Producer: append up to 24 KiB per round, like a framing layer queueing messages.
+        // Producer: append a small message (1-7 KB) per round, like a WebSocket layer queueing
+        // frames, so the write that blocks is often shorter than a 16 KiB record.
         if produced < TOTAL && out.len() < 4 << 20 {
-            let n = (24 << 10).min(TOTAL - produced);
+            let n = (1000 + (produced * 7919) % 6000).min(TOTAL - produced);
             out.extend(source.bytes(n));
             produced += n;
         }
         if !out.is_empty() {
             if let Some(len) = last_blocked_len {
-                if out.len() > len {
+                // The case that loses data without pinning: a blocked write shorter than a
+                // record, retried with more bytes.
+                if len < 16384 && out.len() > len {
                     retries_grown += 1;
                 }
             }
