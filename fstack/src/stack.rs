@@ -8,11 +8,20 @@ use std::ops::ControlFlow;
 use std::panic::{self, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
 
 use crate::config;
 use crate::error::{Error, Result};
 
 static INITIALIZED: AtomicBool = AtomicBool::new(false);
+
+/// After the body breaks out, the loop keeps turning (without calling it) for at least this
+/// long and [`DRAIN_MIN_ITERATIONS`] iterations before `ff_stop_run`. Real F-Stack transmits
+/// the packets queued by an iteration at the start of the next one (after `pkt_tx_delay`, at
+/// most 100 us) and checks its stop flag before that: stopping at once would drop the FINs of
+/// sockets closed in the last iteration.
+const DRAIN_TIME: std::time::Duration = std::time::Duration::from_millis(2);
+const DRAIN_MIN_ITERATIONS: u32 = 2;
 /// Set when real F-Stack's `ff_run` has returned: it ran `rte_eal_cleanup`, so DPDK's memory
 /// and ports are gone and no `ff_*` call may follow (not even `ff_close`).
 static TORN_DOWN: AtomicBool = AtomicBool::new(false);
@@ -234,6 +243,10 @@ impl Stack {
     ///
     /// A panic in `body` never unwinds through F-Stack's C frames: it is caught, the loop is
     /// stopped, and the panic resumes from `run` once `ff_run` has returned.
+    ///
+    /// After `body` breaks out (or panics), the loop keeps turning for about 2 ms without
+    /// calling it, so that packets queued by the last iteration (the FINs of sockets it closed)
+    /// leave before `ff_run` returns.
     pub fn run<T, F>(self, body: F) -> Option<T>
     where
         F: FnMut() -> ControlFlow<T>,
@@ -242,6 +255,9 @@ impl Stack {
             body: F,
             result: Option<T>,
             panic: Option<Box<dyn std::any::Any + Send>>,
+            /// Set once the body broke out or panicked: when to stop, and the iterations
+            /// run since.
+            draining: Option<(Instant, u32)>,
         }
 
         extern "C" fn iteration<F, T>(arg: *mut c_void) -> c_int
@@ -251,20 +267,20 @@ impl Stack {
             // SAFETY: `arg` is the `LoopState` that `run` passed to ff_run; it outlives the
             // loop, and ff_run calls back only on this thread, never reentrantly.
             let state = unsafe { &mut *(arg as *mut LoopState<F, T>) };
-            if state.result.is_some() || state.panic.is_some() {
-                return 0; // stop already requested
+            if let Some((deadline, iterations)) = state.draining.as_mut() {
+                // The body is done; let F-Stack transmit what the last iteration queued.
+                *iterations += 1;
+                if *iterations >= DRAIN_MIN_ITERATIONS && Instant::now() >= *deadline {
+                    stop();
+                }
+                return 0;
             }
             match panic::catch_unwind(AssertUnwindSafe(|| (state.body)())) {
-                Ok(ControlFlow::Continue(())) => {}
-                Ok(ControlFlow::Break(value)) => {
-                    state.result = Some(value);
-                    stop();
-                }
-                Err(payload) => {
-                    state.panic = Some(payload);
-                    stop();
-                }
+                Ok(ControlFlow::Continue(())) => return 0,
+                Ok(ControlFlow::Break(value)) => state.result = Some(value),
+                Err(payload) => state.panic = Some(payload),
             }
+            state.draining = Some((Instant::now() + DRAIN_TIME, 0));
             0
         }
 
@@ -272,6 +288,7 @@ impl Stack {
             body,
             result: None,
             panic: None,
+            draining: None,
         };
         IN_LOOP.with(|l| l.set(true));
         // SAFETY: `iteration::<F, T>` matches loop_func_t and casts `arg` back to the
