@@ -425,6 +425,8 @@ struct Subscription {
     symbol: String,
     kind: Kind,
     next_due: Instant,
+    /// Next sequence number this connection sends for the stream.
+    cursor: u64,
 }
 
 struct Connection {
@@ -433,7 +435,9 @@ struct Connection {
     faults: Faults,
     stats: Arc<MockStats>,
     stop: Arc<AtomicBool>,
-    /// Next sequence number per stream name, across connections.
+    /// Highest sequence number sent per stream name, across connections. Like an exchange
+    /// fanning one publication out to every subscriber, concurrent connections send the same
+    /// numbers; a new subscription continues after the highest number sent so far.
     sequences: Arc<Mutex<BTreeMap<String, u64>>>,
 }
 
@@ -503,20 +507,28 @@ impl Connection {
     }
 
     fn subscription(&self, name: &str, symbol: String, kind: Kind) -> Subscription {
+        let cursor = self
+            .sequences
+            .lock()
+            .expect("sequence lock")
+            .get(name)
+            .map_or(1, |s| s + 1);
         Subscription {
             name: name.to_string(),
             symbol,
             kind,
             next_due: Instant::now(),
+            cursor,
         }
     }
 
-    fn next_seq(&self, name: &str) -> u64 {
+    fn next_seq(&self, sub: &mut Subscription) -> u64 {
+        let seq = sub.cursor;
+        sub.cursor += 1;
         let mut seqs = self.sequences.lock().expect("sequence lock");
-        let seq = seqs.entry(name.to_string()).or_insert(1);
-        let s = *seq;
-        *seq += 1;
-        s
+        let top = seqs.entry(sub.name.clone()).or_insert(0);
+        *top = (*top).max(seq);
+        seq
     }
 
     fn stream_events(
@@ -591,7 +603,7 @@ impl Connection {
                     if !due {
                         continue;
                     }
-                    let seq = self.next_seq(&sub.name);
+                    let seq = self.next_seq(sub);
                     body.clear();
                     event_json(
                         &sub.symbol,

@@ -10,7 +10,7 @@
 //! Binance's 24-hour limit, or one announcing `serverShutdown`, is replaced by a standby
 //! connection that takes over once it delivers data, so no window of events is missed.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::io::{self, ErrorKind};
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -91,6 +91,61 @@ impl FeedConfig {
             backoff_initial: Duration::from_millis(250),
             backoff_max: Duration::from_secs(30),
         }
+    }
+}
+
+/// Decides whether an event seen while two connections overlap is delivered.
+///
+/// The primary delivers what is newer than anything delivered for that stream. The standby
+/// delivers nothing until it sees an event the primary already delivered (it has caught up on
+/// that stream); after that it delivers what is newer. Events without an ordering key come
+/// from the primary only.
+fn overlap_filter(
+    keys: &mut HashMap<String, (u64, bool)>,
+    ev: &StreamEvent<'_>,
+    from_standby: bool,
+) -> bool {
+    let Some(key) = order_key(ev) else {
+        return !from_standby;
+    };
+    let stream = ev.stream.map_or("", |s| s.name);
+    match (keys.get_mut(stream), from_standby) {
+        (None, false) => {
+            keys.insert(stream.to_string(), (key, false));
+            true
+        }
+        (None, true) => false,
+        (Some((last, _)), false) => {
+            let fresh = key > *last;
+            *last = (*last).max(key);
+            fresh
+        }
+        (Some((last, caught)), true) => {
+            if key <= *last {
+                *caught = true;
+                false
+            } else if *caught {
+                *last = key;
+                true
+            } else {
+                false
+            }
+        }
+    }
+}
+
+/// A per-stream key that increases with every new event, for deduplication while two
+/// connections overlap (update ids, trade ids; event time where nothing better exists).
+fn order_key(ev: &StreamEvent<'_>) -> Option<u64> {
+    use crate::events::MarketEvent as M;
+    match &ev.event {
+        M::Ticker(t) => u64::try_from(t.last_trade_id).ok(),
+        M::MiniTicker(m) => Some(m.event_time),
+        M::BookTicker(b) => Some(b.update_id),
+        M::Trade(t) => Some(t.trade_id),
+        M::AggTrade(a) => Some(a.agg_trade_id),
+        M::PartialDepth(d) => Some(d.last_update_id),
+        M::DepthUpdate(d) => Some(d.final_update_id),
     }
 }
 
@@ -286,6 +341,9 @@ pub struct Feed {
     /// The stream for raw single-stream URLs, whose payloads do not name it.
     raw_hint: Option<Stream>,
     ids: RequestIds,
+    /// While a standby overlaps the primary: the highest ordering key delivered per stream, so
+    /// that events both connections carry are delivered once. Empty outside an overlap.
+    overlap_keys: HashMap<String, (u64, bool)>,
 }
 
 impl Feed {
@@ -321,6 +379,7 @@ impl Feed {
             closing: false,
             raw_hint,
             ids: RequestIds::new(),
+            overlap_keys: HashMap::new(),
         })
     }
 
@@ -410,6 +469,7 @@ impl Feed {
                     }
                     if let Some(standby) = self.standby.take() {
                         // The standby takes over at once.
+                        self.overlap_keys.clear();
                         self.primary = Some(Conn {
                             standby: false,
                             ..standby
@@ -438,11 +498,17 @@ impl Feed {
             }
         }
 
-        // Standby: promoted once it delivers its first event.
+        // Standby: both connections deliver (deduplicated) until the standby has caught up
+        // with the primary, then the primary is closed.
         if let Some(mut conn) = self.standby.take() {
-            let step = self.advance(&mut conn, now, false, on_event, on_notice);
+            let step = self.advance(&mut conn, now, true, on_event, on_notice);
             match step {
-                Step::Continue if conn.delivered => {
+                Step::Continue
+                    if conn.delivered
+                        && !self.overlap_keys.is_empty()
+                        && self.overlap_keys.values().all(|&(_, caught)| caught) =>
+                {
+                    self.overlap_keys.clear();
                     if let Some(mut old) = self.primary.take() {
                         begin_close(&mut old, now);
                         // The old connection closes on its own; it is not polled further.
@@ -817,11 +883,15 @@ impl Feed {
                             WsMessage::Text(text) => {
                                 self.counters.bytes += text.len() as u64;
                                 let hint = self.raw_hint.as_ref().map(Stream::as_ref);
+                                let overlap = (self.standby.is_some() || conn.standby)
+                                    .then_some(&mut self.overlap_keys);
                                 match handle_text(
                                     text.as_str(),
                                     hint,
                                     &mut self.counters,
                                     deliver,
+                                    overlap,
+                                    conn.standby,
                                     on_event,
                                     on_notice,
                                 ) {
@@ -922,17 +992,24 @@ enum TextOutcome {
     Other,
 }
 
+#[allow(clippy::too_many_arguments)]
 fn handle_text(
     text: &str,
     hint: Option<StreamRef<'_>>,
     counters: &mut FeedCounters,
     deliver: bool,
+    overlap: Option<&mut HashMap<String, (u64, bool)>>,
+    from_standby: bool,
     on_event: &mut dyn FnMut(&StreamEvent<'_>, usize),
     on_notice: &mut dyn FnMut(Notice<'_>),
 ) -> TextOutcome {
     match decode(text, hint) {
         Ok(Message::Event(ev)) => {
-            if deliver {
+            let fresh = match overlap {
+                None => true,
+                Some(keys) => overlap_filter(keys, &ev, from_standby),
+            };
+            if deliver && fresh {
                 counters.events += 1;
                 on_event(&ev, text.len());
             }

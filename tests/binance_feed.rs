@@ -1,0 +1,426 @@
+//! The Binance feed driver against `mock_exchange`, all in one F-Stack loop (kernel backend):
+//! exact values for every stream kind, raw and combined; pings answered; reconnect and
+//! resubscribe after a drop; malformed and oversize messages counted, not fatal; a stalled
+//! server triggers the read timeout; SUBSCRIBE for streams beyond the URL; `serverShutdown`
+//! rotates without a gap; a TLS verification failure is fatal with its reason.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use common::Scenario;
+use fstack_binance::events::{decode, MarketEvent, Message, StreamEvent};
+use fstack_binance::feed::{Feed, FeedConfig, FeedCounters, Notice};
+use fstack_binance::subscribe::{Stream, UrlMode};
+use fstack_examples::mock_exchange::{self, Faults, MockConfig, MockExchange};
+use fstack_tls::TlsConnector;
+
+/// The sequence number an event carries (see `mock_exchange::event_json`).
+fn seq_of(ev: &MarketEvent<'_>) -> u64 {
+    match ev {
+        MarketEvent::Ticker(t) => t.trade_count,
+        // The mini ticker carries no id: its close price encodes the number.
+        MarketEvent::MiniTicker(m) => {
+            let e8 = m
+                .close_price
+                .value()
+                .and_then(|v| v.to_fixed_i64(8))
+                .unwrap_or(0) as u64;
+            e8.saturating_sub(4_325_012_000_000) / 1_000_000
+        }
+        MarketEvent::BookTicker(b) => b.update_id,
+        MarketEvent::Trade(t) => t.trade_id,
+        MarketEvent::AggTrade(a) => a.agg_trade_id,
+        MarketEvent::PartialDepth(d) => d.last_update_id,
+        MarketEvent::DepthUpdate(d) => d.final_update_id,
+    }
+}
+
+/// Checks every field of `ev` against what the mock generated for its sequence number.
+fn check_exact(stream: &str, ev: &StreamEvent<'_>) -> Result<(), String> {
+    let (symbol, kind) = mock_exchange::parse_stream(stream).ok_or("unknown stream")?;
+    let seq = seq_of(&ev.event);
+    let mut expected = String::new();
+    mock_exchange::event_json(
+        &symbol,
+        kind,
+        seq,
+        ev.event_time().unwrap_or(0),
+        &mut expected,
+    );
+    let want = match decode(
+        &expected,
+        Some(fstack_binance::subscribe::StreamRef::parse(stream).unwrap()),
+    ) {
+        Ok(Message::Event(e)) => e,
+        other => return Err(format!("regenerated payload did not decode: {other:?}")),
+    };
+    if format!("{:?}", want.event) != format!("{:?}", ev.event) {
+        return Err(format!(
+            "{stream} #{seq}: got {:?}\nwant {:?}",
+            ev.event, want.event
+        ));
+    }
+    // Spot-check decimals against the generator's formula, exactly as sent.
+    let last = mock_exchange::price(4_325_012_000_000, seq, 1_000_000);
+    let ok = match &ev.event {
+        MarketEvent::Ticker(t) => t.last_price.as_str() == last && t.symbol == symbol,
+        MarketEvent::Trade(t) => t.price.as_str() == last,
+        MarketEvent::AggTrade(t) => t.price.as_str() == last,
+        MarketEvent::BookTicker(b) => {
+            b.bid_price.as_str() == mock_exchange::price(4_325_011_000_000, seq, 1_000_000)
+        }
+        MarketEvent::PartialDepth(d) => d.bids.len() == 5 && d.asks.len() == 5,
+        MarketEvent::DepthUpdate(d) => d.bids.len() == 3 && d.symbol == symbol,
+        MarketEvent::MiniTicker(m) => m.symbol == symbol,
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("{stream} #{seq}: wrong values {:?}", ev.event))
+    }
+}
+
+struct Run {
+    name: &'static str,
+    mock: MockExchange,
+    feed: Feed,
+    deadline: Instant,
+    /// Sequence numbers received per stream.
+    seen: BTreeMap<String, Vec<u64>>,
+    notices: Vec<String>,
+    acks: u64,
+    error: Option<String>,
+    fatal: Option<String>,
+    done: fn(&Run, FeedCounters) -> Result<bool, String>,
+}
+
+fn connector(mock: &MockExchange) -> TlsConnector {
+    TlsConnector::builder()
+        .ca_pem(mock.ca_pem().as_bytes().to_vec())
+        .build()
+        .expect("connector")
+}
+
+fn run_with(
+    name: &'static str,
+    mock_config: MockConfig,
+    streams: &[&str],
+    tweak: impl FnOnce(&mut FeedConfig),
+    connector_for: impl FnOnce(&MockExchange) -> TlsConnector,
+    done: fn(&Run, FeedCounters) -> Result<bool, String>,
+) -> Box<dyn Scenario> {
+    let mock = MockExchange::start(mock_config).expect("mock");
+    let streams: Vec<Stream> = streams.iter().map(|s| Stream::parse(s).unwrap()).collect();
+    let mut config = FeedConfig::new("localhost", mock.local_addr().port(), streams);
+    config.resolve = Some(mock.local_addr());
+    config.backoff_initial = Duration::from_millis(20);
+    config.backoff_max = Duration::from_millis(200);
+    tweak(&mut config);
+    let feed = Feed::new(config, connector_for(&mock)).expect("feed");
+    Box::new(Run {
+        name,
+        mock,
+        feed,
+        deadline: Instant::now() + Duration::from_secs(60),
+        seen: BTreeMap::new(),
+        notices: Vec::new(),
+        acks: 0,
+        error: None,
+        fatal: None,
+        done,
+    })
+}
+
+impl Scenario for Run {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+    fn step(&mut self) -> Option<Result<(), String>> {
+        let now = Instant::now();
+        let (seen, notices, error, acks) = (
+            &mut self.seen,
+            &mut self.notices,
+            &mut self.error,
+            &mut self.acks,
+        );
+        let polled = self.feed.poll(
+            now,
+            &mut |ev, _len| {
+                let stream = ev.stream.map(|s| s.name.to_string()).unwrap_or_default();
+                if let Err(e) = check_exact(&stream, ev) {
+                    error.get_or_insert(e);
+                }
+                seen.entry(stream).or_default().push(seq_of(&ev.event));
+            },
+            &mut |n| match n {
+                Notice::Ack { .. } => *acks += 1,
+                Notice::Disconnected { cause, .. } => {
+                    notices.push(format!("disconnected: {cause}"))
+                }
+                Notice::Malformed { error } => notices.push(format!("malformed: {error}")),
+                Notice::Rotating { reason } => notices.push(format!("rotating: {reason}")),
+                Notice::ControlError { code, msg } => {
+                    notices.push(format!("control error {code} {msg}"))
+                }
+                Notice::Connected { .. } => notices.push("connected".into()),
+            },
+        );
+        if let Err(e) = polled {
+            self.fatal = Some(e.to_string());
+        }
+        if let Some(e) = &self.error {
+            return Some(Err(e.clone()));
+        }
+        match (self.done)(self, self.feed.counters()) {
+            Ok(true) => Some(Ok(())),
+            Ok(false) if now > self.deadline => Some(Err(format!(
+                "timed out; counters {:?}, notices {:?}",
+                self.feed.counters(),
+                self.notices
+            ))),
+            Ok(false) => None,
+            Err(e) => Some(Err(format!("{e}; notices {:?}", self.notices))),
+        }
+    }
+}
+
+fn at_least(run: &Run, per_stream: usize) -> bool {
+    !run.seen.is_empty() && run.seen.values().all(|v| v.len() >= per_stream)
+}
+
+fn fatal_is_none(run: &Run) -> Result<(), String> {
+    match &run.fatal {
+        Some(e) => Err(format!("unexpected fatal error: {e}")),
+        None => Ok(()),
+    }
+}
+
+/// No gaps: every sequence number from the first to the last seen arrived.
+fn contiguous(v: &[u64]) -> Result<(), String> {
+    let mut sorted = v.to_vec();
+    sorted.sort_unstable();
+    sorted.dedup();
+    for w in sorted.windows(2) {
+        if w[1] != w[0] + 1 {
+            return Err(format!("gap between #{} and #{}", w[0], w[1]));
+        }
+    }
+    Ok(())
+}
+
+const KINDS: [&str; 7] = [
+    "btcusdt@ticker",
+    "btcusdt@miniTicker",
+    "btcusdt@bookTicker",
+    "btcusdt@trade",
+    "btcusdt@aggTrade",
+    "btcusdt@depth5@100ms",
+    "btcusdt@depth@100ms",
+];
+
+fn fast() -> MockConfig {
+    MockConfig {
+        rate: 200.0,
+        ..MockConfig::default()
+    }
+}
+
+#[test]
+fn feed_against_mock_exchange() {
+    if common::skip_unless_kernel_backend("feed_against_mock_exchange") {
+        return;
+    }
+    common::run_scenarios(Duration::from_secs(90), || {
+        let mut s: Vec<Box<dyn Scenario>> = Vec::new();
+        // Every kind raw (one stream per connection, /ws/<stream>).
+        for kind in KINDS {
+            s.push(run_with(
+                "raw stream exact values",
+                fast(),
+                &[kind],
+                |_| {},
+                connector,
+                |r, _| {
+                    fatal_is_none(r)?;
+                    Ok(at_least(r, 20))
+                },
+            ));
+        }
+        // All kinds and two symbols combined on one connection.
+        let mut combined: Vec<&str> = KINDS.to_vec();
+        combined.push("ethusdt@ticker");
+        s.push(run_with(
+            "combined streams exact values",
+            fast(),
+            &combined,
+            |c| c.url_mode = UrlMode::Combined,
+            connector,
+            |r, _| {
+                fatal_is_none(r)?;
+                Ok(r.seen.len() == 8 && at_least(r, 20))
+            },
+        ));
+        // Pings get pongs.
+        s.push(run_with(
+            "pings are answered",
+            MockConfig {
+                rate: 5.0,
+                ping_interval: Duration::from_millis(50),
+                ..MockConfig::default()
+            },
+            &["btcusdt@ticker"],
+            |_| {},
+            connector,
+            |r, c| {
+                fatal_is_none(r)?;
+                Ok(c.pings >= 5 && r.mock.stats().pongs.load(Ordering::Relaxed) >= 5)
+            },
+        ));
+        // A dropped connection reconnects; everything after the reconnect arrives.
+        s.push(run_with(
+            "drop reconnects and resubscribes",
+            MockConfig {
+                faults: Faults {
+                    drop_after: Some(30),
+                    ..Faults::default()
+                },
+                ..fast()
+            },
+            &["btcusdt@trade", "ethusdt@trade"],
+            |_| {},
+            connector,
+            |r, c| {
+                fatal_is_none(r)?;
+                if c.reconnects < 2 {
+                    return Ok(false);
+                }
+                if r.mock.stats().connections.load(Ordering::Relaxed) < 3 || !r.feed.is_connected()
+                {
+                    return Ok(false);
+                }
+                // Sequence numbers continue across connections: once connected again, every
+                // event the server sent on the new connection was delivered.
+                for v in r.seen.values() {
+                    let after: Vec<u64> = v.iter().copied().filter(|&n| n > 40).collect();
+                    contiguous(&after)?;
+                }
+                Ok(at_least(r, 50))
+            },
+        ));
+        // Malformed JSON and oversize frames are counted, not fatal.
+        s.push(run_with(
+            "malformed and oversize counted",
+            MockConfig {
+                faults: Faults {
+                    malformed_every: Some(7),
+                    oversize_every: Some(40),
+                    ..Faults::default()
+                },
+                ..fast()
+            },
+            &["btcusdt@bookTicker"],
+            |_| {},
+            connector,
+            |r, c| {
+                fatal_is_none(r)?;
+                Ok(c.malformed >= 3 && c.oversize >= 2 && c.events >= 100)
+            },
+        ));
+        // A stalled server is detected by the read timeout.
+        s.push(run_with(
+            "stall triggers read timeout",
+            MockConfig {
+                faults: Faults {
+                    stall_after: Some(10),
+                    ..Faults::default()
+                },
+                ..fast()
+            },
+            &["btcusdt@ticker"],
+            |c| c.read_timeout = Duration::from_millis(300),
+            connector,
+            |r, c| {
+                fatal_is_none(r)?;
+                let timed_out = r.notices.iter().any(|n| n.contains("read timeout"));
+                Ok(timed_out && c.reconnects >= 1 && c.events >= 15)
+            },
+        ));
+        // Streams beyond what fits in the URL are subscribed with SUBSCRIBE.
+        let many: Vec<String> = (0..101).map(|i| format!("sym{i}usdt@trade")).collect();
+        let many: Vec<&str> = many
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>()
+            .leak()
+            .to_vec();
+        s.push(run_with(
+            "SUBSCRIBE beyond the URL",
+            MockConfig {
+                rate: 5.0,
+                ..MockConfig::default()
+            },
+            &many,
+            |_| {},
+            connector,
+            |r, _| {
+                fatal_is_none(r)?;
+                Ok(r.acks >= 1 && r.seen.contains_key("sym100usdt@trade") && r.seen.len() == 101)
+            },
+        ));
+        // serverShutdown: a standby takes over, no gap.
+        s.push(run_with(
+            "serverShutdown rotates without a gap",
+            MockConfig {
+                faults: Faults {
+                    shutdown_notice_after: Some(20),
+                    ..Faults::default()
+                },
+                ..fast()
+            },
+            &["btcusdt@aggTrade"],
+            |_| {},
+            connector,
+            |r, c| {
+                fatal_is_none(r)?;
+                if c.rotations < 1 || c.events < 60 {
+                    return Ok(false);
+                }
+                for v in r.seen.values() {
+                    contiguous(v)?;
+                }
+                Ok(true)
+            },
+        ));
+        // Certificate from an unknown CA: fatal, with the reason.
+        s.push(run_with(
+            "TLS verification failure is fatal",
+            fast(),
+            &["btcusdt@ticker"],
+            |_| {},
+            |_| {
+                let other = MockExchange::start(MockConfig::default()).expect("other mock");
+                TlsConnector::builder()
+                    .ca_pem(other.ca_pem().as_bytes().to_vec())
+                    .build()
+                    .unwrap()
+            },
+            |r, c| match &r.fatal {
+                Some(e)
+                    if e.contains("certificate verification failed") && e.contains("untrusted") =>
+                {
+                    if c.events > 0 {
+                        Err("events arrived over an unverified connection".into())
+                    } else {
+                        Ok(true)
+                    }
+                }
+                Some(e) => Err(format!("wrong fatal error: {e}")),
+                None => Ok(false),
+            },
+        ));
+        s
+    });
+}
