@@ -1,0 +1,127 @@
+//! The `binance_ticker` command line as other tools drive it: against `mock_exchange` (in this
+//! process, on kernel sockets), `--count` with `--format json`, and a TLS verification failure
+//! that must exit non-zero with the reason on one line.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+use fstack_examples::mock_exchange::{MockConfig, MockExchange};
+
+fn example(name: &str) -> PathBuf {
+    // tests run from target/<profile>/deps; cargo builds examples beside it.
+    let mut p = std::env::current_exe().unwrap();
+    p.pop();
+    p.pop();
+    p.join("examples").join(name)
+}
+
+fn ticker(mock: &MockExchange, ca: &str, extra: &[&str]) -> Output {
+    let port = mock.local_addr().port();
+    let config = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("f-stack.conf");
+    Command::new(example("binance_ticker"))
+        .args(["--endpoint", &format!("wss://localhost:{port}")])
+        .args(["--resolve", &format!("localhost:{port}:127.0.0.1")])
+        .args(["--ca-file", ca, "--config", config.to_str().unwrap()])
+        .args(["--duration", "30"])
+        .args(extra)
+        .output()
+        .expect("run binance_ticker")
+}
+
+#[test]
+fn count_and_json_output_then_tls_failure() {
+    if fstack::backend() != fstack::Backend::Kernel {
+        eprintln!("SKIPPED binance_cli: needs the kernel backend");
+        return;
+    }
+    let mock = MockExchange::start(MockConfig {
+        rate: 50.0,
+        ..MockConfig::default()
+    })
+    .unwrap();
+    let dir = std::env::temp_dir().join(format!("binance-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let ca = dir.join("ca.pem");
+    std::fs::write(&ca, mock.ca_pem()).unwrap();
+
+    let out = ticker(
+        &mock,
+        ca.to_str().unwrap(),
+        &[
+            "--symbol",
+            "BTCUSDT",
+            "--stream",
+            "trade",
+            "--stream",
+            "bookTicker",
+            "--count",
+            "10",
+            "--format",
+            "json",
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "exit {:?}: {stderr}", out.status);
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 10, "{stdout}");
+    for line in &lines {
+        let v: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        assert_eq!(v["symbol"], "BTCUSDT", "{line}");
+        let event = v["event"].as_str().unwrap();
+        assert!(event == "trade" || event == "bookTicker", "{line}");
+        assert!(
+            v["stream"].as_str().unwrap().starts_with("btcusdt@"),
+            "{line}"
+        );
+        if event == "trade" {
+            assert!(
+                v["event_time"].as_u64().unwrap() > 1_600_000_000_000,
+                "{line}"
+            );
+            // Decimal strings exactly as the server sent them.
+            assert!(v["price"].as_str().unwrap().starts_with("432"), "{line}");
+            assert_eq!(
+                v["price"]
+                    .as_str()
+                    .unwrap()
+                    .split('.')
+                    .nth(1)
+                    .unwrap()
+                    .len(),
+                8,
+                "{line}"
+            );
+        }
+    }
+    assert!(stderr.contains("backend kernel"), "{stderr}");
+    assert!(stderr.contains("events 10"), "summary missing: {stderr}");
+    assert!(stderr.contains("p50"), "latency summary missing: {stderr}");
+
+    // A CA that did not sign the server's certificate.
+    let other = MockExchange::start(MockConfig::default()).unwrap();
+    let wrong = dir.join("wrong.pem");
+    std::fs::write(&wrong, other.ca_pem()).unwrap();
+    let out = ticker(&mock, wrong.to_str().unwrap(), &["--count", "1"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(out.stdout.is_empty());
+    let error_lines: Vec<&str> = stderr.lines().filter(|l| !l.contains("backend")).collect();
+    assert_eq!(error_lines.len(), 1, "{stderr}");
+    assert!(
+        error_lines[0].contains("certificate verification failed for localhost"),
+        "{stderr}"
+    );
+    assert!(error_lines[0].contains("untrusted"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+
+    // Bad arguments: exit at once with the reason.
+    let out = Command::new(example("binance_ticker"))
+        .args(["--count", "lots"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--count"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
