@@ -355,7 +355,7 @@ fn pinned_write_survives_a_grown_retry_buffer() {
         }
         // Slow reader: reads only every fourth round, a little at a time.
         read_turn += 1;
-        if read_turn % 4 == 0 {
+        if read_turn.is_multiple_of(4) {
             let mut buf = [0u8; 8192];
             match server.read(&mut buf) {
                 Ok(0) => panic!("unexpected EOF"),
