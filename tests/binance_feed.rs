@@ -394,6 +394,37 @@ fn feed_against_mock_exchange() {
                 Ok(true)
             },
         ));
+        // Connections reaching their age limit are replaced, repeatedly, without a gap.
+        s.push(run_with(
+            "age limit rotates without a gap",
+            fast(),
+            &["btcusdt@trade", "ethusdt@bookTicker"],
+            |c| c.max_connection_age = Duration::from_millis(300),
+            connector,
+            |r, c| {
+                fatal_is_none(r)?;
+                if c.rotations < 3 || c.events < 300 {
+                    return Ok(false);
+                }
+                for (stream, v) in &r.seen {
+                    contiguous(v)?;
+                    let mut unique = v.clone();
+                    unique.sort_unstable();
+                    unique.dedup();
+                    if unique.len() != v.len() {
+                        return Err(format!(
+                            "{stream}: {} duplicates delivered",
+                            v.len() - unique.len()
+                        ));
+                    }
+                }
+                // Replaced connections closed cleanly: the server saw their close frames.
+                if r.mock.stats().client_closes.load(Ordering::Relaxed) < 2 {
+                    return Ok(false);
+                }
+                Ok(true)
+            },
+        ));
         // Certificate from an unknown CA: fatal, with the reason.
         s.push(run_with(
             "TLS verification failure is fatal",

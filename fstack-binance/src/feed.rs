@@ -344,6 +344,10 @@ pub struct Feed {
     /// While a standby overlaps the primary: the highest ordering key delivered per stream, so
     /// that events both connections carry are delivered once. Empty outside an overlap.
     overlap_keys: HashMap<String, (u64, bool)>,
+    /// A replaced connection finishing its close handshake.
+    retiring: Option<Conn>,
+    /// After a failed standby, when the next may be tried.
+    standby_retry_at: Option<Instant>,
 }
 
 impl Feed {
@@ -380,6 +384,8 @@ impl Feed {
             raw_hint,
             ids: RequestIds::new(),
             overlap_keys: HashMap::new(),
+            retiring: None,
+            standby_retry_at: None,
         })
     }
 
@@ -510,24 +516,35 @@ impl Feed {
                 {
                     self.overlap_keys.clear();
                     if let Some(mut old) = self.primary.take() {
+                        // Close handshake and close_notify; polled below until done.
                         begin_close(&mut old, now);
-                        // The old connection closes on its own; it is not polled further.
-                        drop(old);
+                        self.retiring = Some(old);
                     }
                     conn.standby = false;
                     self.primary = Some(conn);
                 }
                 Step::Continue => self.standby = Some(conn),
                 Step::Failed(e) => {
-                    on_notice(Notice::Disconnected {
-                        cause: &e,
-                        retry_in: self.config.backoff_initial,
-                    });
                     if e.is_fatal() {
                         return Err(e);
                     }
+                    // The current connection keeps streaming; try another standby later.
+                    let retry_in = self.config.backoff_max.min(Duration::from_secs(1));
+                    self.standby_retry_at = Some(now + retry_in);
+                    self.overlap_keys.clear();
+                    on_notice(Notice::Disconnected {
+                        cause: &e,
+                        retry_in,
+                    });
                 }
-                Step::ShutdownNotice | Step::Closed => {}
+                Step::ShutdownNotice | Step::Closed => self.overlap_keys.clear(),
+            }
+        }
+
+        // A replaced connection finishing its close handshake delivers nothing more.
+        if let Some(mut old) = self.retiring.take() {
+            if let Step::Continue = self.advance(&mut old, now, false, on_event, on_notice) {
+                self.retiring = Some(old);
             }
         }
         Ok(())
@@ -539,6 +556,10 @@ impl Feed {
         reason: &'static str,
         on_notice: &mut dyn FnMut(Notice<'_>),
     ) {
+        if self.standby_retry_at.is_some_and(|t| now < t) {
+            return;
+        }
+        self.standby_retry_at = None;
         if self.standby.is_none() && !self.closing {
             on_notice(Notice::Rotating { reason });
             self.counters.rotations += 1;
