@@ -61,8 +61,8 @@ fn run(config: &Config) -> Result<(), String> {
     feed_config.path_prefix = endpoint.path.clone();
     feed_config.time_unit = config.time_unit();
     feed_config.read_timeout = config.read_timeout;
-    // --connect-retries 0 still makes one attempt.
-    feed_config.connect_retries = config.connect_retries.max(1);
+    // --connect-retries 0 still makes one attempt (the feed counts 0 as 1).
+    feed_config.connect_retries = config.connect_retries;
     feed_config.resolve = config
         .resolve_for(&endpoint.host, endpoint.port)
         .map(|ip| SocketAddr::new(ip, endpoint.port));

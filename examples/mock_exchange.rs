@@ -6,7 +6,7 @@
 //!     [--rate EVENTS_PER_SEC] [--ping-interval SECS] [--fault SPEC]... [--duration SECS]
 //! ```
 //! `--rate 0` streams as fast as the client reads. Faults: `drop-after=N`, `malformed-every=N`,
-//! `oversize-every=N`, `stall-after=N`, `shutdown-notice-after=N` (counted in events per
+//! `oversize-every=N`, `stall-after=N`, `shutdown-notice-after=N`, `reject-upgrade=STATUS` (counted in events per
 //! connection). Stops on Ctrl-C or after `--duration`, printing its counters.
 
 use std::process::ExitCode;

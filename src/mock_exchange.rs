@@ -67,11 +67,13 @@ pub struct Faults {
     pub stall_after: Option<u64>,
     /// Send a `serverShutdown` event after this many events, then keep streaming for a while.
     pub shutdown_notice_after: Option<u64>,
+    /// Answer every WebSocket upgrade with this HTTP status instead of 101.
+    pub reject_upgrade: Option<u16>,
 }
 
 impl Faults {
     /// Parses one `--fault` value: `drop-after=N`, `malformed-every=N`, `oversize-every=N`,
-    /// `stall-after=N` or `shutdown-notice-after=N`.
+    /// `stall-after=N`, `shutdown-notice-after=N` or `reject-upgrade=STATUS`.
     pub fn apply(&mut self, spec: &str) -> Result<(), String> {
         let (name, n) = spec
             .split_once('=')
@@ -87,6 +89,13 @@ impl Faults {
             "oversize-every" => &mut self.oversize_every,
             "stall-after" => &mut self.stall_after,
             "shutdown-notice-after" => &mut self.shutdown_notice_after,
+            "reject-upgrade" => {
+                if !(400..600).contains(&n) {
+                    return Err(format!("fault `{spec}`: STATUS must be 400-599"));
+                }
+                self.reject_upgrade = Some(n as u16);
+                return Ok(());
+            }
             _ => return Err(format!("unknown fault `{name}`")),
         };
         *slot = Some(n);
@@ -457,11 +466,22 @@ impl Connection {
         let uri = Arc::new(Mutex::new(String::new()));
         let ws_config = WebSocketConfig::default().max_message_size(Some(64 << 10));
         let seen = uri.clone();
+        let reject = self.faults.reject_upgrade;
         let mut ws = tungstenite::accept_hdr_with_config(
             tls,
             move |req: &Request, resp: Response| {
                 *seen.lock().expect("uri lock") = req.uri().to_string();
-                Ok(resp)
+                match reject {
+                    Some(status) => {
+                        let mut err = tungstenite::handshake::server::ErrorResponse::new(Some(
+                            "rejected by mock_exchange".to_string(),
+                        ));
+                        *err.status_mut() = tungstenite::http::StatusCode::from_u16(status)
+                            .unwrap_or(tungstenite::http::StatusCode::BAD_REQUEST);
+                        Err(err)
+                    }
+                    None => Ok(resp),
+                }
             },
             Some(ws_config),
         )?;

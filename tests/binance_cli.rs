@@ -116,6 +116,65 @@ fn count_and_json_output_then_tls_failure() {
     assert!(error_lines[0].contains("untrusted"), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
 
+    // Nothing listens: refused, retried, then one line naming the cause.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let out = Command::new(example("binance_ticker"))
+        .args(["--endpoint", &format!("wss://localhost:{closed}")])
+        .args(["--resolve", &format!("localhost:{closed}:127.0.0.1")])
+        .args(["--connect-retries", "2", "--count", "1"])
+        .args([
+            "--config",
+            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("f-stack.conf")
+                .to_str()
+                .unwrap(),
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    let last = stderr.lines().last().unwrap_or_default();
+    assert!(
+        last.contains("giving up after 2 failed connection attempts"),
+        "{stderr}"
+    );
+    assert!(last.contains("refused"), "{stderr}");
+    assert_eq!(stderr.matches("reconnecting in").count(), 1, "{stderr}");
+
+    // A name that does not resolve: the DNS error, not a panic.
+    let out = Command::new(example("binance_ticker"))
+        .args([
+            "--endpoint",
+            "wss://no-such-host.invalid:9443",
+            "--connect-retries",
+            "1",
+            "--count",
+            "1",
+        ])
+        .args([
+            "--config",
+            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("f-stack.conf")
+                .to_str()
+                .unwrap(),
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr
+            .lines()
+            .last()
+            .unwrap_or_default()
+            .contains("DNS lookup of no-such-host.invalid failed"),
+        "{stderr}"
+    );
+
     // Bad arguments: exit at once with the reason.
     let out = Command::new(example("binance_ticker"))
         .args(["--count", "lots"])

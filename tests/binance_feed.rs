@@ -425,6 +425,56 @@ fn feed_against_mock_exchange() {
                 Ok(true)
             },
         ));
+        // An HTTP 4xx answer to the upgrade cannot be fixed by retrying: fatal at once.
+        s.push(run_with(
+            "HTTP 4xx upgrade rejection is fatal",
+            MockConfig {
+                faults: Faults {
+                    reject_upgrade: Some(403),
+                    ..Faults::default()
+                },
+                ..fast()
+            },
+            &["btcusdt@ticker"],
+            |_| {},
+            connector,
+            |r, c| match &r.fatal {
+                Some(e) if e.contains("HTTP 403") && c.reconnects == 0 => Ok(true),
+                Some(e) => Err(format!("wrong fatal error: {e} ({c:?})")),
+                None => Ok(false),
+            },
+        ));
+        // A 5xx is retried --connect-retries times, then the feed gives up with the cause.
+        s.push(run_with(
+            "HTTP 5xx retried then given up",
+            MockConfig {
+                faults: Faults {
+                    reject_upgrade: Some(503),
+                    ..Faults::default()
+                },
+                ..fast()
+            },
+            &["btcusdt@ticker"],
+            |c| c.connect_retries = 3,
+            connector,
+            |r, c| match &r.fatal {
+                Some(e)
+                    if e.contains("giving up after 3 failed connection attempts")
+                        && e.contains("HTTP 503") =>
+                {
+                    if r.mock.stats().connections.load(Ordering::Relaxed) != 0 || c.reconnects != 2
+                    {
+                        return Err(format!(
+                            "{c:?}, mock connections {}",
+                            r.mock.stats().connections.load(Ordering::Relaxed)
+                        ));
+                    }
+                    Ok(true)
+                }
+                Some(e) => Err(format!("wrong fatal error: {e}")),
+                None => Ok(false),
+            },
+        ));
         // Certificate from an unknown CA: fatal, with the reason.
         s.push(run_with(
             "TLS verification failure is fatal",

@@ -59,7 +59,8 @@ pub struct FeedConfig {
     pub read_timeout: Duration,
     /// DNS + TCP + TLS + WebSocket handshake must finish within this.
     pub connect_timeout: Duration,
-    /// Consecutive failed connection attempts before giving up.
+    /// Consecutive failed connection attempts before giving up (0 counts as 1). Attempts
+    /// that reached the streaming state reset the count.
     pub connect_retries: u32,
     /// Largest accepted WebSocket message; a larger one is counted and the connection replaced.
     pub max_message_size: usize,
@@ -577,7 +578,7 @@ impl Feed {
             return Err(e);
         }
         self.failures += 1;
-        if self.failures > self.config.connect_retries {
+        if self.failures >= self.config.connect_retries.max(1) {
             return Err(FeedError::GaveUp {
                 attempts: self.failures,
                 last: Box::new(e),
