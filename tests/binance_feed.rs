@@ -290,7 +290,8 @@ fn feed_against_mock_exchange() {
                 ..fast()
             },
             &["btcusdt@trade", "ethusdt@trade"],
-            |_| {},
+            // Drops after streaming always reconnect, whatever the retry budget.
+            |c| c.connect_retries = 1,
             connector,
             |r, c| {
                 fatal_is_none(r)?;

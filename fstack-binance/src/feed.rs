@@ -457,10 +457,12 @@ impl Feed {
                 Step::Continue => {}
                 Step::Closed => {
                     if !self.closing {
+                        let was_open = self.primary.as_ref().is_some_and(|c| c.opened_at.is_some());
                         self.primary = None;
                         self.schedule_retry(
                             now,
                             FeedError::ClosedByServer("closed".into()),
+                            was_open,
                             on_notice,
                         )?;
                     }
@@ -486,11 +488,7 @@ impl Feed {
                             retry_in: Duration::ZERO,
                         });
                     } else {
-                        if was_open {
-                            self.failures = 0;
-                            self.backoff.reset();
-                        }
-                        self.schedule_retry(now, e, on_notice)?;
+                        self.schedule_retry(now, e, was_open, on_notice)?;
                     }
                 }
             }
@@ -568,16 +566,25 @@ impl Feed {
         }
     }
 
+    /// Schedules the next attempt after a failure. A connection that was streaming always gets
+    /// a new attempt (the count of failed attempts restarts); failed attempts count towards
+    /// `connect_retries`.
     fn schedule_retry(
         &mut self,
         now: Instant,
         e: FeedError,
+        was_open: bool,
         on_notice: &mut dyn FnMut(Notice<'_>),
     ) -> Result<(), FeedError> {
         if e.is_fatal() {
             return Err(e);
         }
-        self.failures += 1;
+        if was_open {
+            self.failures = 0;
+            self.backoff.reset();
+        } else {
+            self.failures += 1;
+        }
         if self.failures >= self.config.connect_retries.max(1) {
             return Err(FeedError::GaveUp {
                 attempts: self.failures,
