@@ -15,17 +15,32 @@ fn example(name: &str) -> PathBuf {
     p.join("examples").join(name)
 }
 
-fn ticker(mock: &MockExchange, ca: &str, extra: &[&str]) -> Output {
-    let port = mock.local_addr().port();
+/// Runs binance_ticker with the repository's F-Stack config and `args`.
+fn run_ticker(args: &[&str]) -> Output {
     let config = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("f-stack.conf");
     Command::new(example("binance_ticker"))
-        .args(["--endpoint", &format!("wss://localhost:{port}")])
-        .args(["--resolve", &format!("localhost:{port}:127.0.0.1")])
-        .args(["--ca-file", ca, "--config", config.to_str().unwrap()])
-        .args(["--duration", "30"])
-        .args(extra)
+        .args(["--config", config.to_str().unwrap()])
+        .args(args)
         .output()
         .expect("run binance_ticker")
+}
+
+/// Runs binance_ticker against `mock` (trusting `ca`), bounded to 30 s.
+fn ticker(mock: &MockExchange, ca: &str, extra: &[&str]) -> Output {
+    let port = mock.local_addr().port();
+    let endpoint = format!("wss://localhost:{port}");
+    let resolve = format!("localhost:{port}:127.0.0.1");
+    let mut args = vec![
+        "--endpoint",
+        &endpoint,
+        "--resolve",
+        &resolve,
+        "--ca-file",
+        ca,
+    ];
+    args.extend(["--duration", "30"]);
+    args.extend(extra);
+    run_ticker(&args)
 }
 
 #[test]
@@ -99,6 +114,28 @@ fn count_and_json_output_then_tls_failure() {
     assert!(stderr.contains("events 10"), "summary missing: {stderr}");
     assert!(stderr.contains("p50"), "latency summary missing: {stderr}");
 
+    // A flood (as fast as the client reads): --count still ends the run with exactly N lines.
+    let flood = MockExchange::start(MockConfig {
+        rate: 0.0,
+        ..MockConfig::default()
+    })
+    .unwrap();
+    let flood_ca = dir.join("flood.pem");
+    std::fs::write(&flood_ca, flood.ca_pem()).unwrap();
+    let out = ticker(
+        &flood,
+        flood_ca.to_str().unwrap(),
+        &["--stream", "trade", "--count", "5000", "--format", "json"],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).lines().count(),
+        5000,
+        "{stderr}"
+    );
+    drop(flood);
+
     // A CA that did not sign the server's certificate.
     let other = MockExchange::start(MockConfig::default()).unwrap();
     let wrong = dir.join("wrong.pem");
@@ -122,19 +159,18 @@ fn count_and_json_output_then_tls_failure() {
         .local_addr()
         .unwrap()
         .port();
-    let out = Command::new(example("binance_ticker"))
-        .args(["--endpoint", &format!("wss://localhost:{closed}")])
-        .args(["--resolve", &format!("localhost:{closed}:127.0.0.1")])
-        .args(["--connect-retries", "2", "--count", "1"])
-        .args([
-            "--config",
-            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-                .join("f-stack.conf")
-                .to_str()
-                .unwrap(),
-        ])
-        .output()
-        .unwrap();
+    let endpoint = format!("wss://localhost:{closed}");
+    let resolve = format!("localhost:{closed}:127.0.0.1");
+    let out = run_ticker(&[
+        "--endpoint",
+        &endpoint,
+        "--resolve",
+        &resolve,
+        "--connect-retries",
+        "2",
+        "--count",
+        "1",
+    ]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{stderr}");
     let last = stderr.lines().last().unwrap_or_default();
@@ -146,24 +182,14 @@ fn count_and_json_output_then_tls_failure() {
     assert_eq!(stderr.matches("reconnecting in").count(), 1, "{stderr}");
 
     // A name that does not resolve: the DNS error, not a panic.
-    let out = Command::new(example("binance_ticker"))
-        .args([
-            "--endpoint",
-            "wss://no-such-host.invalid:9443",
-            "--connect-retries",
-            "1",
-            "--count",
-            "1",
-        ])
-        .args([
-            "--config",
-            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-                .join("f-stack.conf")
-                .to_str()
-                .unwrap(),
-        ])
-        .output()
-        .unwrap();
+    let out = run_ticker(&[
+        "--endpoint",
+        "wss://no-such-host.invalid:9443",
+        "--connect-retries",
+        "1",
+        "--count",
+        "1",
+    ]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{stderr}");
     assert!(
@@ -176,10 +202,7 @@ fn count_and_json_output_then_tls_failure() {
     );
 
     // Bad arguments: exit at once with the reason.
-    let out = Command::new(example("binance_ticker"))
-        .args(["--count", "lots"])
-        .output()
-        .unwrap();
+    let out = run_ticker(&["--count", "lots"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--count"));
     let _ = std::fs::remove_dir_all(&dir);

@@ -37,6 +37,10 @@ type Ws = WebSocket<Tls>;
 const STREAMS_PER_REQUEST: usize = 200;
 /// Streams put into the URL itself; the rest are subscribed with SUBSCRIBE.
 const STREAMS_IN_URL: usize = 100;
+/// Messages read from one connection per poll. Under a flood the socket never runs dry; the
+/// budget keeps timers, shutdown and the other connection serviced. The connection stays
+/// marked readable, so the next poll continues where this one stopped.
+const READ_BUDGET: usize = 512;
 
 /// What to connect to and how to behave.
 #[derive(Debug, Clone)]
@@ -904,7 +908,7 @@ impl Feed {
         };
         let mut step = Step::Continue;
         if conn.readable {
-            loop {
+            for _ in 0..READ_BUDGET {
                 match ws.read() {
                     Ok(msg) => {
                         conn.last_frame = now;
