@@ -230,9 +230,10 @@ enum CloseState {
 /// [`io::ErrorKind::UnexpectedEof`]; a reset fails with the stream's own error (e.g.
 /// [`io::ErrorKind::ConnectionReset`]).
 ///
-/// mbedTLS decrypts a whole record at a time, so plaintext can be waiting inside the session
-/// while the socket has nothing new: with edge-triggered readiness, read until `WouldBlock`
-/// (or until [`pending`](Self::pending) is 0) after every readable event.
+/// mbedTLS decrypts a whole record at a time, and the stream is read ahead (one read takes
+/// every record that has arrived, instead of two reads per record), so data can be waiting
+/// inside the session while the socket has nothing new: with edge-triggered readiness, read
+/// until `WouldBlock` (or until [`pending`](Self::pending) is 0) after every readable event.
 ///
 /// # Writing
 /// [`write`](Write::write) encrypts at most one record (16 KiB) per call. When it returns
@@ -275,10 +276,12 @@ impl<S> TlsStream<S> {
         &mut self.session.adapter_mut().stream
     }
 
-    /// Plaintext bytes already decrypted and waiting inside the session: reads return them
-    /// without touching the stream, and no readiness event announces them.
+    /// Bytes waiting inside the session: plaintext already decrypted, plus ciphertext already
+    /// read from the stream (reads fetch every record that has arrived at once) and not yet
+    /// decrypted. Reads make progress on them without the stream, and no readiness event
+    /// announces them. 0 means the next read needs new bytes from the stream.
     pub fn pending(&self) -> usize {
-        self.session.ctx.bytes_available()
+        self.session.ctx.bytes_available() + self.session.adapter().buffered()
     }
 
     /// True while a write that returned `WouldBlock` is pinned (see the type's docs).
