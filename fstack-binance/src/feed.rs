@@ -840,9 +840,7 @@ impl Feed {
         let request = url
             .into_client_request()
             .map_err(|e| FeedError::Handshake(e.to_string()))?;
-        let config = WebSocketConfig::default()
-            .max_message_size(Some(self.config.max_message_size))
-            .max_frame_size(Some(self.config.max_message_size));
+        let config = websocket_config(self.config.max_message_size);
         match tungstenite::client::client_with_config(request, tls, Some(config)) {
             Ok((ws, _)) => Ok(Phase::Open(Box::new(ws))),
             Err(e) => self.ws_handshake_error(e),
@@ -1006,6 +1004,21 @@ impl Feed {
         step
     }
 }
+
+/// The WebSocket settings of every connection: `max_message_size` for messages and frames, and
+/// a small read buffer. tungstenite zero-fills the free part of its read buffer (up to the
+/// buffer's size) before every read of the stream, and the TLS stream hands out one record
+/// per read, so its default 128 KiB buffer cost a large `memset` per event (BENCHMARKS.md).
+pub fn websocket_config(max_message_size: usize) -> WebSocketConfig {
+    WebSocketConfig::default()
+        .max_message_size(Some(max_message_size))
+        .max_frame_size(Some(max_message_size))
+        .read_buffer_size(WS_READ_BUFFER)
+}
+
+/// Bytes tungstenite reads from the TLS stream at once (see [`websocket_config`]): a ticker
+/// event is one ~450-byte record.
+const WS_READ_BUFFER: usize = 4 << 10;
 
 fn begin_close(conn: &mut Conn, now: Instant) {
     match std::mem::replace(&mut conn.phase, Phase::Done) {
