@@ -20,7 +20,8 @@
 //!
 //! Run: `cargo bench -p fstack-bench --bench e2e`. Environment: `E2E_EVENTS` (measured events
 //! per max-rate run, default 200000), `E2E_PACED_EVENTS` (default 30000), `E2E_PACED_RATE`
-//! (events/s, default 10000), `E2E_REPS` (default 5), `E2E_WARMUP` (default 5000).
+//! (events/s, default 10000), `E2E_REPS` (default 5), `E2E_WARMUP` (default 5000),
+//! `E2E_CLIENTS` (`ours,baseline`; one of them alone for profiling).
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -31,8 +32,8 @@ use std::time::{Duration, Instant};
 
 use fstack::{Stack, StackOptions};
 use fstack_bench::{
-    load_average, median_min_max, process_cpu_ns, quantile, thread_allocs,
-    thread_context_switches, thread_cpu_ns, CountingAlloc,
+    load_average, median_min_max, process_cpu_ns, quantile, thread_allocs, thread_context_switches,
+    thread_cpu_ns, CountingAlloc,
 };
 use fstack_binance::events::{decode, Message};
 use fstack_binance::feed::{Feed, FeedConfig, Notice};
@@ -50,6 +51,20 @@ const PACED_STREAMS: [&str; 5] = [
     "bnbusdt@ticker",
     "solusdt@ticker",
     "xrpusdt@ticker",
+];
+
+/// Streams of the max-rate runs (the first `E2E_MAX_STREAMS`).
+const MAX_STREAMS: [&str; 10] = [
+    "btcusdt@ticker",
+    "ethusdt@ticker",
+    "bnbusdt@ticker",
+    "solusdt@ticker",
+    "xrpusdt@ticker",
+    "adausdt@ticker",
+    "dogeusdt@ticker",
+    "trxusdt@ticker",
+    "linkusdt@ticker",
+    "dotusdt@ticker",
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -274,7 +289,10 @@ impl OursRun {
             panic!("e2e: ours: feed failed: {e}");
         }
         if now > self.deadline {
-            panic!("e2e: ours: run did not finish in time ({} events)", self.seen);
+            panic!(
+                "e2e: ours: run did not finish in time ({} events)",
+                self.seen
+            );
         }
         if self.end.is_some() && !self.feed.is_closed() {
             self.feed.close(now);
@@ -365,7 +383,9 @@ mod baseline {
                 .ok()
                 .map(|c| c.data.event_time)
         } else {
-            serde_json::from_str::<Ticker>(text).ok().map(|t| t.event_time)
+            serde_json::from_str::<Ticker>(text)
+                .ok()
+                .map(|t| t.event_time)
         }
     }
 
@@ -401,10 +421,7 @@ mod baseline {
                 .expect("TLS handshake");
             let cipher = format!(
                 "{:?}",
-                tls.get_ref()
-                    .1
-                    .negotiated_cipher_suite()
-                    .map(|s| s.suite())
+                tls.get_ref().1.negotiated_cipher_suite().map(|s| s.suite())
             );
             let (mut ws, _) = tokio_tungstenite::client_async(url, tls)
                 .await
@@ -543,7 +560,11 @@ fn report(results: &[RunResult], plan: &Plan) {
             r.voluntary_csw_per_event,
         );
     }
-    for r in results.iter().filter(|r| r.client == Client::Baseline).take(1) {
+    for r in results
+        .iter()
+        .filter(|r| r.client == Client::Baseline)
+        .take(1)
+    {
         println!("\nbaseline cipher suite: {}", r.cipher);
     }
     for mode in [Mode::Max, Mode::Paced] {
@@ -553,7 +574,10 @@ fn report(results: &[RunResult], plan: &Plan) {
                 .filter(|r| r.client == c && r.mode == mode)
                 .collect()
         };
-        let (ours, base) = (summarize(&pick(Client::Ours)), summarize(&pick(Client::Baseline)));
+        let (ours, base) = (
+            summarize(&pick(Client::Ours)),
+            summarize(&pick(Client::Baseline)),
+        );
         println!();
         match mode {
             Mode::Max => println!(
@@ -584,7 +608,12 @@ fn report(results: &[RunResult], plan: &Plan) {
         row("latency p50, µs", ours.p50, base.p50, 0);
         row("latency p99, µs", ours.p99, base.p99, 0);
         row("latency p99.9, µs", ours.p999, base.p999, 0);
-        row("heap allocations/event (client thread)", ours.allocs, base.allocs, 2);
+        row(
+            "heap allocations/event (client thread)",
+            ours.allocs,
+            base.allocs,
+            2,
+        );
         row("heap bytes/event", ours.bytes, base.bytes, 0);
         row("server CPU, cores", ours.server, base.server, 2);
         row("voluntary context switches/event", ours.csw, base.csw, 3);
@@ -612,7 +641,8 @@ fn main() {
         ..MockConfig::default()
     })
     .expect("mock");
-    let max_source = Source::new(&max_mock, &["btcusdt@ticker"]);
+    let max_streams = (env_u64("E2E_MAX_STREAMS", 1) as usize).clamp(1, MAX_STREAMS.len());
+    let max_source = Source::new(&max_mock, &MAX_STREAMS[..max_streams]);
     let paced_source = Source::new(&paced_mock, &PACED_STREAMS);
 
     let config = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../f-stack.conf");
@@ -628,6 +658,8 @@ fn main() {
         "decode path only (ticker, raw and combined): ours {ours_decode:.2} allocations/event, baseline {base_decode:.2}"
     );
 
+    // E2E_CLIENTS=ours (or baseline) runs one side only, e.g. under a profiler.
+    let clients = std::env::var("E2E_CLIENTS").unwrap_or_else(|_| "ours,baseline".into());
     let mut jobs: VecDeque<(Client, Mode)> = VecDeque::new();
     for rep in 0..plan.reps {
         for mode in [Mode::Max, Mode::Paced] {
@@ -638,7 +670,9 @@ fn main() {
                 [Client::Baseline, Client::Ours]
             };
             for c in order {
-                jobs.push_back((c, mode));
+                if clients.contains(c.name()) {
+                    jobs.push_back((c, mode));
+                }
             }
         }
     }

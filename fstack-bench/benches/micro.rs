@@ -1,1 +1,361 @@
-fn main() {}
+//! Micro benchmarks (divan): event decoding per kind, decimal parsing, the WebSocket read path
+//! on an in-memory stream, TLS record decryption over an in-memory pipe, and the whole client
+//! path (TLS record -> WebSocket frame -> decoded event) in memory.
+//!
+//! Run: `cargo bench -p fstack-bench --bench micro` (add a filter, e.g. `-- decode`, to run a
+//! part). Divan prints fastest/slowest/median/mean per benchmark; the allocation columns come
+//! from its counting allocator.
+
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::hint::black_box;
+use std::io::{self, Read, Write};
+use std::rc::Rc;
+
+use divan::counter::BytesCount;
+use divan::{AllocProfiler, Bencher};
+use fstack_binance::decimal::{Decimal, DecimalValue};
+use fstack_binance::events::{decode, Message};
+use fstack_binance::subscribe::StreamRef;
+use fstack_examples::mock_exchange::{event_json, parse_stream};
+use fstack_tls::{HandshakeError, TlsAcceptor, TlsConnector, TlsStream};
+use tungstenite::protocol::frame::coding::{Data, OpCode};
+use tungstenite::protocol::frame::Frame;
+use tungstenite::protocol::{Role, WebSocketConfig};
+use tungstenite::WebSocket;
+
+#[global_allocator]
+static ALLOC: AllocProfiler = AllocProfiler::system();
+
+fn main() {
+    divan::main();
+}
+
+/// The mock exchange's payload for a stream, e.g. `btcusdt@ticker`.
+fn payload(stream: &str) -> String {
+    let (symbol, kind) = parse_stream(stream).expect("stream");
+    let mut s = String::new();
+    event_json(&symbol, kind, 123_456, 1_700_000_000_123_456, &mut s);
+    s
+}
+
+const KINDS: [&str; 7] = [
+    "btcusdt@ticker",
+    "btcusdt@miniTicker",
+    "btcusdt@bookTicker",
+    "btcusdt@trade",
+    "btcusdt@aggTrade",
+    "btcusdt@depth20",
+    "btcusdt@depth",
+];
+
+/// `fstack_binance::events::decode` of one raw payload per stream kind.
+mod decode_raw {
+    use super::*;
+
+    #[divan::bench(args = KINDS)]
+    fn ours(bencher: Bencher, stream: &str) {
+        let text = payload(stream);
+        let hint = StreamRef::parse(stream).unwrap();
+        bencher.counter(BytesCount::of_str(&text)).bench(|| {
+            match decode(black_box(&text), Some(hint)) {
+                Ok(Message::Event(e)) => black_box(e.event_time()),
+                other => panic!("{other:?}"),
+            }
+        });
+    }
+}
+
+/// A combined-stream ticker (`{"stream":...,"data":{...}}`): ours and the baseline's typed
+/// serde struct with owned `String`s (as in the e2e benchmark).
+mod decode_combined_ticker {
+    use super::*;
+
+    fn text() -> String {
+        format!(
+            r#"{{"stream":"btcusdt@ticker","data":{}}}"#,
+            payload("btcusdt@ticker")
+        )
+    }
+
+    #[divan::bench]
+    fn ours(bencher: Bencher) {
+        let text = text();
+        bencher
+            .counter(BytesCount::of_str(&text))
+            .bench(|| match decode(black_box(&text), None) {
+                Ok(Message::Event(e)) => black_box(e.event_time()),
+                other => panic!("{other:?}"),
+            });
+    }
+
+    #[derive(serde::Deserialize)]
+    #[allow(dead_code)]
+    struct Ticker {
+        e: String,
+        #[serde(rename = "E")]
+        event_time: u64,
+        s: String,
+        p: String,
+        #[serde(rename = "P")]
+        pp: String,
+        w: String,
+        x: String,
+        c: String,
+        #[serde(rename = "Q")]
+        qq: String,
+        b: String,
+        #[serde(rename = "B")]
+        bb: String,
+        a: String,
+        #[serde(rename = "A")]
+        aa: String,
+        o: String,
+        h: String,
+        l: String,
+        v: String,
+        q: String,
+        #[serde(rename = "O")]
+        open_time: u64,
+        #[serde(rename = "C")]
+        close_time: u64,
+        #[serde(rename = "F")]
+        first: i64,
+        #[serde(rename = "L")]
+        last: i64,
+        n: u64,
+    }
+
+    #[derive(serde::Deserialize)]
+    #[allow(dead_code)]
+    struct Combined {
+        stream: String,
+        data: Ticker,
+    }
+
+    #[divan::bench]
+    fn baseline_owned_strings(bencher: Bencher) {
+        let text = text();
+        bencher.counter(BytesCount::of_str(&text)).bench(|| {
+            let c: Combined = serde_json::from_str(black_box(&text)).unwrap();
+            black_box(c.data.event_time)
+        });
+    }
+}
+
+mod decimal {
+    use super::*;
+
+    const PRICES: [&str; 3] = ["43250.12000000", "0.00001234", "101234567890.12345678"];
+
+    /// Validation only (what decoding does for every price and quantity).
+    #[divan::bench(args = PRICES)]
+    fn parse(text: &str) -> bool {
+        Decimal::parse(black_box(text)).is_ok()
+    }
+
+    /// Conversion to an exact mantissa/scale value.
+    #[divan::bench(args = PRICES)]
+    fn value(text: &str) -> i128 {
+        DecimalValue::parse(black_box(text)).unwrap().mantissa()
+    }
+}
+
+/// An in-memory stream serving the same bytes forever, at most `chunk` bytes per read (a TLS
+/// stream hands out one record's plaintext per read); writes are discarded.
+struct Replay {
+    data: Vec<u8>,
+    pos: usize,
+    chunk: usize,
+}
+
+impl Read for Replay {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = buf.len().min(self.chunk).min(self.data.len() - self.pos);
+        buf[..n].copy_from_slice(&self.data[self.pos..self.pos + n]);
+        self.pos = (self.pos + n) % self.data.len();
+        Ok(n)
+    }
+}
+
+impl Write for Replay {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A server-to-client (unmasked) text frame.
+fn text_frame(text: &str) -> Vec<u8> {
+    let frame = Frame::message(text.as_bytes().to_vec(), OpCode::Data(Data::Text), true);
+    let mut out = Vec::new();
+    frame.format(&mut out).unwrap();
+    out
+}
+
+/// `tungstenite::WebSocket::read` of ticker text frames from memory (no TLS, no decode).
+mod websocket_read {
+    use super::*;
+
+    /// tungstenite's default 128 KiB read buffer, and the feed's smaller one.
+    const READ_BUFFERS: [usize; 3] = [128 << 10, 16 << 10, 4 << 10];
+
+    #[divan::bench(args = READ_BUFFERS)]
+    fn ticker_frame_per_read(bencher: Bencher, read_buffer: usize) {
+        let frame = text_frame(&payload("btcusdt@ticker"));
+        let frame_len = frame.len();
+        let data: Vec<u8> = frame.iter().copied().cycle().take(frame_len * 64).collect();
+        let stream = Replay {
+            data,
+            pos: 0,
+            chunk: frame_len,
+        };
+        let config = WebSocketConfig::default().read_buffer_size(read_buffer);
+        let mut ws = WebSocket::from_raw_socket(stream, Role::Client, Some(config));
+        bencher.counter(BytesCount::new(frame_len)).bench_local(|| {
+            let msg = ws.read().unwrap();
+            black_box(msg.len())
+        });
+    }
+}
+
+/// One end of an in-memory duplex pipe: reads `WouldBlock` when empty, like a non-blocking
+/// socket.
+#[derive(Clone)]
+struct PipeEnd {
+    rx: Rc<RefCell<VecDeque<u8>>>,
+    tx: Rc<RefCell<VecDeque<u8>>>,
+}
+
+impl Read for PipeEnd {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let mut rx = self.rx.borrow_mut();
+        if rx.is_empty() {
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
+        rx.read(buf)
+    }
+}
+
+impl Write for PipeEnd {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.tx.borrow_mut().extend(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+fn pipe() -> (PipeEnd, PipeEnd) {
+    let (a, b) = (Rc::default(), Rc::default());
+    (
+        PipeEnd {
+            rx: Rc::clone(&a),
+            tx: Rc::clone(&b),
+        },
+        PipeEnd { rx: b, tx: a },
+    )
+}
+
+/// A connected fstack-tls client/server pair over an in-memory pipe (client first).
+fn tls_pair() -> (TlsStream<PipeEnd>, TlsStream<PipeEnd>) {
+    let key = rcgen::KeyPair::generate().unwrap();
+    let params = rcgen::CertificateParams::new(vec!["localhost".to_string()]).unwrap();
+    let cert = params.self_signed(&key).unwrap();
+    let acceptor =
+        TlsAcceptor::new(cert.pem().as_bytes(), key.serialize_pem().as_bytes()).expect("acceptor");
+    // Verification is not what is measured here.
+    let connector = TlsConnector::builder()
+        .danger_accept_invalid_certs(true)
+        .build()
+        .expect("connector");
+    let (c, s) = pipe();
+    let mut client = connector.connect("localhost", c);
+    let mut server = acceptor.accept(s);
+    for _ in 0..100 {
+        client = match client {
+            Err(HandshakeError::WouldBlock(mid)) => mid.handshake(),
+            done => done,
+        };
+        server = match server {
+            Err(HandshakeError::WouldBlock(mid)) => mid.handshake(),
+            done => done,
+        };
+        if let (Ok(_), Ok(_)) = (&client, &server) {
+            break;
+        }
+    }
+    let (client, server) = (client.expect("client"), server.expect("server"));
+    eprintln!(
+        "micro: fstack-tls pair negotiated cipher suite {:#06x}",
+        client.cipher_suite().unwrap_or(0)
+    );
+    (client, server)
+}
+
+/// fstack-tls (mbedTLS) decryption on the client side; the server's encryption happens in the
+/// untimed input step.
+mod tls_decrypt {
+    use super::*;
+
+    const SIZES: [usize; 2] = [452, 16 << 10];
+
+    #[divan::bench(args = SIZES)]
+    fn record(bencher: Bencher, size: usize) {
+        let (mut client, mut server) = tls_pair();
+        let plain = vec![b'x'; size];
+        let mut buf = vec![0u8; 32 << 10];
+        bencher
+            .counter(BytesCount::new(size))
+            .with_inputs(|| {
+                server.write_all(&plain).unwrap();
+            })
+            .bench_local_values(|()| {
+                let n = client.read(&mut buf).unwrap();
+                assert_eq!(n, size);
+                n
+            });
+    }
+}
+
+/// The whole client path per ticker event, in memory: TLS record decryption (mbedTLS) ->
+/// WebSocket frame (tungstenite, with the feed's settings) -> `decode`. What the e2e
+/// benchmark adds on top is the socket (system calls) and the event loop.
+mod client_path {
+    use super::*;
+
+    #[divan::bench(args = [false, true])]
+    fn ticker(bencher: Bencher, combined: bool) {
+        let (client, mut server) = tls_pair();
+        let text = if combined {
+            format!(
+                r#"{{"stream":"btcusdt@ticker","data":{}}}"#,
+                payload("btcusdt@ticker")
+            )
+        } else {
+            payload("btcusdt@ticker")
+        };
+        let frame = text_frame(&text);
+        let hint = StreamRef::parse("btcusdt@ticker").unwrap();
+        let config = fstack_binance::feed::websocket_config(1 << 20);
+        let mut ws = WebSocket::from_raw_socket(client, Role::Client, Some(config));
+        bencher
+            .counter(BytesCount::new(frame.len()))
+            .with_inputs(|| {
+                server.write_all(&frame).unwrap();
+            })
+            .bench_local_values(|()| {
+                let msg = ws.read().unwrap();
+                let tungstenite::Message::Text(t) = msg else {
+                    panic!("not text");
+                };
+                match decode(t.as_str(), Some(hint)) {
+                    Ok(Message::Event(e)) => black_box(e.event_time()),
+                    other => panic!("{other:?}"),
+                }
+            });
+    }
+}
