@@ -641,7 +641,7 @@ fn main() {
         ..MockConfig::default()
     })
     .expect("mock");
-    let max_streams = (env_u64("E2E_MAX_STREAMS", 1) as usize).clamp(1, MAX_STREAMS.len());
+    let max_streams = (env_u64("E2E_MAX_STREAMS", 10) as usize).clamp(1, MAX_STREAMS.len());
     let max_source = Source::new(&max_mock, &MAX_STREAMS[..max_streams]);
     let paced_source = Source::new(&paced_mock, &PACED_STREAMS);
 
