@@ -64,6 +64,12 @@ impl<'a> Decimal<'a> {
         Ok(Decimal { text })
     }
 
+    /// Borrows `text` that the caller has already checked with the same rules as [`parse`](Self::parse).
+    pub(crate) fn from_validated(text: &'a str) -> Self {
+        debug_assert!(validate(text.as_bytes()).is_ok(), "{text:?}");
+        Decimal { text }
+    }
+
     /// The text exactly as received.
     pub fn as_str(&self) -> &'a str {
         self.text

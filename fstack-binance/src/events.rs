@@ -1086,8 +1086,29 @@ mod fast {
                 None
             }
         }
+        /// A quoted decimal, scanned and validated in one pass (the rules of
+        /// `Decimal::parse`: optional `-`, digits, at most one `.` with digits on both sides).
         fn decimal(&mut self) -> Option<Decimal<'a>> {
-            Decimal::parse(self.string()?).ok()
+            self.eat(b'"')?;
+            let b = self.text.as_bytes();
+            let start = self.pos;
+            let digits = start + usize::from(b.get(start) == Some(&b'-'));
+            let mut dot = None;
+            let mut i = digits;
+            loop {
+                match *b.get(i)? {
+                    b'0'..=b'9' => {}
+                    b'.' if dot.is_none() => dot = Some(i),
+                    b'"' => break,
+                    _ => return None,
+                }
+                i += 1;
+            }
+            if i == digits || dot.is_some_and(|d| d == digits || d + 1 == i) {
+                return None;
+            }
+            self.pos = i + 1;
+            Some(Decimal::from_validated(&self.text[start..i]))
         }
         fn levels(&mut self) -> Option<Levels<'a>> {
             self.ws();

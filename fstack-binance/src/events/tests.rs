@@ -629,6 +629,15 @@ fn fast_event_parsers_agree_with_serde() {
         AGG.replace(r#""f":3201234569"#, r#""f":-1"#),
         BOOK.replace(r#""u":400900217"#, r#""u":400900217,"E":null"#),
         MINI.replace(r#""q":"771234567.89000000""#, r#""q":"7.7.1""#),
+        MINI.replace(r#""q":"771234567.89000000""#, r#""q":"-0.5""#),
+        MINI.replace(r#""q":"771234567.89000000""#, r#""q":"-0""#),
+        MINI.replace(r#""q":"771234567.89000000""#, r#""q":"-""#),
+        MINI.replace(r#""q":"771234567.89000000""#, r#""q":"""#),
+        MINI.replace(r#""q":"771234567.89000000""#, r#""q":"1.""#),
+        MINI.replace(r#""q":"771234567.89000000""#, r#""q":".5""#),
+        MINI.replace(r#""q":"771234567.89000000""#, r#""q":"-.5""#),
+        MINI.replace(r#""q":"771234567.89000000""#, r#""q":"+1""#),
+        MINI.replace(r#""q":"771234567.89000000""#, r#""q":"1 ""#),
         format!("{TRADE}x"),
     ];
     for text in &variants {
