@@ -21,7 +21,9 @@
 //! Run: `cargo bench -p fstack-bench --bench e2e`. Environment: `E2E_EVENTS` (measured events
 //! per max-rate run, default 200000), `E2E_PACED_EVENTS` (default 30000), `E2E_PACED_RATE`
 //! (events/s, default 10000), `E2E_REPS` (default 5), `E2E_WARMUP` (default 5000),
-//! `E2E_CLIENTS` (`ours,baseline`; one of them alone for profiling).
+//! `E2E_MAX_STREAMS` (ticker streams of the max-rate connection, 1-10, default 10; 1 is the raw
+//! `/ws/btcusdt@ticker` form), `E2E_CLIENTS` (`ours,baseline`; one of them alone for
+//! profiling). The report (markdown tables) goes to stdout; see BENCHMARKS.md.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
