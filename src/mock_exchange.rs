@@ -118,6 +118,8 @@ pub struct MockStats {
     pub control_requests: AtomicU64,
     /// Close frames received from clients.
     pub client_closes: AtomicU64,
+    /// When each control request arrived (to check the client's rate limit).
+    pub control_times: Mutex<Vec<Instant>>,
 }
 
 /// A running mock exchange; stops when dropped.
@@ -720,6 +722,11 @@ impl Connection {
                     })
                     .unwrap_or_default();
                 self.stats.control_requests.fetch_add(1, Ordering::Relaxed);
+                self.stats
+                    .control_times
+                    .lock()
+                    .expect("control log")
+                    .push(Instant::now());
                 match v.get("method").and_then(|m| m.as_str()) {
                     Some("SUBSCRIBE") => {
                         let bad: Vec<&String> = params

@@ -228,6 +228,144 @@ fn fast() -> MockConfig {
     }
 }
 
+/// Streams added and removed at run time: SUBSCRIBE/UNSUBSCRIBE with ids, within Binance's
+/// rate limit, and no events of a removed stream after its acknowledgement.
+struct Dynamic {
+    mock: MockExchange,
+    feed: Feed,
+    deadline: Instant,
+    stage: u8,
+    seen: BTreeMap<String, u64>,
+    acks: Vec<u64>,
+    unsubscribe_id: Option<u64>,
+    events_after_unsubscribe_ack: u64,
+    error: Option<String>,
+}
+
+const ADDED: usize = 12;
+
+impl Dynamic {
+    fn new() -> Dynamic {
+        let mock = MockExchange::start(MockConfig {
+            rate: 50.0,
+            ..MockConfig::default()
+        })
+        .expect("mock");
+        let mut config = FeedConfig::new(
+            "localhost",
+            mock.local_addr().port(),
+            vec![Stream::parse("btcusdt@trade").unwrap()],
+        );
+        config.resolve = Some(mock.local_addr());
+        config.url_mode = UrlMode::Combined;
+        let feed = Feed::new(config, connector(&mock)).expect("feed");
+        Dynamic {
+            mock,
+            feed,
+            deadline: Instant::now() + Duration::from_secs(60),
+            stage: 0,
+            seen: BTreeMap::new(),
+            acks: Vec::new(),
+            unsubscribe_id: None,
+            events_after_unsubscribe_ack: 0,
+            error: None,
+        }
+    }
+}
+
+impl Scenario for Dynamic {
+    fn name(&self) -> &'static str {
+        "SUBSCRIBE/UNSUBSCRIBE at run time, rate-limited"
+    }
+    fn step(&mut self) -> Option<Result<(), String>> {
+        let now = Instant::now();
+        let removed = "sym0usdt@trade";
+        let unsub_acked = self
+            .unsubscribe_id
+            .is_some_and(|id| self.acks.contains(&id));
+        let (seen, acks, after, error) = (
+            &mut self.seen,
+            &mut self.acks,
+            &mut self.events_after_unsubscribe_ack,
+            &mut self.error,
+        );
+        let polled = self.feed.poll(
+            now,
+            &mut |ev, _| {
+                let stream = ev.stream.map(|s| s.name.to_string()).unwrap_or_default();
+                if let Err(e) = check_exact(&stream, ev) {
+                    error.get_or_insert(e);
+                }
+                if unsub_acked && stream == removed {
+                    *after += 1;
+                }
+                *seen.entry(stream).or_default() += 1;
+            },
+            &mut |n| {
+                if let Notice::Ack { id } = n {
+                    acks.push(id);
+                }
+            },
+        );
+        if let Err(e) = polled {
+            return Some(Err(format!("fatal: {e}")));
+        }
+        if let Some(e) = &self.error {
+            return Some(Err(e.clone()));
+        }
+        match self.stage {
+            0 if self.feed.is_connected() && !self.seen.is_empty() => {
+                // One request per call: twelve SUBSCRIBE messages at once.
+                let mut ids = Vec::new();
+                for i in 0..ADDED {
+                    let s = Stream::parse(&format!("sym{i}usdt@trade")).unwrap();
+                    ids.extend(self.feed.subscribe(&[s]).expect("subscribe"));
+                }
+                if ids.len() != ADDED || ids.windows(2).any(|w| w[1] <= w[0]) {
+                    return Some(Err(format!("request ids {ids:?}")));
+                }
+                self.stage = 1;
+            }
+            1 if self.seen.len() == ADDED + 1 && self.seen.values().all(|&n| n >= 3) => {
+                let ids = self.feed.unsubscribe(&[Stream::parse(removed).unwrap()]);
+                if ids.len() != 1 || self.feed.streams().len() != ADDED {
+                    return Some(Err(format!("unsubscribe ids {ids:?}")));
+                }
+                self.unsubscribe_id = Some(ids[0]);
+                self.stage = 2;
+            }
+            2 if unsub_acked && self.seen["sym1usdt@trade"] >= self.seen[removed] + 10 => {
+                if self.events_after_unsubscribe_ack > 0 {
+                    return Some(Err(format!(
+                        "{} events of {removed} after its UNSUBSCRIBE was acknowledged",
+                        self.events_after_unsubscribe_ack
+                    )));
+                }
+                // Binance disconnects above 5 incoming messages per second: no 1 s window at
+                // the server may hold 6 (the client's limiter allows 4 per second).
+                let times = self.mock.stats().control_times.lock().unwrap().clone();
+                if times.len() != ADDED + 1 {
+                    return Some(Err(format!("{} control requests", times.len())));
+                }
+                for w in times.windows(6) {
+                    let span = w[5].duration_since(w[0]);
+                    if span < Duration::from_millis(1000) {
+                        return Some(Err(format!("6 control messages within {span:?}")));
+                    }
+                }
+                return Some(Ok(()));
+            }
+            _ => {}
+        }
+        (now > self.deadline).then(|| {
+            Err(format!(
+                "stuck at stage {}: seen {:?}",
+                self.stage, self.seen
+            ))
+        })
+    }
+}
+
 #[test]
 fn feed_against_mock_exchange() {
     if common::skip_unless_kernel_backend("feed_against_mock_exchange") {
@@ -476,6 +614,7 @@ fn feed_against_mock_exchange() {
                 None => Ok(false),
             },
         ));
+        s.push(Box::new(Dynamic::new()));
         // Certificate from an unknown CA: fatal, with the reason.
         s.push(run_with(
             "TLS verification failure is fatal",

@@ -208,6 +208,9 @@ pub enum FeedError {
         /// The last failure.
         last: Box<FeedError>,
     },
+    /// More streams than Binance allows on one connection (1,024).
+    #[error("more than 1024 streams on one connection")]
+    TooManyStreams,
     /// The local F-Stack poll failed.
     #[error("{0}")]
     Poll(#[source] fstack::Error),
@@ -223,7 +226,7 @@ impl FeedError {
                 fstack_tls::Error::Io(_) | fstack_tls::Error::Handshake(_)
             ),
             FeedError::UpgradeRejected { status, .. } => (400..500).contains(status),
-            FeedError::GaveUp { .. } | FeedError::Poll(_) => true,
+            FeedError::GaveUp { .. } | FeedError::Poll(_) | FeedError::TooManyStreams => true,
             FeedError::Connect(e) => matches!(
                 e,
                 fstack::Error::NotInitialized { .. }
@@ -318,6 +321,12 @@ struct Conn {
     limiter: RateLimiter,
     outbox: VecDeque<String>,
     delivered: bool,
+    /// The request URL, fixed when the connection starts.
+    url: String,
+    /// Streams named in that URL; the others are subscribed once it is open.
+    url_streams: Vec<Stream>,
+    /// The stream of a raw single-stream URL, whose payloads do not name it.
+    raw_hint: Option<Stream>,
 }
 
 /// Outcome of advancing one connection.
@@ -343,8 +352,6 @@ pub struct Feed {
     failures: u32,
     counters: FeedCounters,
     closing: bool,
-    /// The stream for raw single-stream URLs, whose payloads do not name it.
-    raw_hint: Option<Stream>,
     ids: RequestIds,
     /// While a standby overlaps the primary: the highest ordering key delivered per stream, so
     /// that events both connections carry are delivered once. Empty outside an overlap.
@@ -359,15 +366,10 @@ impl Feed {
     /// Creates the feed; nothing happens until [`poll`](Self::poll). Must be called on the
     /// F-Stack thread after `Stack::init`.
     pub fn new(config: FeedConfig, connector: TlsConnector) -> Result<Feed, FeedError> {
+        if config.streams.len() > crate::subscribe::MAX_STREAMS_PER_CONNECTION {
+            return Err(FeedError::TooManyStreams);
+        }
         let poll = Poll::new().map_err(FeedError::Poll)?;
-        let raw = request_target(
-            &config.streams[..config.streams.len().min(STREAMS_IN_URL)],
-            config.url_mode,
-            config.time_unit,
-        )
-        .map(|t| !t.starts_with("/stream"))
-        .unwrap_or(false);
-        let raw_hint = (raw && config.streams.len() == 1).then(|| config.streams[0].clone());
         let backoff = Backoff::new(
             config.backoff_initial,
             config.backoff_max,
@@ -386,7 +388,6 @@ impl Feed {
             failures: 0,
             counters: FeedCounters::default(),
             closing: false,
-            raw_hint,
             ids: RequestIds::new(),
             overlap_keys: HashMap::new(),
             retiring: None,
@@ -651,6 +652,7 @@ impl Feed {
         rx: mpsc::Receiver<Result<SocketAddr, String>>,
     ) -> Conn {
         self.next_token += 1;
+        let (url, url_streams, raw_hint) = self.request_url();
         Conn {
             token: Token(self.next_token),
             phase: Phase::Resolving(rx),
@@ -665,22 +667,83 @@ impl Feed {
             limiter: RateLimiter::binance(),
             outbox: VecDeque::new(),
             delivered: false,
+            url,
+            url_streams,
+            raw_hint,
         }
     }
 
-    fn request_url(&self) -> Result<String, FeedError> {
+    /// The URL for a new connection, the streams it names, and the raw-stream hint.
+    fn request_url(&self) -> (String, Vec<Stream>, Option<Stream>) {
         let in_url = &self.config.streams[..self.config.streams.len().min(STREAMS_IN_URL)];
+        // At most STREAMS_IN_URL streams: request_target cannot fail on the count.
         let target = request_target(in_url, self.config.url_mode, self.config.time_unit)
-            .map_err(|e| FeedError::Handshake(e.to_string()))?;
+            .unwrap_or_else(|_| "/stream".to_string());
+        let raw = !target.starts_with("/stream");
+        let hint = (raw && in_url.len() == 1).then(|| in_url[0].clone());
         let port = if self.config.port == 443 {
             String::new()
         } else {
             format!(":{}", self.config.port)
         };
-        Ok(format!(
+        let url = format!(
             "wss://{}{port}{}{target}",
             self.config.host, self.config.path_prefix
-        ))
+        );
+        (url, in_url.to_vec(), hint)
+    }
+
+    /// The streams the feed receives (and resubscribes after every reconnect).
+    pub fn streams(&self) -> &[Stream] {
+        &self.config.streams
+    }
+
+    /// Adds `streams` (those not already present). Open connections get SUBSCRIBE requests,
+    /// sent within Binance's message rate limit; later connections include them from the
+    /// start. Returns the ids of the requests queued now (empty when nothing is open yet).
+    ///
+    /// Fails with [`FeedError::TooManyStreams`] beyond Binance's 1,024 streams per connection.
+    pub fn subscribe(&mut self, streams: &[Stream]) -> Result<Vec<u64>, FeedError> {
+        let new: Vec<Stream> = streams
+            .iter()
+            .filter(|s| !self.config.streams.contains(s))
+            .cloned()
+            .collect();
+        if self.config.streams.len() + new.len() > crate::subscribe::MAX_STREAMS_PER_CONNECTION {
+            return Err(FeedError::TooManyStreams);
+        }
+        self.config.streams.extend(new.iter().cloned());
+        Ok(self.queue_control(Method::Subscribe, &new))
+    }
+
+    /// Removes `streams`; open connections get UNSUBSCRIBE requests (rate-limited). Events
+    /// of those streams stop once the server has acknowledged the request id returned.
+    pub fn unsubscribe(&mut self, streams: &[Stream]) -> Vec<u64> {
+        let gone: Vec<Stream> = streams
+            .iter()
+            .filter(|s| self.config.streams.contains(s))
+            .cloned()
+            .collect();
+        self.config.streams.retain(|s| !gone.contains(s));
+        self.queue_control(Method::Unsubscribe, &gone)
+    }
+
+    fn queue_control(&mut self, method: Method, streams: &[Stream]) -> Vec<u64> {
+        let mut ids = Vec::new();
+        if streams.is_empty() {
+            return ids;
+        }
+        for conn in [self.primary.as_mut(), self.standby.as_mut()]
+            .into_iter()
+            .flatten()
+            .filter(|c| c.opened_at.is_some())
+        {
+            for req in self.ids.requests(method, streams, STREAMS_PER_REQUEST) {
+                ids.push(req.id);
+                conn.outbox.push_back(req.text);
+            }
+        }
+        ids
     }
 
     /// Advances one connection as far as it goes without blocking.
@@ -743,7 +806,7 @@ impl Feed {
                                 (Phase::Connecting(sock), false)
                             }
                             Ok(true) => match self.connector.connect(&self.config.host, sock) {
-                                Ok(tls) => match self.start_ws(tls) {
+                                Ok(tls) => match self.start_ws(tls, &conn.url) {
                                     Ok(p) => (p, true),
                                     Err(e) => return Step::Failed(e),
                                 },
@@ -767,7 +830,7 @@ impl Feed {
                         conn.readable = false;
                         conn.writable = false;
                         match mid.handshake() {
-                            Ok(tls) => match self.start_ws(tls) {
+                            Ok(tls) => match self.start_ws(tls, &conn.url) {
                                 Ok(p) => (p, true),
                                 Err(e) => return Step::Failed(e),
                             },
@@ -835,8 +898,7 @@ impl Feed {
         }
     }
 
-    fn start_ws(&self, tls: Tls) -> Result<Phase, FeedError> {
-        let url = self.request_url()?;
+    fn start_ws(&self, tls: Tls, url: &str) -> Result<Phase, FeedError> {
         let request = url
             .into_client_request()
             .map_err(|e| FeedError::Handshake(e.to_string()))?;
@@ -870,14 +932,16 @@ impl Feed {
         conn.opened_at = Some(now);
         conn.last_frame = now;
         conn.limiter.reset();
-        let rest = self
+        let rest: Vec<Stream> = self
             .config
             .streams
-            .get(STREAMS_IN_URL..)
-            .unwrap_or_default();
+            .iter()
+            .filter(|s| !conn.url_streams.contains(s))
+            .cloned()
+            .collect();
         for req in self
             .ids
-            .requests(Method::Subscribe, rest, STREAMS_PER_REQUEST)
+            .requests(Method::Subscribe, &rest, STREAMS_PER_REQUEST)
         {
             conn.outbox.push_back(req.text);
         }
@@ -913,7 +977,7 @@ impl Feed {
                         match msg {
                             WsMessage::Text(text) => {
                                 self.counters.bytes += text.len() as u64;
-                                let hint = self.raw_hint.as_ref().map(Stream::as_ref);
+                                let hint = conn.raw_hint.as_ref().map(Stream::as_ref);
                                 let overlap = (self.standby.is_some() || conn.standby)
                                     .then_some(&mut self.overlap_keys);
                                 match handle_text(

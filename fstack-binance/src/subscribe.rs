@@ -501,7 +501,8 @@ impl RequestIds {
 
 /// Sliding-window limiter for outgoing control messages: at most `max` messages in any
 /// `window`. Binance disconnects above 5 incoming messages per second per connection (pings,
-/// pongs and control messages all count); [`RateLimiter::binance`] allows 4 per second.
+/// pongs and control messages all count); [`RateLimiter::binance`] allows 4 per second, evenly
+/// spaced.
 /// Time is passed in; nothing sleeps. No allocation.
 #[derive(Debug, Clone)]
 pub struct RateLimiter {
@@ -525,9 +526,11 @@ impl RateLimiter {
         }
     }
 
-    /// 4 messages per second (headroom under Binance's 5).
+    /// 4 messages per second, one per 250 ms (headroom under Binance's 5). No bursts: the
+    /// server counts arrivals, and network jitter can squeeze a burst sent at the edge of a
+    /// window (4 at t, 4 more at t + 1 s) into less than a second there.
     pub fn binance() -> Self {
-        Self::new(4, Duration::from_secs(1))
+        Self::new(1, Duration::from_millis(250))
     }
 
     /// `None` if a message may be sent at `now`, else the earliest instant it may.
@@ -764,7 +767,8 @@ mod tests {
     fn rate_limiter_window() {
         let t0 = Instant::now();
         let ms = Duration::from_millis;
-        let mut rl = RateLimiter::binance();
+        let four_per_second = || RateLimiter::new(4, Duration::from_secs(1));
+        let mut rl = four_per_second();
         for i in 0..4 {
             assert_eq!(rl.try_acquire(t0 + ms(i * 10)), Ok(()), "{i}");
         }
@@ -790,7 +794,7 @@ mod tests {
         rl.record(t0 + ms(1000));
         assert_eq!(rl.next_send_at(t0 + ms(1000)), Some(t0 + ms(1500)));
         // Any sliding 1 s window never holds more than 4 acquisitions.
-        let mut rl = RateLimiter::binance();
+        let mut rl = four_per_second();
         let mut sent = Vec::new();
         let mut now = t0;
         while now < t0 + ms(5000) {
@@ -803,6 +807,18 @@ mod tests {
         for w in sent.windows(5) {
             assert!(w[4] - w[0] >= ms(1000));
         }
+        assert_eq!(sent.len(), 20);
+        // Binance's limiter spaces messages evenly: never two within 250 ms.
+        let mut rl = RateLimiter::binance();
+        let mut sent = Vec::new();
+        let mut now = t0;
+        while now < t0 + ms(5000) {
+            if rl.try_acquire(now).is_ok() {
+                sent.push(now);
+            }
+            now += ms(7);
+        }
+        assert!(sent.windows(2).all(|w| w[1] - w[0] >= ms(250)));
         assert_eq!(sent.len(), 20);
         assert_eq!(RateLimiter::new(0, ms(1)).max, 1);
         assert_eq!(RateLimiter::new(100, ms(1)).max, RateLimiter::MAX_BURST);
