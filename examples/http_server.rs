@@ -15,13 +15,7 @@ use fstack_examples::{args, http::HttpServer};
 const USAGE: &str = "usage: http_server [--listen ADDR:PORT] [--config FILE]";
 
 fn main() -> ExitCode {
-    match run() {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("http_server: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    args::exit("http_server", run())
 }
 
 fn run() -> Result<(), String> {

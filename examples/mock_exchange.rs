@@ -20,13 +20,7 @@ const USAGE: &str = "usage: mock_exchange [--listen ADDR:PORT] [--ca-out PEM] [-
 [--rate N] [--ping-interval SECS] [--fault SPEC]... [--duration SECS]";
 
 fn main() -> ExitCode {
-    match run() {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("mock_exchange: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    args::exit("mock_exchange", run())
 }
 
 fn secs(v: &str, what: &str) -> Result<Duration, String> {

@@ -21,13 +21,7 @@ const USAGE: &str = "usage: tcp_latency --connect ADDR:PORT [--config FILE] [--c
 [--connects K] [--warmup W] [--size BYTES]";
 
 fn main() -> ExitCode {
-    match run() {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("tcp_latency: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    args::exit("tcp_latency", run())
 }
 
 fn number(v: &str, name: &str) -> Result<usize, String> {

@@ -1,5 +1,18 @@
 //! Tiny command-line helpers for the examples (no panics on bad input).
 
+use std::process::ExitCode;
+
+/// The exit of an example: success, or one line `PROGRAM: ERROR` on stderr and failure.
+pub fn exit(program: &str, result: Result<(), String>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{program}: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 /// Takes the value of option `name` at `args[*i]`, accepting `--name VALUE` and `--name=VALUE`.
 /// Returns `Ok(None)` when `args[*i]` is another option.
 pub fn value<'a>(args: &'a [String], i: &mut usize, name: &str) -> Result<Option<&'a str>, String> {
