@@ -11,14 +11,13 @@
 //! non-zero exit.
 
 use std::io::Write;
-use std::net::SocketAddr;
 use std::ops::ControlFlow;
 use std::process::ExitCode;
 use std::time::Instant;
 
 use fstack::{ShutdownSignal, Stack, StackOptions};
 use fstack_binance::cli::{self, Command, Config};
-use fstack_binance::feed::{Feed, FeedConfig, Notice};
+use fstack_binance::feed::{Feed, Notice};
 use fstack_binance::output::Formatter;
 use fstack_binance::stats::{unix_micros_now, Stats};
 use fstack_tls::TlsConnector;
@@ -26,12 +25,12 @@ use fstack_tls::TlsConnector;
 fn main() -> ExitCode {
     let config = match cli::parse_args(std::env::args_os().skip(1)) {
         Ok(Command::Run(c)) => c,
-        Ok(Command::Help) => {
-            print!("{}", cli::USAGE);
+        Ok(Command::Help(text)) => {
+            print!("{text}");
             return ExitCode::SUCCESS;
         }
         Err(e) => {
-            eprintln!("binance_ticker: {e} (see --help)");
+            eprintln!("binance_ticker: {e}");
             return ExitCode::from(2);
         }
     };
@@ -57,15 +56,7 @@ fn run(config: &Config) -> Result<(), String> {
         builder = builder.ca_file(ca);
     }
     let connector = builder.build().map_err(|e| format!("TLS setup: {e}"))?;
-    let mut feed_config = FeedConfig::new(endpoint.host.clone(), endpoint.port, config.streams());
-    feed_config.path_prefix = endpoint.path.clone();
-    feed_config.time_unit = config.time_unit();
-    feed_config.read_timeout = config.read_timeout;
-    // --connect-retries 0 still makes one attempt (the feed counts 0 as 1).
-    feed_config.connect_retries = config.connect_retries;
-    feed_config.resolve = config
-        .resolve_for(&endpoint.host, endpoint.port)
-        .map(|ip| SocketAddr::new(ip, endpoint.port));
+    let feed_config = config.feed_config();
 
     let shutdown = ShutdownSignal::install().map_err(|e| format!("signal handlers: {e}"))?;
     let stack = Stack::init(StackOptions::new(&config.fstack_config)).map_err(|e| e.to_string())?;
@@ -122,6 +113,11 @@ fn run(config: &Config) -> Result<(), String> {
                 }
                 Notice::Disconnected { cause, retry_in } => {
                     eprintln!("binance_ticker: reconnecting in {retry_in:.2?}: {cause}")
+                }
+                Notice::ReplacementFailed { cause, retry_in } => {
+                    eprintln!(
+                        "binance_ticker: replacement connection failed, current one kept, next try in {retry_in:.2?}: {cause}"
+                    )
                 }
                 Notice::Rotating { reason } => {
                     eprintln!("binance_ticker: replacing connection: {reason}")

@@ -67,13 +67,22 @@ pub struct Faults {
     pub stall_after: Option<u64>,
     /// Send a `serverShutdown` event after this many events, then keep streaming for a while.
     pub shutdown_notice_after: Option<u64>,
-    /// Answer every WebSocket upgrade with this HTTP status instead of 101.
+    /// Answer WebSocket upgrades with this HTTP status instead of 101.
     pub reject_upgrade: Option<u16>,
+    /// With `reject_upgrade`: reject only the first N upgrade attempts the mock receives
+    /// (counted across connections); later ones succeed.
+    pub reject_first: Option<u64>,
+    /// With `reject_upgrade`: send `Retry-After: SECS` with each rejection.
+    pub retry_after: Option<u64>,
+    /// Stop sending market events after this many (pings and control replies go on), like a
+    /// server whose data feed died behind a live connection.
+    pub data_stall_after: Option<u64>,
 }
 
 impl Faults {
     /// Parses one `--fault` value: `drop-after=N`, `malformed-every=N`, `oversize-every=N`,
-    /// `stall-after=N`, `shutdown-notice-after=N` or `reject-upgrade=STATUS`.
+    /// `stall-after=N`, `data-stall-after=N`, `shutdown-notice-after=N`,
+    /// `reject-upgrade=STATUS`, `reject-first=N` or `retry-after=SECS`.
     pub fn apply(&mut self, spec: &str) -> Result<(), String> {
         let (name, n) = spec
             .split_once('=')
@@ -89,6 +98,9 @@ impl Faults {
             "oversize-every" => &mut self.oversize_every,
             "stall-after" => &mut self.stall_after,
             "shutdown-notice-after" => &mut self.shutdown_notice_after,
+            "data-stall-after" => &mut self.data_stall_after,
+            "reject-first" => &mut self.reject_first,
+            "retry-after" => &mut self.retry_after,
             "reject-upgrade" => {
                 if !(400..600).contains(&n) {
                     return Err(format!("fault `{spec}`: STATUS must be 400-599"));
@@ -120,6 +132,11 @@ pub struct MockStats {
     pub client_closes: AtomicU64,
     /// When each control request arrived (to check the client's rate limit).
     pub control_times: Mutex<Vec<Instant>>,
+    /// When each WebSocket upgrade request arrived, rejected or not (to check that a client
+    /// waits for `Retry-After`).
+    pub upgrade_times: Mutex<Vec<Instant>>,
+    /// Upgrade requests answered with an error status.
+    pub rejected_upgrades: AtomicU64,
 }
 
 /// A running mock exchange; stops when dropped.
@@ -274,10 +291,11 @@ pub enum Kind {
     DiffDepth,
 }
 
-/// Splits `btcusdt@ticker` into the upper-case symbol and the kind.
+/// Splits `btcusdt@ticker` into the upper-case symbol and the kind. Symbols are Unicode
+/// letters and digits, like Binance's (`币安人生usdt@trade` → `币安人生USDT`).
 pub fn parse_stream(name: &str) -> Option<(String, Kind)> {
     let (symbol, suffix) = name.split_once('@')?;
-    if symbol.is_empty() || !symbol.bytes().all(|b| b.is_ascii_alphanumeric()) {
+    if symbol.is_empty() || !symbol.chars().all(char::is_alphanumeric) {
         return None;
     }
     let suffix = suffix
@@ -296,7 +314,7 @@ pub fn parse_stream(name: &str) -> Option<(String, Kind)> {
         "depth20" => Kind::PartialDepth(20),
         _ => return None,
     };
-    Some((symbol.to_ascii_uppercase(), kind))
+    Some((symbol.to_uppercase(), kind))
 }
 
 /// `base + seq * step` in units of 1e-8, formatted with 8 decimals like Binance's prices.
@@ -468,18 +486,34 @@ impl Connection {
         let uri = Arc::new(Mutex::new(String::new()));
         let ws_config = WebSocketConfig::default().max_message_size(Some(64 << 10));
         let seen = uri.clone();
-        let reject = self.faults.reject_upgrade;
+        let faults = self.faults.clone();
+        let stats = self.stats.clone();
         let mut ws = tungstenite::accept_hdr_with_config(
             tls,
             move |req: &Request, resp: Response| {
                 *seen.lock().expect("uri lock") = req.uri().to_string();
+                let attempt = {
+                    let mut times = stats.upgrade_times.lock().expect("upgrade log");
+                    times.push(Instant::now());
+                    times.len() as u64
+                };
+                let reject = faults
+                    .reject_upgrade
+                    .filter(|_| faults.reject_first.is_none_or(|n| attempt <= n));
                 match reject {
                     Some(status) => {
+                        stats.rejected_upgrades.fetch_add(1, Ordering::Relaxed);
                         let mut err = tungstenite::handshake::server::ErrorResponse::new(Some(
                             "rejected by mock_exchange".to_string(),
                         ));
                         *err.status_mut() = tungstenite::http::StatusCode::from_u16(status)
                             .unwrap_or(tungstenite::http::StatusCode::BAD_REQUEST);
+                        if let Some(secs) = faults.retry_after {
+                            err.headers_mut().insert(
+                                tungstenite::http::header::RETRY_AFTER,
+                                tungstenite::http::HeaderValue::from(secs),
+                            );
+                        }
                         Err(err)
                     }
                     None => Ok(resp),
@@ -487,7 +521,10 @@ impl Connection {
             },
             Some(ws_config),
         )?;
-        let target = uri.lock().expect("uri lock").clone();
+        // Stream names with non-ASCII symbols arrive percent-encoded (UTF-8).
+        let target = percent_encoding::percent_decode_str(&uri.lock().expect("uri lock"))
+            .decode_utf8_lossy()
+            .into_owned();
         ws.get_ref().sock.set_nonblocking(true)?;
         self.stats.connections.fetch_add(1, Ordering::Relaxed);
 
@@ -608,8 +645,10 @@ impl Connection {
                 ws.write(Message::Ping(ping_payload.to_string().into_bytes().into()))?;
                 self.stats.pings.fetch_add(1, Ordering::Relaxed);
             }
-            // Market events that are due, unless the client is not keeping up.
-            if !write_blocked {
+            // Market events that are due, unless the client is not keeping up (or the data
+            // feed has "died" behind the live connection).
+            let data_stalled = self.faults.data_stall_after.is_some_and(|n| sent >= n);
+            if !write_blocked && !data_stalled {
                 for sub in subs.iter_mut() {
                     let due = match period {
                         Some(p) => {
@@ -661,7 +700,7 @@ impl Connection {
                 }
                 Err(e) => return Err(e.into()),
             }
-            if period.is_some() || write_blocked || subs.is_empty() {
+            if period.is_some() || write_blocked || subs.is_empty() || data_stalled {
                 thread::sleep(Duration::from_micros(200));
             }
         }
@@ -784,6 +823,11 @@ mod tests {
             parse_stream("ethbtc@depth@100ms"),
             Some(("ETHBTC".into(), Kind::DiffDepth))
         );
+        assert_eq!(
+            parse_stream("币安人生usdt@trade"),
+            Some(("币安人生USDT".into(), Kind::Trade))
+        );
+        assert_eq!(parse_stream("btc usdt@trade"), None);
         assert_eq!(parse_stream("btcusdt@nothing"), None);
         assert_eq!(parse_stream("@ticker"), None);
         assert_eq!(parse_stream("btc/usdt@ticker"), None);
@@ -829,5 +873,19 @@ mod tests {
         assert!(f.apply("drop-after=0").is_err());
         assert!(f.apply("explode=1").is_err());
         assert!(f.apply("drop-after").is_err());
+        f.apply("reject-upgrade=429").unwrap();
+        f.apply("reject-first=2").unwrap();
+        f.apply("retry-after=3").unwrap();
+        f.apply("data-stall-after=9").unwrap();
+        assert_eq!(
+            (
+                f.reject_upgrade,
+                f.reject_first,
+                f.retry_after,
+                f.data_stall_after
+            ),
+            (Some(429), Some(2), Some(3), Some(9))
+        );
+        assert!(f.apply("reject-upgrade=200").is_err());
     }
 }

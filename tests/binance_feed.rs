@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use common::Scenario;
 use fstack_binance::events::{decode, MarketEvent, Message, StreamEvent};
-use fstack_binance::feed::{Feed, FeedConfig, FeedCounters, Notice};
+use fstack_binance::feed::{Feed, FeedConfig, FeedCounters, Notice, StallTimeout};
 use fstack_binance::subscribe::{Stream, UrlMode};
 use fstack_examples::mock_exchange::{self, Faults, MockConfig, MockExchange};
 use fstack_tls::TlsConnector;
@@ -86,6 +86,8 @@ fn check_exact(stream: &str, ev: &StreamEvent<'_>) -> Result<(), String> {
 struct Run {
     name: &'static str,
     mock: MockExchange,
+    /// The status the mock rejects upgrades with (0 when it does not).
+    status: u16,
     feed: Feed,
     deadline: Instant,
     /// Sequence numbers received per stream.
@@ -112,6 +114,7 @@ fn run_with(
     connector_for: impl FnOnce(&MockExchange) -> TlsConnector,
     done: fn(&Run, FeedCounters) -> Result<bool, String>,
 ) -> Box<dyn Scenario> {
+    let status = mock_config.faults.reject_upgrade.unwrap_or(0);
     let mock = MockExchange::start(mock_config).expect("mock");
     let streams: Vec<Stream> = streams.iter().map(|s| Stream::parse(s).unwrap()).collect();
     let mut config = FeedConfig::new("localhost", mock.local_addr().port(), streams);
@@ -123,6 +126,7 @@ fn run_with(
     Box::new(Run {
         name,
         mock,
+        status,
         feed,
         deadline: Instant::now() + Duration::from_secs(60),
         seen: BTreeMap::new(),
@@ -162,6 +166,9 @@ impl Scenario for Run {
                 }
                 Notice::Malformed { error } => notices.push(format!("malformed: {error}")),
                 Notice::Rotating { reason } => notices.push(format!("rotating: {reason}")),
+                Notice::ReplacementFailed { cause, .. } => {
+                    notices.push(format!("replacement failed: {cause}"))
+                }
                 Notice::ControlError { code, msg } => {
                     notices.push(format!("control error {code} {msg}"))
                 }
@@ -184,6 +191,13 @@ impl Scenario for Run {
             Ok(false) => None,
             Err(e) => Some(Err(format!("{e}; notices {:?}", self.notices))),
         }
+    }
+}
+
+impl Run {
+    /// The status the mock rejects upgrades with.
+    fn mock_status(&self) -> u16 {
+        self.status
     }
 }
 
@@ -220,6 +234,30 @@ const KINDS: [&str; 7] = [
     "btcusdt@depth5@100ms",
     "btcusdt@depth@100ms",
 ];
+
+/// No gaps and no duplicates in any stream.
+fn exactly_once(run: &Run) -> Result<(), String> {
+    for (stream, v) in &run.seen {
+        contiguous(v)?;
+        let mut unique = v.clone();
+        unique.sort_unstable();
+        unique.dedup();
+        if unique.len() != v.len() {
+            return Err(format!(
+                "{stream}: {} duplicates delivered",
+                v.len() - unique.len()
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Upgrade attempts seen by the mock, and the smallest gap between consecutive ones.
+fn upgrade_attempts(run: &Run) -> (usize, Option<Duration>) {
+    let times = run.mock.stats().upgrade_times.lock().unwrap().clone();
+    let gap = times.windows(2).map(|w| w[1] - w[0]).min();
+    (times.len(), gap)
+}
 
 fn fast() -> MockConfig {
     MockConfig {
@@ -612,6 +650,187 @@ fn feed_against_mock_exchange() {
                 }
                 Some(e) => Err(format!("wrong fatal error: {e}")),
                 None => Ok(false),
+            },
+        ));
+        // HTTP 429 and 418 (Binance's rate limit and IP ban) carry Retry-After: the next
+        // attempt waits for it, within the retry budget, then streams.
+        for status in [429, 418] {
+            s.push(run_with(
+                "HTTP 429/418 upgrade rejection waits for Retry-After",
+                MockConfig {
+                    faults: Faults {
+                        reject_upgrade: Some(status),
+                        reject_first: Some(2),
+                        retry_after: Some(1),
+                        ..Faults::default()
+                    },
+                    ..fast()
+                },
+                &["btcusdt@trade"],
+                |_| {},
+                connector,
+                |r, c| {
+                    fatal_is_none(r)?;
+                    if c.events < 5 {
+                        return Ok(false);
+                    }
+                    let (attempts, gap) = upgrade_attempts(r);
+                    let gap = gap.unwrap_or_default();
+                    if attempts != 3 || gap < Duration::from_secs(1) || c.reconnects != 2 {
+                        return Err(format!(
+                            "{attempts} upgrade attempts, smallest gap {gap:?} (want 3, >= 1 s); {c:?}"
+                        ));
+                    }
+                    let want = format!("HTTP {} (Retry-After 1 s)", r.mock_status());
+                    if !r.notices.iter().any(|n| n.contains(&want)) {
+                        return Err(format!("no notice with {want:?}"));
+                    }
+                    exactly_once(r)?;
+                    Ok(true)
+                },
+            ));
+        }
+        // A 429 that never ends uses up the retry budget, still waiting Retry-After each time.
+        s.push(run_with(
+            "HTTP 429 forever gives up after the retry budget",
+            MockConfig {
+                faults: Faults {
+                    reject_upgrade: Some(429),
+                    retry_after: Some(1),
+                    ..Faults::default()
+                },
+                ..fast()
+            },
+            &["btcusdt@trade"],
+            |c| c.connect_retries = 2,
+            connector,
+            |r, _| match &r.fatal {
+                Some(e) => {
+                    let want = "giving up after 2 failed connection attempts; last error: \
+                                WebSocket upgrade rejected by localhost: HTTP 429 (Retry-After 1 s)";
+                    let (attempts, gap) = upgrade_attempts(r);
+                    if e != want || attempts != 2 || gap < Some(Duration::from_secs(1)) {
+                        return Err(format!("{e:?} after {attempts} attempts, gap {gap:?}"));
+                    }
+                    Ok(true)
+                }
+                None => Ok(false),
+            },
+        ));
+        // A replacement (serverShutdown) whose upgrades fail, even with a status that would be
+        // fatal for a first connection, never ends the healthy connection: it keeps streaming
+        // and the replacement is retried until one takes over, without a gap or a duplicate.
+        s.push(run_with(
+            "failed replacement keeps the healthy connection",
+            MockConfig {
+                faults: Faults {
+                    shutdown_notice_after: Some(20),
+                    ..Faults::default()
+                },
+                ..fast()
+            },
+            &["btcusdt@trade"],
+            |_| {},
+            connector,
+            |r, c| {
+                fatal_is_none(r)?;
+                let stats = r.mock.stats();
+                let rejected = stats.rejected_upgrades.load(Ordering::Relaxed);
+                if stats.connections.load(Ordering::Relaxed) == 0 {
+                    return Ok(false);
+                }
+                if stats.connections.load(Ordering::Relaxed) == 1 && rejected < 3 {
+                    // Upgrades after the first are refused until three were.
+                    r.mock.set_faults(Faults {
+                        reject_upgrade: Some(403),
+                        ..Faults::default()
+                    });
+                    return Ok(false);
+                }
+                r.mock.set_faults(Faults::default());
+                if stats.connections.load(Ordering::Relaxed) < 2 || c.events < 150 {
+                    return Ok(false);
+                }
+                let failed = r
+                    .notices
+                    .iter()
+                    .filter(|n| n.starts_with("replacement failed") && n.contains("HTTP 403"))
+                    .count();
+                if failed != 3 || c.reconnects != 0 {
+                    return Err(format!("{failed} replacement failures; {c:?}"));
+                }
+                exactly_once(r)?;
+                Ok(true)
+            },
+        ));
+        // Pings keep arriving but market data stops: the data watchdog replaces the connection
+        // and the sequence goes on without a gap.
+        s.push(run_with(
+            "stalled data behind live pings is replaced",
+            MockConfig {
+                ping_interval: Duration::from_millis(100),
+                faults: Faults {
+                    data_stall_after: Some(15),
+                    ..Faults::default()
+                },
+                ..fast()
+            },
+            &["btcusdt@ticker", "btcusdt@trade"],
+            |c| c.stall_timeout = StallTimeout::After(Duration::from_millis(700)),
+            connector,
+            |r, c| {
+                fatal_is_none(r)?;
+                if c.events < 60 {
+                    return Ok(false);
+                }
+                if !r.notices.iter().any(|n| {
+                    n.contains("no market data for 700ms (stall timeout; pings still arrived)")
+                }) {
+                    return Err(format!("no stall notice; {c:?}"));
+                }
+                if r.mock.stats().pongs.load(Ordering::Relaxed) < 3 {
+                    return Err("pings were not answered while stalled".into());
+                }
+                exactly_once(r)?;
+                Ok(true)
+            },
+        ));
+        // A spot pair whose symbol is not ASCII: percent-encoded in the URL, matched in
+        // combined messages, exact values.
+        s.push(run_with(
+            "non-ASCII symbol raw and combined",
+            fast(),
+            &["币安人生usdt@trade", "btcusdt@trade"],
+            |_| {},
+            connector,
+            |r, _| {
+                fatal_is_none(r)?;
+                if !at_least(r, 20) {
+                    return Ok(false);
+                }
+                if !r.seen.contains_key("币安人生usdt@trade") {
+                    return Err(format!("streams seen: {:?}", r.seen.keys()));
+                }
+                exactly_once(r)?;
+                Ok(true)
+            },
+        ));
+        s.push(run_with(
+            "non-ASCII symbol raw",
+            fast(),
+            &["币安人生usdt@aggTrade"],
+            |_| {},
+            connector,
+            |r, _| {
+                fatal_is_none(r)?;
+                if !at_least(r, 20) {
+                    return Ok(false);
+                }
+                if !r.seen.contains_key("币安人生usdt@aggTrade") {
+                    return Err(format!("streams seen: {:?}", r.seen.keys()));
+                }
+                exactly_once(r)?;
+                Ok(true)
             },
         ));
         s.push(Box::new(Dynamic::new()));

@@ -1,52 +1,28 @@
-//! The `binance_ticker` command line (a contract other tools drive; see [`USAGE`]).
+//! The `binance_ticker` command line (a contract other tools drive; `--help` lists it).
 //!
-//! [`parse_args`] never panics: bad arguments give a one-line [`CliError`]. Options take their
-//! value as the next argument or after `=` (`--count 5`, `--count=5`). Single-valued options
-//! given twice keep the last value. `--symbol` and `--stream` are repeatable (each may also be
-//! a comma-separated list); giving any replaces the default.
+//! Parsed with clap. [`parse_args`] never panics and never exits: bad arguments give a one-line
+//! [`CliError`] (the caller exits 2), `--help` gives [`Command::Help`] with the text.
+//! Options take their value as the next argument or after `=` (`--count 5`, `--count=5`).
+//! Single-valued options given twice keep the last value. `--symbol` and `--stream` are
+//! repeatable (each may also be a comma-separated list); giving any replaces the default.
 
 use std::ffi::OsString;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
+use clap::{CommandFactory, FromArgMatches, Parser};
+
 use crate::decimal::DecimalValue;
 use crate::endpoint::Endpoint;
+use crate::feed::{FeedConfig, StallTimeout};
 use crate::output::Format;
 use crate::subscribe::{streams_for, Stream, StreamKind, TimeUnit};
 
-/// Help text for `--help`.
-pub const USAGE: &str = "\
-Usage: binance_ticker [OPTIONS]
-
-Streams Binance market data over F-Stack (TLS + WebSocket) and prints one line per event.
-
-Options:
-  --endpoint URL         base URL (default wss://stream.binance.com:9443)
-  --symbol SYM           symbol, repeatable, case-insensitive (default btcusdt)
-  --stream KIND          ticker (default), miniTicker, bookTicker, trade, aggTrade, depth;
-                         repeatable. depth = diff depth <sym>@depth@100ms; depth5, depth10,
-                         depth20 = partial book @100ms
-  --ca-file PEM          trust anchors instead of the system bundle
-  --resolve HOST:PORT:ADDR
-                         connect to ADDR for HOST:PORT instead of resolving (repeatable)
-  --config FILE          F-Stack config (default f-stack.conf)
-  --count N              exit 0 after N market events
-  --duration SECS        exit 0 after SECS seconds (decimals allowed)
-  --read-timeout SECS    reconnect when no frame arrives for SECS (default 60)
-  --connect-retries N    consecutive failed connection attempts before giving up (default 5)
-  --format text|json     output format (default text)
-  -h, --help             print this help
-";
-
-/// A bad command line, as one line of text (e.g. `--count: invalid number \"x\"`).
+/// A bad command line, as one line of text (e.g. `invalid value 'x' for '--count <N>': ...`).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
 pub struct CliError(pub String);
-
-fn err<T>(msg: impl Into<String>) -> Result<T, CliError> {
-    Err(CliError(msg.into()))
-}
 
 /// A `--resolve HOST:PORT:ADDR` override.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,7 +38,7 @@ pub struct Resolve {
 impl Resolve {
     /// Parses `HOST:PORT:ADDR` (ADDR may be an IPv6 literal, with or without brackets).
     pub fn parse(s: &str) -> Result<Self, CliError> {
-        let bad = || CliError(format!("--resolve: expected HOST:PORT:ADDR, got {s:?}"));
+        let bad = || CliError(format!("expected HOST:PORT:ADDR, got {s:?}"));
         let (host, rest) = s.split_once(':').ok_or_else(bad)?;
         let (port, addr) = rest.split_once(':').ok_or_else(bad)?;
         if host.is_empty() {
@@ -70,7 +46,7 @@ impl Resolve {
         }
         let port = match port.parse::<u16>() {
             Ok(p) if p != 0 && port.bytes().all(|b| b.is_ascii_digit()) => p,
-            _ => return err(format!("--resolve: invalid port {port:?}")),
+            _ => return Err(CliError(format!("invalid port {port:?}"))),
         };
         let a = addr
             .strip_prefix('[')
@@ -78,7 +54,7 @@ impl Resolve {
             .unwrap_or(addr);
         let addr = a
             .parse::<IpAddr>()
-            .map_err(|_| CliError(format!("--resolve: invalid address {addr:?}")))?;
+            .map_err(|_| CliError(format!("invalid address {addr:?}")))?;
         Ok(Resolve {
             host: host.to_ascii_lowercase(),
             port,
@@ -100,7 +76,7 @@ pub struct Config {
     pub ca_file: Option<PathBuf>,
     /// `--resolve` entries.
     pub resolve: Vec<Resolve>,
-    /// `--config` (default `f-stack.conf`).
+    /// `--config` (default `f-stack.conf`; must exist).
     pub fstack_config: PathBuf,
     /// `--count` (at least 1).
     pub count: Option<u64>,
@@ -108,7 +84,11 @@ pub struct Config {
     pub duration: Option<Duration>,
     /// `--read-timeout` (positive, default 60 s).
     pub read_timeout: Duration,
-    /// `--connect-retries` (default 5). 0 and 1 both mean a single attempt.
+    /// `--stall-timeout` (default automatic; `0` turns the data watchdog off).
+    pub stall_timeout: StallTimeout,
+    /// `--connect-timeout` (positive, default 10 s).
+    pub connect_timeout: Duration,
+    /// `--connect-retries` (at least 1, default 5).
     pub connect_retries: u32,
     /// `--format`
     pub format: Format,
@@ -116,6 +96,7 @@ pub struct Config {
 
 impl Default for Config {
     fn default() -> Self {
+        let feed = FeedConfig::new("", 0, Vec::new());
         Config {
             endpoint: Endpoint::parse(Endpoint::DEFAULT).expect("default endpoint is valid"),
             symbols: vec!["btcusdt".to_owned()],
@@ -125,8 +106,10 @@ impl Default for Config {
             fstack_config: PathBuf::from("f-stack.conf"),
             count: None,
             duration: None,
-            read_timeout: Duration::from_secs(60),
-            connect_retries: 5,
+            read_timeout: feed.read_timeout,
+            stall_timeout: feed.stall_timeout,
+            connect_timeout: feed.connect_timeout,
+            connect_retries: feed.connect_retries,
             format: Format::Text,
         }
     }
@@ -152,6 +135,23 @@ impl Config {
     pub fn time_unit(&self) -> TimeUnit {
         self.endpoint.time_unit()
     }
+
+    /// The feed's configuration: endpoint, streams, `--resolve`, timeouts and retries; the
+    /// rest keeps [`FeedConfig::new`]'s defaults.
+    pub fn feed_config(&self) -> FeedConfig {
+        let e = &self.endpoint;
+        let mut f = FeedConfig::new(e.host.clone(), e.port, self.streams());
+        f.path_prefix = e.path.clone();
+        f.time_unit = self.time_unit();
+        f.resolve = self
+            .resolve_for(&e.host, e.port)
+            .map(|ip| SocketAddr::new(ip, e.port));
+        f.read_timeout = self.read_timeout;
+        f.stall_timeout = self.stall_timeout;
+        f.connect_timeout = self.connect_timeout;
+        f.connect_retries = self.connect_retries;
+        f
+    }
 }
 
 /// What to do.
@@ -161,34 +161,172 @@ impl Config {
 pub enum Command {
     /// Run with this configuration.
     Run(Config),
-    /// Print [`USAGE`] and exit 0.
-    Help,
+    /// Print this help text to stdout and exit 0.
+    Help(String),
 }
 
-fn seconds(opt: &str, v: &str) -> Result<Duration, CliError> {
+/// The clap definition; [`Config`] is what callers get.
+#[derive(Parser, Debug)]
+#[command(
+    name = "binance_ticker",
+    about = "Streams Binance market data over F-Stack (TLS + WebSocket) and prints one line per event.",
+    args_override_self = true,
+    disable_version_flag = true
+)]
+struct Args {
+    /// Base URL: wss://HOST[:PORT][/PATH][?QUERY] (a query such as timeUnit=MICROSECOND is
+    /// sent with every request)
+    #[arg(long, value_name = "URL", default_value = Endpoint::DEFAULT, value_parser = endpoint)]
+    endpoint: Endpoint,
+    /// Symbol, repeatable or comma-separated, case-insensitive; Unicode letters and digits
+    /// (e.g. 币安人生USDT) [default: btcusdt]
+    #[arg(long = "symbol", value_name = "SYM", value_delimiter = ',', value_parser = symbol)]
+    symbols: Vec<String>,
+    /// ticker, miniTicker, bookTicker, trade, aggTrade, depth (diff depth <sym>@depth@100ms),
+    /// depth5, depth10, depth20 (partial book @100ms); repeatable or comma-separated [default:
+    /// ticker]
+    #[arg(long = "stream", value_name = "KIND", value_delimiter = ',', value_parser = kind)]
+    kinds: Vec<StreamKind>,
+    /// Trust anchors (PEM) instead of the system bundle
+    #[arg(long, value_name = "PEM", value_parser = path)]
+    ca_file: Option<PathBuf>,
+    /// Connect to ADDR for HOST:PORT instead of resolving it (like curl's --resolve);
+    /// repeatable
+    #[arg(long, value_name = "HOST:PORT:ADDR", value_parser = resolve)]
+    resolve: Vec<Resolve>,
+    /// F-Stack configuration file
+    #[arg(long, value_name = "FILE", default_value = "f-stack.conf", value_parser = config_file)]
+    config: PathBuf,
+    /// Exit 0 after N market events
+    #[arg(allow_negative_numbers = true, long, value_name = "N", value_parser = positive_u64)]
+    count: Option<u64>,
+    /// Exit 0 after SECS seconds (decimals allowed)
+    #[arg(allow_negative_numbers = true, long, value_name = "SECS", value_parser = seconds)]
+    duration: Option<Duration>,
+    /// Reconnect when no frame at all (pings included) arrives for SECS
+    #[arg(allow_negative_numbers = true, long, value_name = "SECS", default_value = "60", value_parser = seconds)]
+    read_timeout: Duration,
+    /// Replace the connection when no market event arrives for SECS, even while pings do; 0
+    /// turns this off. Default: 10 when a ticker, miniTicker or depth5/10/20 stream (pushed
+    /// every second or faster) is subscribed, off when only event-driven streams are (trade,
+    /// aggTrade, bookTicker, depth: a quiet symbol may send nothing for minutes)
+    #[arg(allow_negative_numbers = true, long, value_name = "SECS", value_parser = stall_timeout)]
+    stall_timeout: Option<StallTimeout>,
+    /// Give up an attempt when DNS, TCP connect, TLS handshake and WebSocket upgrade together
+    /// take longer than SECS (the error names the step that stalled)
+    #[arg(allow_negative_numbers = true, long, value_name = "SECS", default_value = "10", value_parser = seconds)]
+    connect_timeout: Duration,
+    /// Consecutive failed connection attempts before giving up (at least 1); HTTP 429/418
+    /// answers wait for the server's Retry-After
+    #[arg(allow_negative_numbers = true, long, value_name = "N", default_value = "5", value_parser = positive_u32)]
+    connect_retries: u32,
+    /// Output format: text or json (one JSON object per line)
+    #[arg(long, value_name = "FORMAT", default_value = "text", value_parser = format)]
+    format: Format,
+}
+
+fn endpoint(v: &str) -> Result<Endpoint, String> {
+    Endpoint::parse(v).map_err(|e| e.to_string())
+}
+
+fn symbol(v: &str) -> Result<String, String> {
+    Stream::new(v, StreamKind::Ticker)
+        .map(|s| s.symbol().to_owned())
+        .map_err(|_| {
+            format!(
+                "invalid symbol (expected 1-{} letters or digits, e.g. btcusdt or 币安人生usdt)",
+                crate::subscribe::MAX_SYMBOL_CHARS
+            )
+        })
+}
+
+fn kind(v: &str) -> Result<StreamKind, String> {
+    StreamKind::from_cli(v).map_err(|_| {
+        "unknown kind (expected ticker, miniTicker, bookTicker, trade, aggTrade, depth, \
+         depth5, depth10 or depth20)"
+            .to_owned()
+    })
+}
+
+fn path(v: &str) -> Result<PathBuf, String> {
+    if v.is_empty() {
+        return Err("needs a path".into());
+    }
+    Ok(PathBuf::from(v))
+}
+
+fn config_file(v: &str) -> Result<PathBuf, String> {
+    let p = path(v)?;
+    match std::fs::metadata(&p) {
+        Ok(m) if m.is_file() => Ok(p),
+        Ok(_) => Err("not a file".into()),
+        Err(e) => Err(format!("cannot read it: {e}")),
+    }
+}
+
+fn resolve(v: &str) -> Result<Resolve, String> {
+    Resolve::parse(v).map_err(|e| e.0)
+}
+
+fn format(v: &str) -> Result<Format, String> {
+    Format::parse(v).ok_or_else(|| "expected text or json".into())
+}
+
+fn digits(v: &str) -> Result<&str, String> {
+    if v.is_empty() || !v.bytes().all(|b| b.is_ascii_digit()) {
+        return Err("expected a positive integer".into());
+    }
+    Ok(v)
+}
+
+fn positive_u64(v: &str) -> Result<u64, String> {
+    match digits(v)?.parse::<u64>() {
+        Ok(0) => Err("must be at least 1".into()),
+        Ok(n) => Ok(n),
+        Err(_) => Err("number out of range".into()),
+    }
+}
+
+fn positive_u32(v: &str) -> Result<u32, String> {
+    let n = positive_u64(v)?;
+    u32::try_from(n).map_err(|_| "number out of range".into())
+}
+
+/// Decimal seconds, rounded to whole microseconds; `allow_zero` for "off" values.
+fn duration(v: &str, allow_zero: bool) -> Result<Duration, String> {
     let bad = || {
-        CliError(format!(
-            "{opt}: expected a positive number of seconds, got {v:?}"
-        ))
+        if allow_zero {
+            "expected a number of seconds (0 = off)".to_owned()
+        } else {
+            "expected a positive number of seconds".to_owned()
+        }
     };
     let d = DecimalValue::parse(v).map_err(|_| bad())?;
     let us = d
         .rescale(6)
         .or_else(|_| d.round(6).rescale(6))
         .map_err(|_| bad())?;
-    if us <= 0 {
+    if us < 0 || (us == 0 && !allow_zero) {
         return Err(bad());
     }
     let us = u64::try_from(us).map_err(|_| bad())?;
     Ok(Duration::from_micros(us))
 }
 
-fn number<T: std::str::FromStr>(opt: &str, v: &str) -> Result<T, CliError> {
-    if v.is_empty() || !v.bytes().all(|b| b.is_ascii_digit()) {
-        return err(format!("{opt}: expected a non-negative integer, got {v:?}"));
-    }
-    v.parse()
-        .map_err(|_| CliError(format!("{opt}: number out of range: {v}")))
+fn seconds(v: &str) -> Result<Duration, String> {
+    duration(v, false)
+}
+
+fn stall_timeout(v: &str) -> Result<StallTimeout, String> {
+    Ok(match duration(v, true)? {
+        Duration::ZERO => StallTimeout::Off,
+        d => StallTimeout::After(d),
+    })
+}
+
+/// The help text (`--help`).
+pub fn help() -> String {
+    Args::command().render_help().to_string()
 }
 
 /// Parses the arguments after the program name.
@@ -197,124 +335,62 @@ where
     I: IntoIterator<Item = S>,
     S: Into<OsString>,
 {
-    let mut cfg = Config::default();
-    let mut symbols: Vec<String> = Vec::new();
-    let mut kinds: Vec<StreamKind> = Vec::new();
-    let mut it = args.into_iter().map(Into::into);
-    while let Some(arg) = it.next() {
-        let arg = arg
-            .into_string()
-            .map_err(|a| CliError(format!("argument is not valid UTF-8: {a:?}")))?;
-        if arg == "-h" || arg == "--help" {
-            return Ok(Command::Help);
+    let argv =
+        std::iter::once(OsString::from("binance_ticker")).chain(args.into_iter().map(Into::into));
+    let matches = match Args::command().try_get_matches_from(argv) {
+        Ok(m) => m,
+        Err(e) if e.kind() == clap::error::ErrorKind::DisplayHelp => {
+            return Ok(Command::Help(e.render().to_string()))
         }
-        let (opt, inline) = match arg.split_once('=') {
-            Some((o, v)) if o.starts_with("--") => (o.to_owned(), Some(v.to_owned())),
-            _ => (arg.clone(), None),
-        };
-        const WITH_VALUE: [&str; 11] = [
-            "--endpoint",
-            "--symbol",
-            "--stream",
-            "--ca-file",
-            "--resolve",
-            "--config",
-            "--count",
-            "--duration",
-            "--read-timeout",
-            "--connect-retries",
-            "--format",
-        ];
-        if !WITH_VALUE.contains(&opt.as_str()) {
-            return if opt.starts_with('-') {
-                err(format!("unknown option {opt} (see --help)"))
-            } else {
-                err(format!("unexpected argument {opt:?} (see --help)"))
-            };
-        }
-        let value = match inline {
-            Some(v) => v,
-            None => match it.next() {
-                Some(v) => v
-                    .into_string()
-                    .map_err(|a| CliError(format!("{opt}: value is not valid UTF-8: {a:?}")))?,
-                None => return err(format!("{opt} needs a value")),
-            },
-        };
-        let v = value.as_str();
-        match opt.as_str() {
-            "--endpoint" => {
-                cfg.endpoint =
-                    Endpoint::parse(v).map_err(|e| CliError(format!("--endpoint {v:?}: {e}")))?;
-            }
-            "--symbol" => {
-                for s in v.split(',') {
-                    Stream::new(s, StreamKind::Ticker).map_err(|_| {
-                        CliError(format!(
-                            "--symbol: invalid symbol {s:?} (expected 1-32 ASCII letters or digits)"
-                        ))
-                    })?;
-                    let s = s.to_ascii_lowercase();
-                    if !symbols.contains(&s) {
-                        symbols.push(s);
-                    }
-                }
-            }
-            "--stream" => {
-                for k in v.split(',') {
-                    let kind = StreamKind::from_cli(k).map_err(|_| {
-                        CliError(format!(
-                            "--stream: unknown kind {k:?} (expected ticker, miniTicker, bookTicker, trade, aggTrade or depth)"
-                        ))
-                    })?;
-                    if !kinds.contains(&kind) {
-                        kinds.push(kind);
-                    }
-                }
-            }
-            "--ca-file" => {
-                if v.is_empty() {
-                    return err("--ca-file needs a path");
-                }
-                cfg.ca_file = Some(PathBuf::from(v));
-            }
-            "--resolve" => cfg.resolve.push(Resolve::parse(v)?),
-            "--config" => {
-                if v.is_empty() {
-                    return err("--config needs a path");
-                }
-                cfg.fstack_config = PathBuf::from(v);
-            }
-            "--count" => {
-                let n: u64 = number(&opt, v)?;
-                if n == 0 {
-                    return err("--count: must be at least 1");
-                }
-                cfg.count = Some(n);
-            }
-            "--duration" => cfg.duration = Some(seconds(&opt, v)?),
-            "--read-timeout" => cfg.read_timeout = seconds(&opt, v)?,
-            "--connect-retries" => cfg.connect_retries = number(&opt, v)?,
-            "--format" => {
-                cfg.format = Format::parse(v).ok_or_else(|| {
-                    CliError(format!("--format: expected text or json, got {v:?}"))
-                })?;
-            }
-            _ => unreachable_option(&opt)?,
-        }
-    }
-    if !symbols.is_empty() {
-        cfg.symbols = symbols;
-    }
-    if !kinds.is_empty() {
-        cfg.kinds = kinds;
-    }
-    Ok(Command::Run(cfg))
+        Err(e) => return Err(one_line(e)),
+    };
+    let args = Args::from_arg_matches(&matches).map_err(one_line)?;
+    Ok(Command::Run(args.into_config()))
 }
 
-// All options in WITH_VALUE are matched above; kept as an error rather than a panic.
-fn unreachable_option(opt: &str) -> Result<(), CliError> {
-    err(format!("unknown option {opt} (see --help)"))
+/// clap's error as one line: its first line without the `error: ` prefix, plus where to look.
+fn one_line(e: clap::Error) -> CliError {
+    let text = e.render().to_string();
+    let first = text.lines().next().unwrap_or("invalid arguments");
+    let first = first.strip_prefix("error: ").unwrap_or(first);
+    CliError(format!("{first} (see --help)"))
+}
+
+impl Args {
+    fn into_config(self) -> Config {
+        let d = Config::default();
+        let mut symbols: Vec<String> = Vec::new();
+        for s in self.symbols {
+            if !symbols.contains(&s) {
+                symbols.push(s);
+            }
+        }
+        let mut kinds: Vec<StreamKind> = Vec::new();
+        for k in self.kinds {
+            if !kinds.contains(&k) {
+                kinds.push(k);
+            }
+        }
+        Config {
+            endpoint: self.endpoint,
+            symbols: if symbols.is_empty() {
+                d.symbols
+            } else {
+                symbols
+            },
+            kinds: if kinds.is_empty() { d.kinds } else { kinds },
+            ca_file: self.ca_file,
+            resolve: self.resolve,
+            fstack_config: self.config,
+            count: self.count,
+            duration: self.duration,
+            read_timeout: self.read_timeout,
+            stall_timeout: self.stall_timeout.unwrap_or(d.stall_timeout),
+            connect_timeout: self.connect_timeout,
+            connect_retries: self.connect_retries,
+            format: self.format,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -322,18 +398,32 @@ mod tests {
     use super::*;
     use crate::subscribe::{DepthLevels, DepthSpeed};
 
+    /// The repository's F-Stack config (`--config` must name an existing file).
+    fn conf() -> String {
+        concat!(env!("CARGO_MANIFEST_DIR"), "/../f-stack.conf").to_owned()
+    }
+
     fn run(args: &[&str]) -> Config {
-        match parse_args(args.iter().copied()) {
+        let conf = conf();
+        let argv = ["--config", conf.as_str()]
+            .into_iter()
+            .chain(args.iter().copied());
+        match parse_args(argv) {
             Ok(Command::Run(c)) => c,
             other => panic!("{args:?}: {other:?}"),
         }
     }
 
     fn fail(args: &[&str]) -> String {
-        match parse_args(args.iter().copied()) {
+        let conf = conf();
+        let argv = ["--config", conf.as_str()]
+            .into_iter()
+            .chain(args.iter().copied());
+        match parse_args(argv) {
             Err(e) => {
                 let s = e.to_string();
                 assert!(!s.contains('\n'), "{s}");
+                assert_eq!(s.matches("(see --help)").count(), 1, "{s}");
                 s
             }
             Ok(c) => panic!("{args:?} accepted: {c:?}"),
@@ -343,13 +433,20 @@ mod tests {
     #[test]
     fn defaults() {
         let c = run(&[]);
-        assert_eq!(c, Config::default());
+        assert_eq!(
+            c,
+            Config {
+                fstack_config: PathBuf::from(conf()),
+                ..Config::default()
+            }
+        );
         assert_eq!(c.endpoint.host, "stream.binance.com");
         assert_eq!(c.endpoint.port, 9443);
         assert_eq!(c.symbols, ["btcusdt"]);
         assert_eq!(c.kinds, [StreamKind::Ticker]);
-        assert_eq!(c.fstack_config, PathBuf::from("f-stack.conf"));
         assert_eq!(c.read_timeout, Duration::from_secs(60));
+        assert_eq!(c.connect_timeout, Duration::from_secs(10));
+        assert_eq!(c.stall_timeout, StallTimeout::Auto);
         assert_eq!(c.connect_retries, 5);
         assert_eq!(c.format, Format::Text);
         assert_eq!(
@@ -359,6 +456,12 @@ mod tests {
         let names: Vec<String> = c.streams().iter().map(|s| s.name().to_owned()).collect();
         assert_eq!(names, ["btcusdt@ticker"]);
         assert_eq!(c.time_unit(), TimeUnit::Millisecond);
+        // The library's defaults are the feed's: one home.
+        let f = c.feed_config();
+        assert_eq!(
+            (f.read_timeout, f.connect_timeout, f.connect_retries),
+            (c.read_timeout, c.connect_timeout, c.connect_retries)
+        );
     }
 
     #[test]
@@ -381,16 +484,18 @@ mod tests {
             "--resolve",
             "stream.binance.com:9443:10.0.0.2",
             "--resolve=h:443:[::1]",
-            "--config",
-            "conf/f-stack.conf",
             "--count",
             "100",
             "--duration",
             "2.5",
             "--read-timeout",
             "0.25",
+            "--stall-timeout",
+            "3",
+            "--connect-timeout",
+            "1.5",
             "--connect-retries",
-            "0",
+            "1",
             "--format",
             "json",
         ]);
@@ -419,12 +524,18 @@ mod tests {
         );
         assert_eq!(c.resolve_for("stream.binance.com", 443), None);
         assert_eq!(c.resolve_for("h", 443), Some("::1".parse().unwrap()));
-        assert_eq!(c.fstack_config, PathBuf::from("conf/f-stack.conf"));
         assert_eq!(c.count, Some(100));
         assert_eq!(c.duration, Some(Duration::from_millis(2500)));
         assert_eq!(c.read_timeout, Duration::from_millis(250));
-        assert_eq!(c.connect_retries, 0);
+        assert_eq!(c.stall_timeout, StallTimeout::After(Duration::from_secs(3)));
+        assert_eq!(c.connect_timeout, Duration::from_millis(1500));
+        assert_eq!(c.connect_retries, 1);
         assert_eq!(c.format, Format::Json);
+        let f = c.feed_config();
+        assert_eq!((f.host.as_str(), f.port), ("127.0.0.1", 9443));
+        assert_eq!(f.stall_timeout, StallTimeout::After(Duration::from_secs(3)));
+        assert_eq!(f.connect_timeout, Duration::from_millis(1500));
+        assert_eq!(f.streams.len(), 12);
         // Last value wins for single options; duplicates collapse for repeatable ones.
         let c = run(&[
             "--format", "json", "--format", "text", "--symbol", "a", "--symbol", "A",
@@ -438,13 +549,26 @@ mod tests {
             run(&["--duration", "0.0000005"]).duration,
             Some(Duration::from_micros(1))
         );
+        assert_eq!(
+            run(&["--stall-timeout", "0"]).stall_timeout,
+            StallTimeout::Off
+        );
+        // Non-ASCII symbols, lowercased for stream names.
+        let c = run(&["--symbol", "币安人生USDT", "--stream", "trade"]);
+        assert_eq!(c.symbols, ["币安人生usdt"]);
+        assert_eq!(c.streams()[0].name(), "币安人生usdt@trade");
     }
 
     #[test]
     fn help() {
-        assert_eq!(parse_args(["--help"]), Ok(Command::Help));
-        assert_eq!(parse_args(["--count", "1", "-h"]), Ok(Command::Help));
-        assert!(USAGE.contains("--connect-retries"));
+        let Ok(Command::Help(text)) = parse_args(["--help"]) else {
+            panic!("--help")
+        };
+        assert!(matches!(
+            parse_args(["--count", "1", "-h"]),
+            Ok(Command::Help(_))
+        ));
+        assert_eq!(text, super::help());
         for opt in [
             "--endpoint",
             "--symbol",
@@ -455,43 +579,58 @@ mod tests {
             "--count",
             "--duration",
             "--read-timeout",
+            "--stall-timeout",
+            "--connect-timeout",
             "--connect-retries",
             "--format",
             "--help",
+            "depth20",
+            "[default: 10]",
+            "[default: 5]",
+            "[default: 60]",
         ] {
-            assert!(USAGE.contains(opt), "{opt}");
+            assert!(text.contains(opt), "{opt} missing from help:\n{text}");
         }
     }
 
     #[test]
     fn errors_are_one_line() {
         let cases: &[(&[&str], &str)] = &[
-            (&["--bogus"], "unknown option --bogus (see --help)"),
-            (&["-x"], "unknown option -x (see --help)"),
-            (&["btcusdt"], "unexpected argument \"btcusdt\" (see --help)"),
-            (&["--count"], "--count needs a value"),
-            (&["--count", "x"], "--count: expected a non-negative integer, got \"x\""),
-            (&["--count", "-1"], "--count: expected a non-negative integer, got \"-1\""),
-            (&["--count", "0"], "--count: must be at least 1"),
-            (&["--count", "99999999999999999999999"], "--count: number out of range: 99999999999999999999999"),
-            (&["--connect-retries", "4294967296"], "--connect-retries: number out of range: 4294967296"),
-            (&["--duration", "0"], "--duration: expected a positive number of seconds, got \"0\""),
-            (&["--duration", "-1"], "--duration: expected a positive number of seconds, got \"-1\""),
-            (&["--duration", "1e3"], "--duration: expected a positive number of seconds, got \"1e3\""),
-            (&["--read-timeout", ""], "--read-timeout: expected a positive number of seconds, got \"\""),
-            (&["--duration", "99999999999999999999999999"], "--duration: expected a positive number of seconds, got \"99999999999999999999999999\""),
-            (&["--format", "xml"], "--format: expected text or json, got \"xml\""),
-            (&["--stream", "kline"], "--stream: unknown kind \"kline\" (expected ticker, miniTicker, bookTicker, trade, aggTrade or depth)"),
-            (&["--symbol", "btc/usdt"], "--symbol: invalid symbol \"btc/usdt\" (expected 1-32 ASCII letters or digits)"),
-            (&["--symbol", ""], "--symbol: invalid symbol \"\" (expected 1-32 ASCII letters or digits)"),
-            (&["--endpoint", "https://x"], "--endpoint \"https://x\": unsupported scheme (expected wss:// or ws://)"),
-            (&["--endpoint", "wss://x:99999"], "--endpoint \"wss://x:99999\": invalid port"),
-            (&["--resolve", "host:443"], "--resolve: expected HOST:PORT:ADDR, got \"host:443\""),
-            (&["--resolve", ":443:1.2.3.4"], "--resolve: expected HOST:PORT:ADDR, got \":443:1.2.3.4\""),
-            (&["--resolve", "h:http:1.2.3.4"], "--resolve: invalid port \"http\""),
-            (&["--resolve", "h:443:nothost"], "--resolve: invalid address \"nothost\""),
-            (&["--ca-file="], "--ca-file needs a path"),
-            (&["--config", ""], "--config needs a path"),
+            (&["--bogus"], "unexpected argument '--bogus' found (see --help)"),
+            (&["-x"], "unexpected argument '-x' found (see --help)"),
+            (&["btcusdt"], "unexpected argument 'btcusdt' found (see --help)"),
+            (&["--count"], "a value is required for '--count <N>' but none was supplied (see --help)"),
+            (&["--count", "x"], "invalid value 'x' for '--count <N>': expected a positive integer (see --help)"),
+            (&["--count", "-1"], "invalid value '-1' for '--count <N>': expected a positive integer (see --help)"),
+            (&["--duration", "-1"], "invalid value '-1' for '--duration <SECS>': expected a positive number of seconds (see --help)"),
+            (&["--count=-1"], "invalid value '-1' for '--count <N>': expected a positive integer (see --help)"),
+            (&["--count", "0"], "invalid value '0' for '--count <N>': must be at least 1 (see --help)"),
+            (&["--count", "99999999999999999999999"], "invalid value '99999999999999999999999' for '--count <N>': number out of range (see --help)"),
+            (&["--connect-retries", "0"], "invalid value '0' for '--connect-retries <N>': must be at least 1 (see --help)"),
+            (&["--connect-retries", "4294967296"], "invalid value '4294967296' for '--connect-retries <N>': number out of range (see --help)"),
+            (&["--duration", "0"], "invalid value '0' for '--duration <SECS>': expected a positive number of seconds (see --help)"),
+            (&["--duration", "1e3"], "invalid value '1e3' for '--duration <SECS>': expected a positive number of seconds (see --help)"),
+            (&["--read-timeout", ""], "invalid value '' for '--read-timeout <SECS>': expected a positive number of seconds (see --help)"),
+            (&["--connect-timeout", "0"], "invalid value '0' for '--connect-timeout <SECS>': expected a positive number of seconds (see --help)"),
+            (&["--stall-timeout", "x"], "invalid value 'x' for '--stall-timeout <SECS>': expected a number of seconds (0 = off) (see --help)"),
+            (&["--duration", "99999999999999999999999999"], "invalid value '99999999999999999999999999' for '--duration <SECS>': expected a positive number of seconds (see --help)"),
+            (&["--format", "xml"], "invalid value 'xml' for '--format <FORMAT>': expected text or json (see --help)"),
+            (&["--stream", "kline"], "invalid value 'kline' for '--stream <KIND>': unknown kind (expected ticker, miniTicker, bookTicker, trade, aggTrade, depth, depth5, depth10 or depth20) (see --help)"),
+            (&["--stream", "depth7"], "invalid value 'depth7' for '--stream <KIND>': unknown kind (expected ticker, miniTicker, bookTicker, trade, aggTrade, depth, depth5, depth10 or depth20) (see --help)"),
+            (&["--symbol", "btc/usdt"], "invalid value 'btc/usdt' for '--symbol <SYM>': invalid symbol (expected 1-32 letters or digits, e.g. btcusdt or 币安人生usdt) (see --help)"),
+            (&["--symbol", "btc usdt"], "invalid value 'btc usdt' for '--symbol <SYM>': invalid symbol (expected 1-32 letters or digits, e.g. btcusdt or 币安人生usdt) (see --help)"),
+            (&["--symbol", "btc@usdt"], "invalid value 'btc@usdt' for '--symbol <SYM>': invalid symbol (expected 1-32 letters or digits, e.g. btcusdt or 币安人生usdt) (see --help)"),
+            (&["--symbol", ""], "invalid value '' for '--symbol <SYM>': invalid symbol (expected 1-32 letters or digits, e.g. btcusdt or 币安人生usdt) (see --help)"),
+            (&["--endpoint", "https://x"], "invalid value 'https://x' for '--endpoint <URL>': unsupported scheme (expected wss:// or ws://) (see --help)"),
+            (&["--endpoint", "wss://x:99999"], "invalid value 'wss://x:99999' for '--endpoint <URL>': invalid port (see --help)"),
+            (&["--resolve", "host:443"], "invalid value 'host:443' for '--resolve <HOST:PORT:ADDR>': expected HOST:PORT:ADDR, got \"host:443\" (see --help)"),
+            (&["--resolve", ":443:1.2.3.4"], "invalid value ':443:1.2.3.4' for '--resolve <HOST:PORT:ADDR>': expected HOST:PORT:ADDR, got \":443:1.2.3.4\" (see --help)"),
+            (&["--resolve", "h:http:1.2.3.4"], "invalid value 'h:http:1.2.3.4' for '--resolve <HOST:PORT:ADDR>': invalid port \"http\" (see --help)"),
+            (&["--resolve", "h:443:nothost"], "invalid value 'h:443:nothost' for '--resolve <HOST:PORT:ADDR>': invalid address \"nothost\" (see --help)"),
+            (&["--ca-file="], "invalid value '' for '--ca-file <PEM>': needs a path (see --help)"),
+            (&["--config", ""], "invalid value '' for '--config <FILE>': needs a path (see --help)"),
+            (&["--config", "/nonexistent/f-stack.conf"], "invalid value '/nonexistent/f-stack.conf' for '--config <FILE>': cannot read it: No such file or directory (os error 2) (see --help)"),
+            (&["--config", "/"], "invalid value '/' for '--config <FILE>': not a file (see --help)"),
         ];
         for (args, msg) in cases {
             assert_eq!(fail(args), *msg, "{args:?}");

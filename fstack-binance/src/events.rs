@@ -864,7 +864,7 @@ fn event<'a>(ev: MarketEvent<'a>, src: Source<'a>) -> Result<Message<'a>, Decode
             let sym = ev.symbol();
             let same_symbol = match ev {
                 MarketEvent::PartialDepth(_) => true,
-                _ => sym.eq_ignore_ascii_case(h.symbol),
+                _ => crate::subscribe::same_symbol(sym, h.symbol),
             };
             (ev.matches_kind(h.kind) && same_symbol).then_some(h)
         }

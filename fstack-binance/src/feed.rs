@@ -59,12 +59,15 @@ pub struct FeedConfig {
     pub time_unit: TimeUnit,
     /// Connect here instead of resolving `host` (like curl's `--resolve`).
     pub resolve: Option<SocketAddr>,
-    /// No frame at all for this long means the connection is dead.
+    /// No frame at all (pings included) for this long means the connection is dead.
     pub read_timeout: Duration,
+    /// The data watchdog: no market event for this long replaces the connection, even while
+    /// pings keep arriving (see [`StallTimeout`]).
+    pub stall_timeout: StallTimeout,
     /// DNS + TCP + TLS + WebSocket handshake must finish within this.
     pub connect_timeout: Duration,
-    /// Consecutive failed connection attempts before giving up (0 counts as 1). Attempts
-    /// that reached the streaming state reset the count.
+    /// Consecutive failed connection attempts before giving up (at least 1). Attempts that
+    /// reached the streaming state reset the count.
     pub connect_retries: u32,
     /// Largest accepted WebSocket message; a larger one is counted and the connection replaced.
     pub max_message_size: usize,
@@ -77,8 +80,9 @@ pub struct FeedConfig {
 }
 
 impl FeedConfig {
-    /// Defaults for `host:port` and `streams`: 60 s read timeout, 10 s connect timeout, 5
-    /// retries, 1 MiB messages, replace after 23 h 30 min, backoff 250 ms to 30 s.
+    /// Defaults for `host:port` and `streams`: 60 s read timeout, automatic stall timeout, 10 s
+    /// connect timeout, 5 attempts, 1 MiB messages, replace after 23 h 30 min, backoff 250 ms
+    /// to 30 s.
     pub fn new(host: impl Into<String>, port: u16, streams: Vec<Stream>) -> FeedConfig {
         FeedConfig {
             host: host.into(),
@@ -89,12 +93,48 @@ impl FeedConfig {
             time_unit: TimeUnit::Millisecond,
             resolve: None,
             read_timeout: Duration::from_secs(60),
+            stall_timeout: StallTimeout::Auto,
             connect_timeout: Duration::from_secs(10),
             connect_retries: 5,
             max_message_size: 1 << 20,
             max_connection_age: Duration::from_secs(23 * 3600 + 1800),
             backoff_initial: Duration::from_millis(250),
             backoff_max: Duration::from_secs(30),
+        }
+    }
+}
+
+/// The data watchdog's setting: how long a streaming connection may go without a market event
+/// before it is replaced. Pings, pongs and control replies do not count: a server can keep
+/// answering pings while its data has stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum StallTimeout {
+    /// [`StallTimeout::AUTO_PERIODIC`] when any subscribed stream pushes on a fixed period
+    /// whatever the market does (`@ticker`, `@miniTicker` every 1 s and partial book depth
+    /// every 100 ms or 1 s, per Binance's stream docs); off when every stream is event-driven
+    /// (`@trade`, `@aggTrade`, `@bookTicker`, diff depth), because a quiet symbol may
+    /// legitimately send nothing for minutes.
+    #[default]
+    Auto,
+    /// No data watchdog (the read timeout still applies).
+    Off,
+    /// Replace the connection after this long without a market event.
+    After(Duration),
+}
+
+impl StallTimeout {
+    /// The automatic timeout with periodic streams: ten of their longest periods (1 s).
+    pub const AUTO_PERIODIC: Duration = Duration::from_secs(10);
+
+    /// The timeout in force for `streams`, or `None` when the watchdog is off.
+    pub fn resolve(self, streams: &[Stream]) -> Option<Duration> {
+        match self {
+            StallTimeout::Off => None,
+            StallTimeout::After(d) => Some(d),
+            StallTimeout::Auto => streams
+                .iter()
+                .any(|s| s.kind().is_periodic())
+                .then_some(Self::AUTO_PERIODIC),
         }
     }
 }
@@ -172,22 +212,39 @@ pub enum FeedError {
     #[error("{0}")]
     Tls(#[source] fstack_tls::Error),
     /// The server answered the WebSocket upgrade with an HTTP status other than 101.
-    #[error("WebSocket upgrade rejected by {host}: HTTP {status}")]
+    #[error("WebSocket upgrade rejected by {host}: HTTP {status}{}", retry_after_text(*.retry_after))]
     UpgradeRejected {
         /// The host.
         host: String,
         /// The HTTP status code.
         status: u16,
+        /// The response's `Retry-After` (RFC 9110 §10.2.3), which Binance sends with 429 (too
+        /// many requests) and 418 (IP banned): no new attempt is made before it has passed.
+        retry_after: Option<Duration>,
     },
     /// The WebSocket handshake failed otherwise.
     #[error("WebSocket handshake failed: {0}")]
     Handshake(String),
-    /// Connecting took longer than the connect timeout.
-    #[error("connecting timed out after {0:?}")]
-    ConnectTimeout(Duration),
+    /// Connecting took longer than the connect timeout; `phase` names the step that was still
+    /// under way (`DNS lookup`, `TCP connect`, `TLS handshake` or `WebSocket upgrade`).
+    #[error("connecting timed out after {after:?} in the {phase}{}", addr.map(|a| format!(" with {a}")).unwrap_or_default())]
+    ConnectTimeout {
+        /// The connect timeout.
+        after: Duration,
+        /// The step that did not finish.
+        phase: &'static str,
+        /// The peer, once resolved.
+        addr: Option<SocketAddr>,
+    },
+    /// The close handshake of a connection being shut down did not finish in time.
+    #[error("closing the connection timed out after {0:?}")]
+    CloseTimeout(Duration),
     /// No frame arrived for the read timeout.
     #[error("no data for {0:?} (read timeout)")]
     ReadTimeout(Duration),
+    /// Frames (pings) kept arriving but no market event did for the stall timeout.
+    #[error("no market data for {0:?} (stall timeout; pings still arrived)")]
+    Stalled(Duration),
     /// The server sent a close frame.
     #[error("server closed the connection ({0})")]
     ClosedByServer(String),
@@ -216,16 +273,42 @@ pub enum FeedError {
     Poll(#[source] fstack::Error),
 }
 
+fn retry_after_text(retry_after: Option<Duration>) -> String {
+    retry_after
+        .map(|d| format!(" (Retry-After {} s)", d.as_secs()))
+        .unwrap_or_default()
+}
+
+/// HTTP 429 (Too Many Requests) and Binance's 418 (IP banned after ignoring 429s): retried
+/// once `Retry-After` has passed, unlike other 4xx answers.
+fn is_rate_limit_status(status: u16) -> bool {
+    status == 429 || status == 418
+}
+
+/// Parses `Retry-After` (RFC 9110 §10.2.3): delay-seconds or an HTTP-date, relative to `now`.
+fn parse_retry_after(value: &str, now: std::time::SystemTime) -> Option<Duration> {
+    let value = value.trim();
+    if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
+        // Longer than any sensible ban; saturate instead of failing.
+        return Some(Duration::from_secs(value.parse().unwrap_or(u64::MAX)));
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
 impl FeedError {
     /// Failures that retrying cannot fix: certificate verification, an HTTP 4xx answer to the
-    /// upgrade, bad configuration, local poll failures.
+    /// upgrade other than 429 and 418 (those wait for `Retry-After`), bad configuration,
+    /// local poll failures.
     pub fn is_fatal(&self) -> bool {
         match self {
             FeedError::Tls(e) => !matches!(
                 e,
                 fstack_tls::Error::Io(_) | fstack_tls::Error::Handshake(_)
             ),
-            FeedError::UpgradeRejected { status, .. } => (400..500).contains(status),
+            FeedError::UpgradeRejected { status, .. } => {
+                (400..500).contains(status) && !is_rate_limit_status(*status)
+            }
             FeedError::GaveUp { .. } | FeedError::Poll(_) | FeedError::TooManyStreams => true,
             FeedError::Connect(e) => matches!(
                 e,
@@ -234,6 +317,14 @@ impl FeedError {
                     | fstack::Error::InvalidArgument(_)
             ),
             _ => false,
+        }
+    }
+
+    /// The server's `Retry-After`, for an upgrade rejected with one.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            FeedError::UpgradeRejected { retry_after, .. } => *retry_after,
+            _ => None,
         }
     }
 }
@@ -252,6 +343,14 @@ pub enum Notice<'a> {
         /// Why.
         cause: &'a FeedError,
         /// Delay before the next attempt.
+        retry_in: Duration,
+    },
+    /// The connection meant to replace the current one failed; the current one keeps
+    /// streaming and another replacement is tried after `retry_in`.
+    ReplacementFailed {
+        /// Why.
+        cause: &'a FeedError,
+        /// Delay before the next replacement attempt.
         retry_in: Duration,
     },
     /// A connection is being replaced (age limit or `serverShutdown`).
@@ -297,6 +396,9 @@ pub struct FeedCounters {
     pub rotations: u64,
 }
 
+/// How long a close handshake (close frame, then TLS close_notify) may take.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
+
 enum Phase {
     Resolving(mpsc::Receiver<Result<SocketAddr, String>>),
     Connecting(FStackSocket),
@@ -305,6 +407,20 @@ enum Phase {
     Open(Box<Ws>),
     Closing(Box<Ws>, Instant),
     Done,
+}
+
+impl Phase {
+    /// The step under way, as connect-timeout messages name it.
+    fn name(&self) -> &'static str {
+        match self {
+            Phase::Resolving(_) => "DNS lookup",
+            Phase::Connecting(_) => "TCP connect",
+            Phase::Tls(_) => "TLS handshake",
+            Phase::Ws(_) => "WebSocket upgrade",
+            Phase::Open(_) => "open connection",
+            Phase::Closing(..) | Phase::Done => "close",
+        }
+    }
 }
 
 struct Conn {
@@ -316,6 +432,8 @@ struct Conn {
     flush_pending: bool,
     started: Instant,
     last_frame: Instant,
+    /// When the last market event arrived (or the connection opened): the data watchdog.
+    last_event: Instant,
     opened_at: Option<Instant>,
     addr: Option<SocketAddr>,
     limiter: RateLimiter,
@@ -360,6 +478,8 @@ pub struct Feed {
     retiring: Option<Conn>,
     /// After a failed standby, when the next may be tried.
     standby_retry_at: Option<Instant>,
+    /// Why the current connection is being replaced, until a replacement takes over.
+    rotation: Option<&'static str>,
 }
 
 impl Feed {
@@ -392,6 +512,7 @@ impl Feed {
             overlap_keys: HashMap::new(),
             retiring: None,
             standby_retry_at: None,
+            rotation: None,
         })
     }
 
@@ -464,6 +585,7 @@ impl Feed {
                     if !self.closing {
                         let was_open = self.primary.as_ref().is_some_and(|c| c.opened_at.is_some());
                         self.primary = None;
+                        self.end_rotation();
                         self.schedule_retry(
                             now,
                             FeedError::ClosedByServer("closed".into()),
@@ -472,12 +594,11 @@ impl Feed {
                         )?;
                     }
                 }
-                Step::ShutdownNotice => {
-                    self.rotate(now, "server announced serverShutdown", on_notice)
-                }
+                Step::ShutdownNotice => self.rotate("server announced serverShutdown", on_notice),
                 Step::Failed(e) => {
                     let was_open = self.primary.as_ref().is_some_and(|c| c.opened_at.is_some());
                     self.primary = None;
+                    self.end_rotation();
                     if self.closing {
                         return Ok(());
                     }
@@ -500,13 +621,14 @@ impl Feed {
         }
 
         // Age limit: open the replacement early.
-        if !self.closing && self.standby.is_none() {
+        if !self.closing && self.rotation.is_none() {
             if let Some(opened) = self.primary.as_ref().and_then(|c| c.opened_at) {
                 if now.duration_since(opened) >= self.config.max_connection_age {
-                    self.rotate(now, "connection reached its age limit", on_notice);
+                    self.rotate("connection reached its age limit", on_notice);
                 }
             }
         }
+        self.start_replacement(now);
 
         // Standby: both connections deliver (deduplicated) until the standby has caught up
         // with the primary, then the primary is closed.
@@ -526,17 +648,23 @@ impl Feed {
                     }
                     conn.standby = false;
                     self.primary = Some(conn);
+                    self.end_rotation();
                 }
                 Step::Continue => self.standby = Some(conn),
                 Step::Failed(e) => {
-                    if e.is_fatal() {
-                        return Err(e);
-                    }
-                    // The current connection keeps streaming; try another standby later.
-                    let retry_in = self.config.backoff_max.min(Duration::from_secs(1));
+                    // The current connection keeps streaming, whatever the replacement's
+                    // failure: try another replacement later (not before Retry-After; failures
+                    // that retrying cannot fix wait the longest backoff). If the current
+                    // connection ends first, its own retry decides what is fatal.
+                    let wait = if e.is_fatal() {
+                        self.config.backoff_max
+                    } else {
+                        self.config.backoff_max.min(Duration::from_secs(1))
+                    };
+                    let retry_in = wait.max(e.retry_after().unwrap_or_default());
                     self.standby_retry_at = Some(now + retry_in);
                     self.overlap_keys.clear();
-                    on_notice(Notice::Disconnected {
+                    on_notice(Notice::ReplacementFailed {
                         cause: &e,
                         retry_in,
                     });
@@ -554,21 +682,35 @@ impl Feed {
         Ok(())
     }
 
-    fn rotate(
-        &mut self,
-        now: Instant,
-        reason: &'static str,
-        on_notice: &mut dyn FnMut(Notice<'_>),
-    ) {
-        if self.standby_retry_at.is_some_and(|t| now < t) {
+    /// Asks for the current connection to be replaced; the replacement is started by
+    /// [`Self::start_replacement`] (and restarted there after a failure) until one takes over.
+    fn rotate(&mut self, reason: &'static str, on_notice: &mut dyn FnMut(Notice<'_>)) {
+        if self.rotation.is_none() && !self.closing {
+            on_notice(Notice::Rotating { reason });
+            self.counters.rotations += 1;
+            self.rotation = Some(reason);
+        }
+    }
+
+    /// The connection a rotation meant to replace is gone (replaced, or ended by itself).
+    fn end_rotation(&mut self) {
+        self.rotation = None;
+        self.standby_retry_at = None;
+    }
+
+    /// Starts a standby while a rotation is pending and no standby runs, once the delay after
+    /// a failed one has passed.
+    fn start_replacement(&mut self, now: Instant) {
+        if self.rotation.is_none()
+            || self.standby.is_some()
+            || self.closing
+            || self.primary.is_none()
+            || self.standby_retry_at.is_some_and(|t| now < t)
+        {
             return;
         }
         self.standby_retry_at = None;
-        if self.standby.is_none() && !self.closing {
-            on_notice(Notice::Rotating { reason });
-            self.counters.rotations += 1;
-            self.standby = Some(self.start_conn(now, true));
-        }
+        self.standby = Some(self.start_conn(now, true));
     }
 
     /// Schedules the next attempt after a failure. A connection that was streaming always gets
@@ -596,7 +738,11 @@ impl Feed {
                 last: Box::new(e),
             });
         }
-        let delay = self.backoff.next_delay();
+        // Never before the server's Retry-After.
+        let delay = self
+            .backoff
+            .next_delay()
+            .max(e.retry_after().unwrap_or_default());
         on_notice(Notice::Disconnected {
             cause: &e,
             retry_in: delay,
@@ -662,6 +808,7 @@ impl Feed {
             flush_pending: false,
             started: now,
             last_frame: now,
+            last_event: now,
             opened_at: None,
             addr: None,
             limiter: RateLimiter::binance(),
@@ -758,7 +905,11 @@ impl Feed {
         if conn.opened_at.is_none() && !matches!(conn.phase, Phase::Closing(..) | Phase::Done) {
             let elapsed = now.duration_since(conn.started);
             if elapsed > self.config.connect_timeout {
-                return Step::Failed(FeedError::ConnectTimeout(self.config.connect_timeout));
+                return Step::Failed(FeedError::ConnectTimeout {
+                    after: self.config.connect_timeout,
+                    phase: conn.phase.name(),
+                    addr: conn.addr,
+                });
             }
         }
         loop {
@@ -867,7 +1018,7 @@ impl Feed {
                 }
                 Phase::Closing(mut ws, deadline) => {
                     if now > deadline {
-                        return Step::Failed(FeedError::ConnectTimeout(Duration::from_secs(2)));
+                        return Step::Failed(FeedError::CloseTimeout(CLOSE_TIMEOUT));
                     }
                     loop {
                         match ws.read() {
@@ -916,9 +1067,15 @@ impl Feed {
         match e {
             tungstenite::HandshakeError::Interrupted(mid) => Ok(Phase::Ws(mid)),
             tungstenite::HandshakeError::Failure(tungstenite::Error::Http(resp)) => {
+                let retry_after = resp
+                    .headers()
+                    .get("retry-after")
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| parse_retry_after(v, std::time::SystemTime::now()));
                 Err(FeedError::UpgradeRejected {
                     host: self.config.host.clone(),
                     status: resp.status().as_u16(),
+                    retry_after,
                 })
             }
             tungstenite::HandshakeError::Failure(tungstenite::Error::Io(e)) => {
@@ -931,6 +1088,7 @@ impl Feed {
     fn on_open(&mut self, conn: &mut Conn, now: Instant, on_notice: &mut dyn FnMut(Notice<'_>)) {
         conn.opened_at = Some(now);
         conn.last_frame = now;
+        conn.last_event = now;
         conn.limiter.reset();
         let rest: Vec<Stream> = self
             .config
@@ -990,7 +1148,10 @@ impl Feed {
                                     on_event,
                                     on_notice,
                                 ) {
-                                    TextOutcome::Event => conn.delivered = true,
+                                    TextOutcome::Event => {
+                                        conn.delivered = true;
+                                        conn.last_event = now;
+                                    }
                                     TextOutcome::ShutdownNotice => step = Step::ShutdownNotice,
                                     TextOutcome::Other => {}
                                 }
@@ -1065,6 +1226,11 @@ impl Feed {
         if now.duration_since(conn.last_frame) > self.config.read_timeout {
             return Step::Failed(FeedError::ReadTimeout(self.config.read_timeout));
         }
+        if let Some(stall) = self.config.stall_timeout.resolve(&self.config.streams) {
+            if now.duration_since(conn.last_event) > stall {
+                return Step::Failed(FeedError::Stalled(stall));
+            }
+        }
         step
     }
 }
@@ -1089,7 +1255,7 @@ fn begin_close(conn: &mut Conn, now: Instant) {
         Phase::Open(mut ws) => {
             let _ = ws.close(None);
             let _ = ws.flush();
-            conn.phase = Phase::Closing(ws, now + Duration::from_secs(2));
+            conn.phase = Phase::Closing(ws, now + CLOSE_TIMEOUT);
         }
         other @ Phase::Closing(..) => conn.phase = other,
         _ => conn.phase = Phase::Done,

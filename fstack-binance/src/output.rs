@@ -76,13 +76,7 @@ impl Formatter {
     }
 }
 
-fn push_upper(out: &mut String, s: &str) {
-    out.extend(s.chars().map(|c| c.to_ascii_uppercase()));
-}
-
-fn push_lower(out: &mut String, s: &str) {
-    out.extend(s.chars().map(|c| c.to_ascii_lowercase()));
-}
+use crate::subscribe::{push_lowercase as push_lower, push_uppercase as push_upper};
 
 fn price(out: &mut String, d: Decimal<'_>) {
     out.push_str(d.trimmed(2));

@@ -12,6 +12,9 @@
 use std::fmt;
 use std::time::{Duration, Instant};
 
+// Stream names are letters, digits and `@`: only non-ASCII bytes need encoding in a URL.
+use percent_encoding::{utf8_percent_encode, CONTROLS};
+
 /// Binance's limit of streams on one connection.
 pub const MAX_STREAMS_PER_CONNECTION: usize = 1024;
 
@@ -78,7 +81,7 @@ pub enum StreamKind {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum StreamError {
     /// Symbols are 1 to 32 ASCII letters or digits.
-    #[error("invalid symbol (expected 1-32 ASCII letters or digits)")]
+    #[error("invalid symbol (expected 1-32 letters or digits)")]
     InvalidSymbol,
     /// The name has no `@` separating symbol and kind.
     #[error("stream name has no '@'")]
@@ -183,6 +186,19 @@ impl StreamKind {
         }
     }
 
+    /// True for streams Binance pushes on a fixed period whatever the market does: `@ticker`
+    /// and `@miniTicker` (1 s) and partial book depth (100 ms or 1 s). Trades, book tickers
+    /// and diff depth are pushed only when something changes.
+    pub fn is_periodic(self) -> bool {
+        match self {
+            StreamKind::Ticker | StreamKind::MiniTicker | StreamKind::PartialDepth { .. } => true,
+            StreamKind::BookTicker
+            | StreamKind::Trade
+            | StreamKind::AggTrade
+            | StreamKind::DiffDepth { .. } => false,
+        }
+    }
+
     /// The `event` name used in JSON output: `ticker`, `miniTicker`, `bookTicker`, `trade`,
     /// `aggTrade` or `depth` (partial and diff depth both).
     pub fn event_name(self) -> &'static str {
@@ -212,8 +228,52 @@ impl fmt::Display for StreamKind {
     }
 }
 
-fn valid_symbol(s: &str) -> bool {
-    (1..=32).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric())
+/// Longest symbol accepted, in characters (Binance's longest spot symbols are about 20).
+pub const MAX_SYMBOL_CHARS: usize = 32;
+
+/// A symbol is 1 to [`MAX_SYMBOL_CHARS`] Unicode letters or digits. Binance lists spot pairs
+/// whose symbols are not ASCII (e.g. `币安人生USDT`); what cannot be part of a symbol
+/// (white space, `/`, `@`, quotes, control characters) is rejected, which also keeps stream
+/// names safe to put into JSON control messages without escaping.
+pub fn valid_symbol(s: &str) -> bool {
+    let mut n = 0;
+    for c in s.chars() {
+        if !c.is_alphanumeric() {
+            return false;
+        }
+        n += 1;
+    }
+    (1..=MAX_SYMBOL_CHARS).contains(&n)
+}
+
+/// Appends `symbol` lowercased as Binance spells it in stream names (Unicode lowercasing;
+/// ASCII stays a byte-for-byte copy).
+pub fn push_lowercase(out: &mut String, symbol: &str) {
+    if symbol.is_ascii() {
+        out.extend(symbol.chars().map(|c| c.to_ascii_lowercase()));
+    } else {
+        out.extend(symbol.chars().flat_map(char::to_lowercase));
+    }
+}
+
+/// Appends `symbol` uppercased, as Binance spells it in payloads (`"s":"BTCUSDT"`).
+pub fn push_uppercase(out: &mut String, symbol: &str) {
+    if symbol.is_ascii() {
+        out.extend(symbol.chars().map(|c| c.to_ascii_uppercase()));
+    } else {
+        out.extend(symbol.chars().flat_map(char::to_uppercase));
+    }
+}
+
+/// True when two symbols are the same up to case (`BTCUSDT` = `btcusdt`, `币安人生USDT` =
+/// `币安人生usdt`), without allocating.
+pub fn same_symbol(a: &str, b: &str) -> bool {
+    if a.is_ascii() && b.is_ascii() {
+        return a.eq_ignore_ascii_case(b);
+    }
+    a.chars()
+        .flat_map(char::to_lowercase)
+        .eq(b.chars().flat_map(char::to_lowercase))
 }
 
 /// A borrowed, parsed stream name such as `btcusdt@depth20@100ms`. `Copy`; no allocation.
@@ -257,12 +317,14 @@ impl Stream {
             return Err(StreamError::InvalidSymbol);
         }
         let mut name = String::with_capacity(symbol.len() + 1 + kind.suffix().len());
-        name.extend(symbol.chars().map(|c| c.to_ascii_lowercase()));
+        push_lowercase(&mut name, symbol);
+        // Lowercasing can change the length in bytes of non-ASCII text.
+        let symbol_len = name.len();
         name.push('@');
         name.push_str(kind.suffix());
         Ok(Stream {
             name,
-            symbol_len: symbol.len(),
+            symbol_len,
             kind,
         })
     }
@@ -369,6 +431,8 @@ pub enum UrlMode {
 /// The request target (path and query) for `streams`, e.g. `/ws/btcusdt@ticker`,
 /// `/stream?streams=btcusdt@ticker/ethusdt@trade`, plus `timeUnit=MICROSECOND` when asked.
 /// With no streams the target is `/ws` (raw) or `/stream` (combined): subscribe later.
+/// Non-ASCII symbols are percent-encoded as UTF-8 (RFC 3986 §2.5), e.g.
+/// `/ws/%E5%B8%81%E5%AE%89%E4%BA%BA%E7%94%9Fusdt@trade` for `币安人生usdt@trade`.
 /// Fails with [`StreamError::TooManyStreams`] above [`MAX_STREAMS_PER_CONNECTION`].
 pub fn request_target(
     streams: &[Stream],
@@ -389,14 +453,14 @@ pub fn request_target(
         t.push_str("/stream");
         for (i, s) in streams.iter().enumerate() {
             t.push_str(if i == 0 { "?streams=" } else { "/" });
-            t.push_str(s.name());
+            t.extend(utf8_percent_encode(s.name(), CONTROLS));
             has_query = true;
         }
     } else {
         t.push_str("/ws");
         for s in streams {
             t.push('/');
-            t.push_str(s.name());
+            t.extend(utf8_percent_encode(s.name(), CONTROLS));
         }
     }
     if time_unit == TimeUnit::Microsecond {
@@ -454,7 +518,8 @@ pub fn control_request(method: Method, id: u64, streams: &[Stream]) -> ControlRe
                 text.push(',');
             }
             text.push('"');
-            text.push_str(s.name()); // names are [a-z0-9@]: no escaping needed
+            // Names are letters, digits and `@` (see `valid_symbol`): no JSON escaping needed.
+            text.push_str(s.name());
             text.push('"');
         }
         text.push(']');
@@ -649,6 +714,70 @@ mod tests {
             Stream::new(&"a".repeat(33), StreamKind::Ticker),
             Err(StreamError::InvalidSymbol)
         );
+        for bad in [
+            "btc usdt",
+            "btc/usdt",
+            "btc@usdt",
+            "btc\"usdt",
+            "btc\\usdt",
+            "btc\u{7}",
+        ] {
+            assert_eq!(
+                Stream::new(bad, StreamKind::Trade),
+                Err(StreamError::InvalidSymbol),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn non_ascii_symbols() {
+        // Binance lists spot pairs with Chinese names; stream names lowercase the UTF-8 symbol.
+        let s = Stream::new("币安人生USDT", StreamKind::Trade).unwrap();
+        assert_eq!(s.name(), "币安人生usdt@trade");
+        assert_eq!(s.symbol(), "币安人生usdt");
+        assert_eq!(Stream::parse("币安人生usdt@trade").unwrap(), s);
+        let r = StreamRef::parse("币安人生usdt@trade").unwrap();
+        assert_eq!((r.symbol, r.kind), ("币安人生usdt", StreamKind::Trade));
+        // Lowercasing that changes the length in bytes (U+0130 → "i̇", 2 → 3 bytes).
+        let s = Stream::new("İUSDT", StreamKind::Ticker).unwrap();
+        assert_eq!(s.name(), "i\u{307}usdt@ticker");
+        assert_eq!(s.symbol(), "i\u{307}usdt");
+        assert_eq!(
+            Stream::new(&"币".repeat(32), StreamKind::Ticker)
+                .unwrap()
+                .symbol()
+                .chars()
+                .count(),
+            32
+        );
+        assert_eq!(
+            Stream::new(&"币".repeat(33), StreamKind::Ticker),
+            Err(StreamError::InvalidSymbol)
+        );
+        assert!(same_symbol("币安人生USDT", "币安人生usdt"));
+        assert!(same_symbol("BTCUSDT", "btcusdt"));
+        assert!(same_symbol("ДОГUSDT", "догusdt"));
+        assert!(!same_symbol("币安人生USDT", "币安人usdt"));
+        // URLs carry the name percent-encoded as UTF-8; control messages carry it as is.
+        let trade = |symbol| Stream::new(symbol, StreamKind::Trade).unwrap();
+        let streams = [trade("币安人生usdt"), trade("btcusdt")];
+        assert_eq!(
+            request_target(&streams[..1], UrlMode::Auto, TimeUnit::Millisecond).unwrap(),
+            "/ws/%E5%B8%81%E5%AE%89%E4%BA%BA%E7%94%9Fusdt@trade"
+        );
+        assert_eq!(
+            request_target(&streams, UrlMode::Auto, TimeUnit::Millisecond).unwrap(),
+            "/stream?streams=%E5%B8%81%E5%AE%89%E4%BA%BA%E7%94%9Fusdt@trade/btcusdt@trade"
+        );
+        assert_eq!(
+            control_request(Method::Subscribe, 7, &streams[..1]).text,
+            r#"{"method":"SUBSCRIBE","params":["币安人生usdt@trade"],"id":7}"#
+        );
+    }
+
+    #[test]
+    fn cli_names_round_trip() {
         for n in StreamKind::CLI_NAMES {
             assert_eq!(
                 StreamKind::from_cli(n).unwrap().event_name(),

@@ -669,3 +669,41 @@ fn fast_event_parsers_agree_with_serde() {
     assert!(decode(&variants[0], None).is_ok());
     assert!(decode(&variants[1], None).is_ok());
 }
+
+#[test]
+fn non_ascii_symbols_decode_raw_and_combined() {
+    // A spot pair whose symbol is not ASCII, as Binance lists them (e.g. `币安人生USDT`).
+    let trade = TRADE.replace("BTCUSDT", "币安人生USDT");
+    let text = combined("币安人生usdt@trade", &trade);
+    let e = ev(decode(&text, None).unwrap());
+    assert_eq!(e.stream.map(|s| s.name), Some("币安人生usdt@trade"));
+    assert_eq!(e.symbol(), "币安人生USDT");
+    match e.event {
+        MarketEvent::Trade(t) => {
+            assert_eq!((t.trade_id, t.price), (3201234568, dec("43250.13000000")));
+        }
+        other => panic!("{other:?}"),
+    }
+    // A raw connection's hint applies when the symbols agree up to case.
+    let hint = Stream::parse("币安人生usdt@trade").unwrap();
+    let e = ev(decode(&trade, Some(hint.as_ref())).unwrap());
+    assert_eq!(e.stream.map(|s| s.name), Some("币安人生usdt@trade"));
+    let other = Stream::parse("币安usdt@trade").unwrap();
+    assert_eq!(
+        ev(decode(&trade, Some(other.as_ref())).unwrap()).stream,
+        None
+    );
+    // The output keeps the symbol's case rules.
+    let mut line = String::new();
+    crate::output::write_json(
+        &mut line,
+        &ev(decode(&text, None).unwrap()),
+        crate::subscribe::TimeUnit::Millisecond,
+    );
+    assert!(
+        line.starts_with(
+            r#"{"stream":"币安人生usdt@trade","event":"trade","symbol":"币安人生USDT","#
+        ),
+        "{line}"
+    );
+}
