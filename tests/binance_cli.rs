@@ -2,17 +2,19 @@
 //! process, on kernel sockets), `--count` with `--format json`, and a TLS verification failure
 //! that must exit non-zero with the reason on one line.
 
+mod common;
+
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
-use fstack_examples::mock_exchange::{MockConfig, MockExchange};
+use std::time::Duration;
 
+use fstack_examples::mock_exchange::{Faults, MockConfig, MockExchange};
+
+/// The example binary `name`, built by cargo for this test's profile (never a guessed path
+/// that could hold a stale build).
 fn example(name: &str) -> PathBuf {
-    // tests run from target/<profile>/deps; cargo builds examples beside it.
-    let mut p = std::env::current_exe().unwrap();
-    p.pop();
-    p.pop();
-    p.join("examples").join(name)
+    common::example_bin(name)
 }
 
 /// Runs binance_ticker with the repository's F-Stack config and `args`.
@@ -206,4 +208,180 @@ fn count_and_json_output_then_tls_failure() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--count"));
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn stderr_of(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Argument errors: exit 2, one line naming the option, `(see --help)` once; `--help` on
+/// stdout, exit 0.
+#[test]
+fn bad_arguments_exit_2_with_one_line() {
+    let cases: &[(&[&str], &str)] = &[
+        (&["--bogus"], "unexpected argument '--bogus' found"),
+        (
+            &["--connect-retries", "0"],
+            "'--connect-retries <N>': must be at least 1",
+        ),
+        (
+            &["--count", "-1"],
+            "'--count <N>': expected a positive integer",
+        ),
+        (&["--count", "0"], "'--count <N>': must be at least 1"),
+        (&["--stream", "depth7"], "depth, depth5, depth10 or depth20"),
+        (&["--symbol", "btc usdt"], "invalid symbol"),
+        (
+            &["--config", "/nonexistent/f-stack.conf"],
+            "cannot read it: No such file",
+        ),
+        (&["--stall-timeout", "soon"], "'--stall-timeout <SECS>'"),
+    ];
+    for (args, want) in cases {
+        // No --config from run_ticker for the --config case itself: it must fail on its own.
+        let out = Command::new(example("binance_ticker"))
+            .args(*args)
+            .output()
+            .unwrap();
+        let stderr = stderr_of(&out);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(out.stdout.is_empty(), "{args:?}");
+        assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
+        assert!(stderr.starts_with("binance_ticker: "), "{stderr}");
+        assert!(stderr.contains(want), "{args:?}: {stderr}");
+        assert_eq!(stderr.matches("(see --help)").count(), 1, "{stderr}");
+    }
+    let out = Command::new(example("binance_ticker"))
+        .arg("--help")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let help = String::from_utf8_lossy(&out.stdout);
+    for opt in [
+        "--stall-timeout",
+        "--connect-timeout",
+        "--connect-retries",
+        "depth20",
+    ] {
+        assert!(help.contains(opt), "{opt}: {help}");
+    }
+}
+
+/// A spot pair whose symbol is not ASCII streams like any other (URL percent-encoded, JSON
+/// output in UTF-8).
+#[test]
+fn non_ascii_symbol() {
+    if common::skip_unless_kernel_backend("non_ascii_symbol") {
+        return;
+    }
+    let mock = MockExchange::start(MockConfig {
+        rate: 50.0,
+        ..MockConfig::default()
+    })
+    .unwrap();
+    let ca = std::env::temp_dir().join(format!("binance-cli-utf8-{}.pem", std::process::id()));
+    std::fs::write(&ca, mock.ca_pem()).unwrap();
+    let out = ticker(
+        &mock,
+        ca.to_str().unwrap(),
+        &[
+            "--symbol",
+            "币安人生USDT",
+            "--stream",
+            "trade",
+            "--count",
+            "5",
+            "--format",
+            "json",
+        ],
+    );
+    let _ = std::fs::remove_file(&ca);
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(stdout.lines().count(), 5, "{stdout}");
+    for (i, line) in stdout.lines().enumerate() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert_eq!(v["stream"], "币安人生usdt@trade", "{line}");
+        assert_eq!(v["symbol"], "币安人生USDT", "{line}");
+        assert_eq!(v["trade_id"], i as u64 + 1, "{line}");
+    }
+}
+
+/// HTTP 429 on upgrade: the next attempt waits for Retry-After (seen at the server), then
+/// streams; `--connect-timeout` names the step that stalled.
+#[test]
+fn rate_limited_upgrade_and_connect_timeout() {
+    if common::skip_unless_kernel_backend("rate_limited_upgrade_and_connect_timeout") {
+        return;
+    }
+    let mock = MockExchange::start(MockConfig {
+        rate: 50.0,
+        faults: Faults {
+            reject_upgrade: Some(429),
+            reject_first: Some(1),
+            retry_after: Some(2),
+            ..Faults::default()
+        },
+        ..MockConfig::default()
+    })
+    .unwrap();
+    let ca = std::env::temp_dir().join(format!("binance-cli-429-{}.pem", std::process::id()));
+    std::fs::write(&ca, mock.ca_pem()).unwrap();
+    let out = ticker(
+        &mock,
+        ca.to_str().unwrap(),
+        &[
+            "--stream",
+            "trade",
+            "--count",
+            "3",
+            "--connect-retries",
+            "2",
+        ],
+    );
+    let _ = std::fs::remove_file(&ca);
+    let stderr = stderr_of(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 3);
+    assert!(
+        stderr.contains(": WebSocket upgrade rejected by localhost: HTTP 429 (Retry-After 2 s)")
+            && stderr.contains("binance_ticker: reconnecting in 2."),
+        "{stderr}"
+    );
+    let times = mock.stats().upgrade_times.lock().unwrap().clone();
+    assert_eq!(times.len(), 2, "{stderr}");
+    assert!(
+        times[1] - times[0] >= Duration::from_secs(2),
+        "{:?}",
+        times[1] - times[0]
+    );
+
+    // A server that accepts TCP but never answers the TLS handshake.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let endpoint = format!("wss://localhost:{port}");
+    let resolve = format!("localhost:{port}:127.0.0.1");
+    let out = run_ticker(&[
+        "--endpoint",
+        &endpoint,
+        "--resolve",
+        &resolve,
+        "--connect-timeout",
+        "0.5",
+        "--connect-retries",
+        "1",
+        "--count",
+        "1",
+    ]);
+    let stderr = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(
+        stderr.lines().last().unwrap_or_default(),
+        format!(
+            "binance_ticker: giving up after 1 failed connection attempt; last error: \
+             connecting timed out after 500ms in the TLS handshake with 127.0.0.1:{port}"
+        ),
+        "{stderr}"
+    );
+    drop(silent);
 }

@@ -6,6 +6,8 @@
 //! The example binary is the one `cargo test` builds next to this test; when only this test
 //! was built (`cargo test --test tls_get`), it is built into a separate target directory.
 
+mod common;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -95,32 +97,9 @@ fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// The tls_get example binary.
+/// The tls_get example binary, built by cargo.
 fn tls_get_binary() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let profile_dir = exe.parent().unwrap().parent().unwrap(); // target/<profile>/deps/..
-    let built = profile_dir.join("examples").join("tls_get");
-    if built.exists() {
-        return built;
-    }
-    // Built alone: cargo holds the main target directory's lock while tests run, so build the
-    // example into a directory of its own.
-    let target = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("tls_get-build");
-    let status = Command::new(env!("CARGO"))
-        .args([
-            "build",
-            "--quiet",
-            "--example",
-            "tls_get",
-            "--manifest-path",
-        ])
-        .arg(repo().join("Cargo.toml"))
-        .arg("--target-dir")
-        .arg(&target)
-        .status()
-        .unwrap();
-    assert!(status.success(), "building the tls_get example failed");
-    target.join("debug").join("examples").join("tls_get")
+    common::example_bin("tls_get")
 }
 
 fn config() -> PathBuf {

@@ -258,7 +258,7 @@ pub enum FeedError {
     #[error("WebSocket protocol error: {0}")]
     Protocol(String),
     /// Too many consecutive failed attempts; carries the last failure.
-    #[error("giving up after {attempts} failed connection attempts; last error: {last}")]
+    #[error("giving up after {attempts} failed connection attempt{}; last error: {last}", if *.attempts == 1 { "" } else { "s" })]
     GaveUp {
         /// Attempts made.
         attempts: u32,
@@ -1310,5 +1310,104 @@ fn handle_text(
             on_notice(Notice::Malformed { error: &e });
             TextOutcome::Other
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::subscribe::StreamKind;
+    use std::time::SystemTime;
+
+    fn rejected(status: u16, retry_after: Option<Duration>) -> FeedError {
+        FeedError::UpgradeRejected {
+            host: "h".into(),
+            status,
+            retry_after,
+        }
+    }
+
+    #[test]
+    fn retry_after_header() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_445_412_480);
+        assert_eq!(parse_retry_after("2", now), Some(Duration::from_secs(2)));
+        assert_eq!(
+            parse_retry_after(" 120 ", now),
+            Some(Duration::from_secs(120))
+        );
+        assert_eq!(
+            parse_retry_after("99999999999999999999999", now),
+            Some(Duration::from_secs(u64::MAX))
+        );
+        // RFC 9110's example date, 30 s after `now`; a past date means "now".
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 2015 07:28:30 GMT", now),
+            Some(Duration::from_secs(30))
+        );
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 2015 07:27:00 GMT", now),
+            Some(Duration::ZERO)
+        );
+        for bad in ["", "-1", "1.5", "soon", "2 s"] {
+            assert_eq!(parse_retry_after(bad, now), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn which_failures_are_fatal() {
+        assert!(rejected(403, None).is_fatal());
+        assert!(rejected(400, Some(Duration::from_secs(1))).is_fatal());
+        assert!(!rejected(429, None).is_fatal());
+        assert!(!rejected(418, Some(Duration::from_secs(120))).is_fatal());
+        assert!(!rejected(503, None).is_fatal());
+        assert!(!FeedError::Stalled(Duration::from_secs(10)).is_fatal());
+        assert_eq!(
+            rejected(429, Some(Duration::from_secs(2))).retry_after(),
+            Some(Duration::from_secs(2))
+        );
+        assert_eq!(FeedError::ReadTimeout(Duration::ZERO).retry_after(), None);
+        assert_eq!(
+            rejected(429, Some(Duration::from_secs(2))).to_string(),
+            "WebSocket upgrade rejected by h: HTTP 429 (Retry-After 2 s)"
+        );
+        assert_eq!(
+            rejected(403, None).to_string(),
+            "WebSocket upgrade rejected by h: HTTP 403"
+        );
+        assert_eq!(
+            FeedError::ConnectTimeout {
+                after: Duration::from_secs(10),
+                phase: "TLS handshake",
+                addr: Some("10.0.0.1:443".parse().unwrap()),
+            }
+            .to_string(),
+            "connecting timed out after 10s in the TLS handshake with 10.0.0.1:443"
+        );
+    }
+
+    #[test]
+    fn stall_timeout_follows_the_streams() {
+        let s = |name: &str| Stream::parse(name).unwrap();
+        let periodic = [s("btcusdt@trade"), s("btcusdt@ticker")];
+        let event_driven = [
+            s("btcusdt@trade"),
+            s("btcusdt@bookTicker"),
+            s("btcusdt@depth@100ms"),
+        ];
+        assert_eq!(
+            StallTimeout::Auto.resolve(&periodic),
+            Some(StallTimeout::AUTO_PERIODIC)
+        );
+        assert_eq!(StallTimeout::Auto.resolve(&event_driven), None);
+        assert_eq!(
+            StallTimeout::Auto.resolve(&[s("ethusdt@depth5@100ms")]),
+            Some(Duration::from_secs(10))
+        );
+        assert_eq!(StallTimeout::Auto.resolve(&[]), None);
+        assert_eq!(StallTimeout::Off.resolve(&periodic), None);
+        let d = Duration::from_secs(3);
+        assert_eq!(StallTimeout::After(d).resolve(&event_driven), Some(d));
+        assert!(StreamKind::MiniTicker.is_periodic());
+        assert!(!StreamKind::AggTrade.is_periodic());
     }
 }
