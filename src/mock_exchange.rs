@@ -137,6 +137,8 @@ pub struct MockStats {
     pub upgrade_times: Mutex<Vec<Instant>>,
     /// Upgrade requests answered with an error status.
     pub rejected_upgrades: AtomicU64,
+    /// The request target (path and query, as sent) of each upgrade request.
+    pub request_targets: Mutex<Vec<String>>,
 }
 
 /// A running mock exchange; stops when dropped.
@@ -492,6 +494,11 @@ impl Connection {
             tls,
             move |req: &Request, resp: Response| {
                 *seen.lock().expect("uri lock") = req.uri().to_string();
+                stats
+                    .request_targets
+                    .lock()
+                    .expect("target log")
+                    .push(req.uri().to_string());
                 let attempt = {
                     let mut times = stats.upgrade_times.lock().expect("upgrade log");
                     times.push(Instant::now());
@@ -529,6 +536,11 @@ impl Connection {
         self.stats.connections.fetch_add(1, Ordering::Relaxed);
 
         let (path, query) = target.split_once('?').unwrap_or((&target, ""));
+        // A path prefix (as behind a reverse proxy) before `/ws` or `/stream` is ignored.
+        let path = ["/ws/", "/ws", "/stream"]
+            .iter()
+            .find_map(|p| path.find(p).map(|i| &path[i..]))
+            .unwrap_or(path);
         let params: Vec<(&str, &str)> = query
             .split('&')
             .filter_map(|kv| kv.split_once('='))

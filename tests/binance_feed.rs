@@ -833,6 +833,58 @@ fn feed_against_mock_exchange() {
                 Ok(true)
             },
         ));
+        // The endpoint's query goes with every request, once; microsecond times when it asks.
+        s.push(run_with(
+            "endpoint query reaches the server",
+            fast(),
+            &["btcusdt@trade"],
+            |c| {
+                c.endpoint.path = "/proxy".into();
+                c.endpoint.query = Some("timeUnit=MICROSECOND&apiKey=x%20y".into());
+                c.time_unit = c.endpoint.time_unit();
+            },
+            connector,
+            |r, c| {
+                fatal_is_none(r)?;
+                if c.events < 5 {
+                    return Ok(false);
+                }
+                let targets = r.mock.stats().request_targets.lock().unwrap().clone();
+                if targets != ["/proxy/ws/btcusdt@trade?timeUnit=MICROSECOND&apiKey=x%20y"] {
+                    return Err(format!("request targets {targets:?}"));
+                }
+                Ok(true)
+            },
+        ));
+        // An IPv6 literal endpoint (`wss://[::1]:PORT`): bracketed in the URL and Host header.
+        // mbedTLS 2.28 cannot match IP-address SANs, so only this test skips the name check.
+        s.push(run_with(
+            "IPv6 literal endpoint",
+            MockConfig {
+                listen: "[::1]:0".parse().unwrap(),
+                ..fast()
+            },
+            &["btcusdt@trade", "ethusdt@ticker"],
+            |c| {
+                c.endpoint.host = "::1".into();
+                c.resolve = None;
+            },
+            |mock| {
+                TlsConnector::builder()
+                    .ca_pem(mock.ca_pem().as_bytes().to_vec())
+                    .danger_accept_invalid_hostnames(true)
+                    .build()
+                    .unwrap()
+            },
+            |r, _| {
+                fatal_is_none(r)?;
+                if !at_least(r, 10) {
+                    return Ok(false);
+                }
+                exactly_once(r)?;
+                Ok(true)
+            },
+        ));
         s.push(Box::new(Dynamic::new()));
         // Certificate from an unknown CA: fatal, with the reason.
         s.push(run_with(

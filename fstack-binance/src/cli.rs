@@ -140,9 +140,7 @@ impl Config {
     /// rest keeps [`FeedConfig::new`]'s defaults.
     pub fn feed_config(&self) -> FeedConfig {
         let e = &self.endpoint;
-        let mut f = FeedConfig::new(e.host.clone(), e.port, self.streams());
-        f.path_prefix = e.path.clone();
-        f.time_unit = self.time_unit();
+        let mut f = FeedConfig::for_endpoint(e.clone(), self.streams());
         f.resolve = self
             .resolve_for(&e.host, e.port)
             .map(|ip| SocketAddr::new(ip, e.port));
@@ -532,7 +530,10 @@ mod tests {
         assert_eq!(c.connect_retries, 1);
         assert_eq!(c.format, Format::Json);
         let f = c.feed_config();
-        assert_eq!((f.host.as_str(), f.port), ("127.0.0.1", 9443));
+        assert_eq!(
+            (f.endpoint.host.as_str(), f.endpoint.port),
+            ("127.0.0.1", 9443)
+        );
         assert_eq!(f.stall_timeout, StallTimeout::After(Duration::from_secs(3)));
         assert_eq!(f.connect_timeout, Duration::from_millis(1500));
         assert_eq!(f.streams.len(), 12);

@@ -25,6 +25,7 @@ use tungstenite::protocol::WebSocketConfig;
 use tungstenite::{Message as WsMessage, WebSocket};
 
 use crate::backoff::{Backoff, Jitter};
+use crate::endpoint::Endpoint;
 use crate::events::{decode, Message, StreamEvent};
 use crate::subscribe::{
     request_target, Method, RateLimiter, RequestIds, Stream, StreamRef, TimeUnit, UrlMode,
@@ -45,12 +46,10 @@ const READ_BUDGET: usize = 512;
 /// What to connect to and how to behave.
 #[derive(Debug, Clone)]
 pub struct FeedConfig {
-    /// Host name: used for DNS, SNI, certificate verification and the `Host` header.
-    pub host: String,
-    /// TCP port.
-    pub port: u16,
-    /// Path prefix of the endpoint (usually empty).
-    pub path_prefix: String,
+    /// Where to connect: its host is used for DNS, SNI, certificate verification and the
+    /// `Host` header; its path prefixes every request target and its query is sent with every
+    /// request.
+    pub endpoint: Endpoint,
     /// Streams to receive on every connection.
     pub streams: Vec<Stream>,
     /// Raw or combined URL form.
@@ -84,13 +83,24 @@ impl FeedConfig {
     /// connect timeout, 5 attempts, 1 MiB messages, replace after 23 h 30 min, backoff 250 ms
     /// to 30 s.
     pub fn new(host: impl Into<String>, port: u16, streams: Vec<Stream>) -> FeedConfig {
-        FeedConfig {
+        let endpoint = Endpoint {
+            tls: true,
             host: host.into(),
             port,
-            path_prefix: String::new(),
+            path: String::new(),
+            query: None,
+        };
+        FeedConfig::for_endpoint(endpoint, streams)
+    }
+
+    /// The same defaults for a parsed `--endpoint`; the event time unit follows its query
+    /// (`timeUnit=MICROSECOND`).
+    pub fn for_endpoint(endpoint: Endpoint, streams: Vec<Stream>) -> FeedConfig {
+        FeedConfig {
+            time_unit: endpoint.time_unit(),
+            endpoint,
             streams,
             url_mode: UrlMode::Auto,
-            time_unit: TimeUnit::Millisecond,
             resolve: None,
             read_timeout: Duration::from_secs(60),
             stall_timeout: StallTimeout::Auto,
@@ -755,8 +765,8 @@ impl Feed {
     fn start_conn(&mut self, now: Instant, standby: bool) -> Conn {
         let (tx, rx) = mpsc::channel();
         let (host, port, resolve) = (
-            self.config.host.clone(),
-            self.config.port,
+            self.config.endpoint.host.clone(),
+            self.config.endpoint.port,
             self.config.resolve,
         );
         match resolve {
@@ -824,19 +834,19 @@ impl Feed {
     fn request_url(&self) -> (String, Vec<Stream>, Option<Stream>) {
         let in_url = &self.config.streams[..self.config.streams.len().min(STREAMS_IN_URL)];
         // At most STREAMS_IN_URL streams: request_target cannot fail on the count.
-        let target = request_target(in_url, self.config.url_mode, self.config.time_unit)
+        let endpoint = &self.config.endpoint;
+        // The endpoint's own query is sent as is; add timeUnit only when it does not ask.
+        let time_unit = if endpoint.time_unit() == self.config.time_unit {
+            TimeUnit::Millisecond
+        } else {
+            self.config.time_unit
+        };
+        let target = request_target(in_url, self.config.url_mode, time_unit)
             .unwrap_or_else(|_| "/stream".to_string());
         let raw = !target.starts_with("/stream");
         let hint = (raw && in_url.len() == 1).then(|| in_url[0].clone());
-        let port = if self.config.port == 443 {
-            String::new()
-        } else {
-            format!(":{}", self.config.port)
-        };
-        let url = format!(
-            "wss://{}{port}{}{target}",
-            self.config.host, self.config.path_prefix
-        );
+        // `Endpoint::url` brackets IPv6 literals and merges the endpoint's query.
+        let url = endpoint.url(&target);
         (url, in_url.to_vec(), hint)
     }
 
@@ -935,14 +945,14 @@ impl Feed {
                     }
                     Ok(Err(reason)) => {
                         return Step::Failed(FeedError::Dns {
-                            host: self.config.host.clone(),
+                            host: self.config.endpoint.host.clone(),
                             reason,
                         })
                     }
                     Err(mpsc::TryRecvError::Empty) => (Phase::Resolving(rx), false),
                     Err(mpsc::TryRecvError::Disconnected) => {
                         return Step::Failed(FeedError::Dns {
-                            host: self.config.host.clone(),
+                            host: self.config.endpoint.host.clone(),
                             reason: "resolver thread ended".into(),
                         })
                     }
@@ -956,20 +966,22 @@ impl Feed {
                                 conn.writable = false;
                                 (Phase::Connecting(sock), false)
                             }
-                            Ok(true) => match self.connector.connect(&self.config.host, sock) {
-                                Ok(tls) => match self.start_ws(tls, &conn.url) {
-                                    Ok(p) => (p, true),
-                                    Err(e) => return Step::Failed(e),
-                                },
-                                Err(fstack_tls::HandshakeError::WouldBlock(mid)) => {
-                                    conn.readable = false;
-                                    conn.writable = false;
-                                    (Phase::Tls(mid), false)
+                            Ok(true) => {
+                                match self.connector.connect(&self.config.endpoint.host, sock) {
+                                    Ok(tls) => match self.start_ws(tls, &conn.url) {
+                                        Ok(p) => (p, true),
+                                        Err(e) => return Step::Failed(e),
+                                    },
+                                    Err(fstack_tls::HandshakeError::WouldBlock(mid)) => {
+                                        conn.readable = false;
+                                        conn.writable = false;
+                                        (Phase::Tls(mid), false)
+                                    }
+                                    Err(fstack_tls::HandshakeError::Failure(e)) => {
+                                        return Step::Failed(FeedError::Tls(e))
+                                    }
                                 }
-                                Err(fstack_tls::HandshakeError::Failure(e)) => {
-                                    return Step::Failed(FeedError::Tls(e))
-                                }
-                            },
+                            }
                             Err(e) => return Step::Failed(FeedError::Connect(e)),
                         }
                     }
@@ -1073,7 +1085,7 @@ impl Feed {
                     .and_then(|v| v.to_str().ok())
                     .and_then(|v| parse_retry_after(v, std::time::SystemTime::now()));
                 Err(FeedError::UpgradeRejected {
-                    host: self.config.host.clone(),
+                    host: self.config.endpoint.host.clone(),
                     status: resp.status().as_u16(),
                     retry_after,
                 })
