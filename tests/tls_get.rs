@@ -3,8 +3,10 @@
 //! and fail with one clean line on a hostname mismatch, an untrusted CA and a refused
 //! connection.
 //!
-//! The example binary is the one `cargo test` builds next to this test; when only this test
-//! was built (`cargo test --test tls_get`), it is built into a separate target directory.
+//! The example binary is built by cargo for this test (`common::example_bin`), never a guessed
+//! or stale one.
+
+mod common;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -95,32 +97,9 @@ fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// The tls_get example binary.
+/// The tls_get example binary, built by cargo.
 fn tls_get_binary() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let profile_dir = exe.parent().unwrap().parent().unwrap(); // target/<profile>/deps/..
-    let built = profile_dir.join("examples").join("tls_get");
-    if built.exists() {
-        return built;
-    }
-    // Built alone: cargo holds the main target directory's lock while tests run, so build the
-    // example into a directory of its own.
-    let target = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("tls_get-build");
-    let status = Command::new(env!("CARGO"))
-        .args([
-            "build",
-            "--quiet",
-            "--example",
-            "tls_get",
-            "--manifest-path",
-        ])
-        .arg(repo().join("Cargo.toml"))
-        .arg("--target-dir")
-        .arg(&target)
-        .status()
-        .unwrap();
-    assert!(status.success(), "building the tls_get example failed");
-    target.join("debug").join("examples").join("tls_get")
+    common::example_bin("tls_get")
 }
 
 fn config() -> PathBuf {
@@ -328,8 +307,15 @@ fn tls_get_fetches_pages_and_fails_cleanly() {
     ]);
     assert_clean_failure(&out, "refused");
 
-    // Usage errors are one line too.
-    assert_clean_failure(&tls_get(&["http://localhost/"]), "not an https:// URL");
+    // A bad command line exits 2 with one line.
+    let out = tls_get(&["http://localhost/"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "tls_get: invalid value 'http://localhost/' for '<URL>': not an https:// URL (see --help)\n"
+    );
+    // A config F-Stack cannot read is a failed run: exit 1, one line.
     assert_clean_failure(
         &tls_get(&[
             "--config",
