@@ -5,80 +5,123 @@
 //! cargo run --example mock_exchange -- [--listen ADDR:PORT] [--ca-out PEM] [--host NAME]...
 //!     [--rate EVENTS_PER_SEC] [--ping-interval SECS] [--fault SPEC]... [--duration SECS]
 //! ```
-//! `--rate 0` streams as fast as the client reads. Faults: `drop-after=N`, `malformed-every=N`,
-//! `oversize-every=N`, `stall-after=N`, `shutdown-notice-after=N`, `reject-upgrade=STATUS` (counted in events per
-//! connection). Stops on Ctrl-C or after `--duration`, printing its counters.
+//! `--rate 0` streams as fast as the client reads. Faults (`--help` lists them with what they
+//! do): `drop-after=N`, `malformed-every=N`, `oversize-every=N`, `stall-after=N`,
+//! `data-stall-after=N`, `shutdown-notice-after=N` (counted in events per connection),
+//! `reject-upgrade=STATUS`, `reject-first=N`, `retry-after=SECS`. The CA file is removed at
+//! start and written whole (a temporary file renamed over it) once the mock listens, so a
+//! client waiting for it never reads an old or partial one. Stops on Ctrl-C or after
+//! `--duration`, printing its counters. A bad command line exits 2 with one line.
 
+use std::fmt::Write as _;
+use std::io::ErrorKind;
+use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
+use clap::Parser;
 use fstack_examples::args;
 use fstack_examples::mock_exchange::{Faults, MockConfig, MockExchange};
 
-const USAGE: &str = "usage: mock_exchange [--listen ADDR:PORT] [--ca-out PEM] [--host NAME]... \
-[--rate N] [--ping-interval SECS] [--fault SPEC]... [--duration SECS]";
-
-fn main() -> ExitCode {
-    args::exit("mock_exchange", run())
+/// The command line (`--help` prints it).
+#[derive(Parser, Debug)]
+#[command(
+    name = "mock_exchange",
+    about = "A local stand-in for Binance's market-data WebSocket service: wss:// with a \
+             generated CA, raw and combined stream URLs, SUBSCRIBE, pings, and faults.",
+    args_override_self = true,
+    after_help = faults_help()
+)]
+struct Args {
+    /// Address to listen on
+    #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:9443", value_parser = args::socket_addr)]
+    listen: SocketAddr,
+    /// Where to write the CA certificate (PEM) that clients trust
+    #[arg(long, value_name = "PEM", default_value = "mock-ca.pem", value_parser = args::path)]
+    ca_out: PathBuf,
+    /// DNS name in the server certificate; repeatable [default: localhost, stream.binance.com]
+    #[arg(long = "host", value_name = "NAME", value_parser = host)]
+    hosts: Vec<String>,
+    /// Events per second per stream; 0 sends as fast as the client reads
+    #[arg(long, value_name = "N", default_value = "10", allow_negative_numbers = true, value_parser = rate)]
+    rate: f64,
+    /// Seconds between server pings
+    #[arg(long, value_name = "SECS", default_value = "20", allow_negative_numbers = true, value_parser = args::seconds)]
+    ping_interval: Duration,
+    /// A fault applied to every connection (see Faults below); repeatable
+    #[arg(long = "fault", value_name = "SPEC", value_parser = fault)]
+    faults: Vec<String>,
+    /// Stop after SECS seconds (default: run until Ctrl-C)
+    #[arg(long, value_name = "SECS", allow_negative_numbers = true, value_parser = args::seconds)]
+    duration: Option<Duration>,
 }
 
-fn secs(v: &str, what: &str) -> Result<Duration, String> {
+fn faults_help() -> String {
+    let mut text = String::from("Faults (--fault SPEC; N counts market events per connection):\n");
+    let width = Faults::SPECS
+        .iter()
+        .map(|(s, _)| s.len())
+        .max()
+        .unwrap_or(0);
+    for (spec, what) in Faults::SPECS {
+        let _ = writeln!(text, "  {spec:width$}  {what}");
+    }
+    text
+}
+
+fn host(v: &str) -> Result<String, String> {
+    if v.is_empty() {
+        return Err("needs a host name".into());
+    }
+    Ok(v.to_owned())
+}
+
+fn rate(v: &str) -> Result<f64, String> {
     v.parse::<f64>()
         .ok()
-        .filter(|s| s.is_finite() && *s > 0.0)
-        .map(Duration::from_secs_f64)
-        .ok_or_else(|| format!("{what}: `{v}` is not a positive number of seconds"))
+        .filter(|r| r.is_finite() && *r >= 0.0)
+        .ok_or_else(|| "expected a number of events per second (0 = unlimited)".into())
 }
 
-fn run() -> Result<(), String> {
-    let argv: Vec<String> = std::env::args().skip(1).collect();
+fn fault(v: &str) -> Result<String, String> {
+    Faults::default().apply(v).map(|()| v.to_owned())
+}
+
+fn main() -> ExitCode {
+    match args::parse::<Args>() {
+        Ok(args) => args::exit("mock_exchange", run(args)),
+        Err(code) => code,
+    }
+}
+
+fn run(args: Args) -> Result<(), String> {
     let mut config = MockConfig {
-        listen: "127.0.0.1:9443".parse().expect("valid"),
+        listen: args.listen,
+        rate: args.rate,
+        ping_interval: args.ping_interval,
         ..MockConfig::default()
     };
-    let mut hosts = Vec::new();
-    let mut faults = Faults::default();
-    let mut ca_out = "mock-ca.pem".to_string();
-    let mut duration = None;
-    let mut i = 0;
-    while i < argv.len() {
-        if let Some(v) = args::value(&argv, &mut i, "--listen")? {
-            config.listen = v
-                .parse()
-                .map_err(|_| format!("--listen: `{v}` is not ADDR:PORT"))?;
-        } else if let Some(v) = args::value(&argv, &mut i, "--ca-out")? {
-            ca_out = v.to_string();
-        } else if let Some(v) = args::value(&argv, &mut i, "--host")? {
-            hosts.push(v.to_string());
-        } else if let Some(v) = args::value(&argv, &mut i, "--rate")? {
-            config.rate = v
-                .parse::<f64>()
-                .ok()
-                .filter(|r| r.is_finite() && *r >= 0.0)
-                .ok_or_else(|| format!("--rate: `{v}` is not a number of events per second"))?;
-        } else if let Some(v) = args::value(&argv, &mut i, "--ping-interval")? {
-            config.ping_interval = secs(v, "--ping-interval")?;
-        } else if let Some(v) = args::value(&argv, &mut i, "--fault")? {
-            faults.apply(v)?;
-        } else if let Some(v) = args::value(&argv, &mut i, "--duration")? {
-            duration = Some(secs(v, "--duration")?);
-        } else if argv[i] == "-h" || argv[i] == "--help" {
-            println!("{USAGE}");
-            return Ok(());
-        } else {
-            return Err(format!("unknown argument `{}`\n{USAGE}", argv[i]));
-        }
-        i += 1;
+    if !args.hosts.is_empty() {
+        config.hostnames = args.hosts;
     }
-    if !hosts.is_empty() {
-        config.hostnames = hosts;
+    for spec in &args.faults {
+        config.faults.apply(spec)?; // validated while parsing
     }
-    config.faults = faults;
+    let ca_out = args.ca_out.display().to_string();
+    let duration = args.duration;
 
+    // A CA file left from an earlier run must not be mistaken for this run's.
+    match std::fs::remove_file(&args.ca_out) {
+        Ok(()) => {}
+        Err(e) if e.kind() == ErrorKind::NotFound => {}
+        Err(e) => return Err(format!("removing the old {ca_out}: {e}")),
+    }
     let shutdown = fstack::ShutdownSignal::install().map_err(|e| e.to_string())?;
     let mut mock = MockExchange::start(config.clone()).map_err(|e| format!("starting: {e}"))?;
-    std::fs::write(&ca_out, mock.ca_pem()).map_err(|e| format!("writing {ca_out}: {e}"))?;
+    mock.write_ca(&args.ca_out)
+        .map_err(|e| format!("writing {ca_out}: {e}"))?;
     eprintln!(
         "mock_exchange: wss://{} (certificate for {}), CA written to {ca_out}, {} events/s per stream",
         mock.local_addr(),

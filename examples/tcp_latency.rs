@@ -4,62 +4,68 @@
 //! cargo run --release --example tcp_latency -- --connect ADDR:PORT [--config FILE]
 //!     [--count N] [--connects K] [--warmup W] [--size BYTES]
 //! ```
-//! Connects K times (default 10) to an echo server, timing each handshake, then sends N
-//! (default 1000) messages of BYTES (default 64) one at a time on the last connection and times
-//! each echo. Prints min/p50/p99/max in microseconds. The logic is in
-//! `fstack_examples::latency`.
+//! Connects K times (default 10) to an echo server, timing each handshake, then sends W
+//! (default 10) warm-up and N (default 1000) measured messages of BYTES (default 64) one at a
+//! time on the last connection and times each echo. Prints min/p50/p99/max in microseconds.
+//! The logic is in `fstack_examples::latency`. `--help` lists the options; a bad command line
+//! exits 2 with one line, a failed run exits 1 with one line.
 
 use std::net::SocketAddr;
 use std::ops::ControlFlow;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
+use clap::Parser;
 use fstack::{ShutdownSignal, Stack, StackOptions};
 use fstack_examples::args;
 use fstack_examples::latency::{Config, LatencyClient};
 
-const USAGE: &str = "usage: tcp_latency --connect ADDR:PORT [--config FILE] [--count N] \
-[--connects K] [--warmup W] [--size BYTES]";
+/// The command line (`--help` prints it).
+#[derive(Parser, Debug)]
+#[command(
+    name = "tcp_latency",
+    about = "TCP latency over F-Stack against an echo server: K timed connects, then N echo \
+             round trips of BYTES one at a time; prints min/p50/p99/max in microseconds.",
+    args_override_self = true
+)]
+struct Args {
+    /// The echo server
+    #[arg(long, value_name = "ADDR:PORT", value_parser = args::socket_addr)]
+    connect: SocketAddr,
+    /// F-Stack configuration file
+    #[arg(long, value_name = "FILE", default_value = "f-stack.conf", value_parser = args::path)]
+    config: PathBuf,
+    /// Echo round trips measured
+    #[arg(long, value_name = "N", default_value = "1000", allow_negative_numbers = true, value_parser = args::whole)]
+    count: usize,
+    /// Connections opened, each timed from connect to the completed handshake (at least 1); the
+    /// last one carries the echoes
+    #[arg(long, value_name = "K", default_value = "10", allow_negative_numbers = true, value_parser = args::positive)]
+    connects: usize,
+    /// Round trips done first and not measured
+    #[arg(long, value_name = "W", default_value = "10", allow_negative_numbers = true, value_parser = args::whole)]
+    warmup: usize,
+    /// Bytes per message (at least 1)
+    #[arg(long, value_name = "BYTES", default_value = "64", allow_negative_numbers = true, value_parser = args::positive)]
+    size: usize,
+}
 
 fn main() -> ExitCode {
-    args::exit("tcp_latency", run())
-}
-
-fn number(v: &str, name: &str) -> Result<usize, String> {
-    v.parse()
-        .map_err(|_| format!("{name}: `{v}` is not a number"))
-}
-
-fn run() -> Result<(), String> {
-    let argv: Vec<String> = std::env::args().skip(1).collect();
-    let mut addr: Option<SocketAddr> = None;
-    let mut config_file = "f-stack.conf".to_string();
-    let (mut count, mut connects, mut warmup, mut size) = (1000, 10, 10, 64);
-    let mut i = 0;
-    while i < argv.len() {
-        if let Some(v) = args::value(&argv, &mut i, "--connect")? {
-            addr = Some(
-                v.parse()
-                    .map_err(|_| format!("--connect: `{v}` is not ADDR:PORT"))?,
-            );
-        } else if let Some(v) = args::value(&argv, &mut i, "--config")? {
-            config_file = v.to_string();
-        } else if let Some(v) = args::value(&argv, &mut i, "--count")? {
-            count = number(v, "--count")?;
-        } else if let Some(v) = args::value(&argv, &mut i, "--connects")? {
-            connects = number(v, "--connects")?;
-        } else if let Some(v) = args::value(&argv, &mut i, "--warmup")? {
-            warmup = number(v, "--warmup")?;
-        } else if let Some(v) = args::value(&argv, &mut i, "--size")? {
-            size = number(v, "--size")?;
-        } else if argv[i] == "-h" || argv[i] == "--help" {
-            println!("{USAGE}");
-            return Ok(());
-        } else {
-            return Err(format!("unknown argument `{}`\n{USAGE}", argv[i]));
-        }
-        i += 1;
+    match args::parse::<Args>() {
+        Ok(args) => args::exit("tcp_latency", run(args)),
+        Err(code) => code,
     }
-    let addr = addr.ok_or_else(|| format!("--connect is required\n{USAGE}"))?;
+}
+
+fn run(args: Args) -> Result<(), String> {
+    let Args {
+        connect: addr,
+        config: config_file,
+        count,
+        connects,
+        warmup,
+        size,
+    } = args;
     let config = Config {
         addr,
         connects,

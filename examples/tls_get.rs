@@ -10,23 +10,30 @@
 //! against `--ca-file` (default: the system CA bundle, honouring `SSL_CERT_FILE`), sends
 //! `GET PATH HTTP/1.1` with `Connection: close`, and prints the response body (chunked,
 //! content-length or read-to-close) to stdout. Exits 0 on a 1xx-3xx response; otherwise prints
-//! one line naming the cause to stderr and exits 1. `--insecure` skips certificate
-//! verification (like curl's `-k`).
+//! one line naming the cause to stderr and exits 1. `--insecure` (`-k`) skips certificate
+//! verification, like curl's; `--timeout` (default 30 s) bounds the whole request. `--help`
+//! lists the options; a bad command line (unknown option, bad value, no URL) exits 2 with one
+//! line.
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::ops::ControlFlow;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
+use clap::Parser;
 use fstack::{Events, FStackSocket, Interest, Poll, ShutdownSignal, Stack, StackOptions, Token};
+use fstack_binance::cli::Resolve;
+use fstack_examples::args;
 use fstack_tls::{HandshakeError, MidHandshake, TlsConnector, TlsStream};
 
-const USAGE: &str = "usage: tls_get [--ca-file PEM] [--resolve HOST:PORT:ADDR] \
-                     [--config f-stack.conf] [--timeout SECS] [--insecure] https://HOST[:PORT]/PATH";
-
 fn main() -> ExitCode {
-    match run() {
+    let args = match args::parse::<Args>() {
+        Ok(args) => args,
+        Err(code) => return code,
+    };
+    match run(args) {
         Ok(body) => {
             let mut out = io::stdout().lock();
             match out.write_all(&body).and_then(|()| out.flush()) {
@@ -44,75 +51,49 @@ fn fail(msg: &str) -> ExitCode {
     ExitCode::FAILURE
 }
 
+/// The command line (`--help` prints it).
+#[derive(Parser, Debug)]
+#[command(
+    name = "tls_get",
+    about = "A curl-like HTTPS GET over F-Stack and TLS (mbedTLS): prints the response body to \
+             stdout; exits 0 on a 1xx-3xx response, otherwise 1 with one line naming the cause.",
+    args_override_self = true
+)]
 struct Args {
-    url: Url,
-    ca_file: Option<String>,
-    resolve: Option<(String, u16, String)>,
-    config: String,
+    /// Trust anchors (PEM) instead of the system CA bundle (which honours SSL_CERT_FILE)
+    #[arg(long, value_name = "PEM", value_parser = args::path)]
+    ca_file: Option<PathBuf>,
+    /// Connect to ADDR when the URL's HOST:PORT is this one, instead of resolving HOST (like
+    /// curl's --resolve)
+    #[arg(long, value_name = "HOST:PORT:ADDR", value_parser = resolve_arg)]
+    resolve: Option<Resolve>,
+    /// F-Stack configuration file
+    #[arg(long, value_name = "FILE", default_value = "f-stack.conf", value_parser = args::path)]
+    config: PathBuf,
+    /// Give up after SECS seconds in all (decimals allowed)
+    #[arg(long, value_name = "SECS", default_value = "30", allow_negative_numbers = true, value_parser = args::seconds)]
     timeout: Duration,
+    /// Skip certificate verification (like curl's -k)
+    #[arg(short = 'k', long)]
     insecure: bool,
+    /// What to get: https://HOST[:PORT]/PATH
+    #[arg(value_name = "URL", value_parser = parse_url)]
+    url: Url,
 }
 
+#[derive(Debug, Clone)]
 struct Url {
     host: String,
     port: u16,
     path: String,
 }
 
-fn parse_args() -> Result<Args, String> {
-    let mut argv = std::env::args().skip(1);
-    let mut url = None;
-    let (mut ca_file, mut resolve, mut config) = (None, None, "f-stack.conf".to_string());
-    let (mut timeout, mut insecure) = (Duration::from_secs(30), false);
-    while let Some(arg) = argv.next() {
-        let mut value = |name: &str| argv.next().ok_or(format!("{name} needs a value; {USAGE}"));
-        match arg.as_str() {
-            "--ca-file" => ca_file = Some(value("--ca-file")?),
-            "--config" => config = value("--config")?,
-            "--insecure" | "-k" => insecure = true,
-            "--timeout" => {
-                let v = value("--timeout")?;
-                let secs: f64 = v
-                    .parse()
-                    .ok()
-                    .filter(|s: &f64| *s > 0.0 && s.is_finite())
-                    .ok_or(format!(
-                        "--timeout: `{v}` is not a positive number of seconds"
-                    ))?;
-                timeout = Duration::from_secs_f64(secs);
-            }
-            "--resolve" => {
-                let v = value("--resolve")?;
-                let mut parts = v.splitn(3, ':');
-                let (Some(h), Some(p), Some(a)) = (parts.next(), parts.next(), parts.next()) else {
-                    return Err(format!("--resolve: `{v}` is not HOST:PORT:ADDR"));
-                };
-                let p = p
-                    .parse()
-                    .map_err(|_| format!("--resolve: `{p}` is not a port"))?;
-                let a = a.trim_start_matches('[').trim_end_matches(']').to_string();
-                resolve = Some((h.to_ascii_lowercase(), p, a));
-            }
-            "-h" | "--help" => return Err(USAGE.to_string()),
-            s if s.starts_with('-') => return Err(format!("unknown option {s}; {USAGE}")),
-            s if url.is_none() => url = Some(parse_url(s)?),
-            s => return Err(format!("unexpected argument `{s}`; {USAGE}")),
-        }
-    }
-    Ok(Args {
-        url: url.ok_or(format!("no URL given; {USAGE}"))?,
-        ca_file,
-        resolve,
-        config,
-        timeout,
-        insecure,
-    })
+fn resolve_arg(v: &str) -> Result<Resolve, String> {
+    Resolve::parse(v).map_err(|e| e.0)
 }
 
 fn parse_url(s: &str) -> Result<Url, String> {
-    let rest = s
-        .strip_prefix("https://")
-        .ok_or(format!("`{s}` is not an https:// URL"))?;
+    let rest = s.strip_prefix("https://").ok_or("not an https:// URL")?;
     let (authority, path) = match rest.find(['/', '?']) {
         Some(i) if rest.as_bytes()[i] == b'/' => (&rest[..i], rest[i..].to_string()),
         Some(i) => (&rest[..i], format!("/{}", &rest[i..])),
@@ -120,7 +101,7 @@ fn parse_url(s: &str) -> Result<Url, String> {
     };
     let path = path.split('#').next().unwrap_or("/").to_string();
     let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
-        let (h, tail) = v6.split_once(']').ok_or(format!("bad host in `{s}`"))?;
+        let (h, tail) = v6.split_once(']').ok_or("bad host")?;
         (h, tail.strip_prefix(':'))
     } else {
         match authority.rsplit_once(':') {
@@ -129,10 +110,10 @@ fn parse_url(s: &str) -> Result<Url, String> {
         }
     };
     if host.is_empty() || authority.contains('@') {
-        return Err(format!("bad host in `{s}`"));
+        return Err("bad host".into());
     }
     let port = match port {
-        Some(p) => p.parse().map_err(|_| format!("bad port `{p}` in `{s}`"))?,
+        Some(p) => p.parse().map_err(|_| format!("bad port `{p}`"))?,
         None => 443,
     };
     Ok(Url {
@@ -145,12 +126,9 @@ fn parse_url(s: &str) -> Result<Url, String> {
 /// The address to dial: `--resolve` if it matches, else the kernel's resolver.
 fn resolve(args: &Args) -> Result<SocketAddr, String> {
     let Url { host, port, .. } = &args.url;
-    if let Some((h, p, a)) = &args.resolve {
-        if h == host && p == port {
-            let ip: std::net::IpAddr = a
-                .parse()
-                .map_err(|_| format!("--resolve: `{a}` is not an IP address"))?;
-            return Ok(SocketAddr::new(ip, *port));
+    if let Some(r) = &args.resolve {
+        if r.host == *host && r.port == *port {
+            return Ok(SocketAddr::new(r.addr, *port));
         }
     }
     let addrs: Vec<SocketAddr> = (host.as_str(), *port)
@@ -166,8 +144,7 @@ fn resolve(args: &Args) -> Result<SocketAddr, String> {
         .ok_or(format!("cannot resolve {host}: no addresses"))
 }
 
-fn run() -> Result<Vec<u8>, String> {
-    let args = parse_args()?;
+fn run(args: Args) -> Result<Vec<u8>, String> {
     let addr = resolve(&args)?;
     let mut builder = TlsConnector::builder().danger_accept_invalid_certs(args.insecure);
     if let Some(ca) = &args.ca_file {
@@ -191,12 +168,13 @@ fn run() -> Result<Vec<u8>, String> {
     };
     let mut poll = None;
     let mut events = Events::with_capacity(4);
-    let deadline = Instant::now() + args.timeout;
+    // A timeout too long to add to the clock never expires.
+    let deadline = Instant::now().checked_add(args.timeout);
     let outcome = stack.run(|| {
         if signal.requested() {
             return ControlFlow::Break(Err("interrupted".to_string()));
         }
-        if Instant::now() > deadline {
+        if deadline.is_some_and(|d| Instant::now() > d) {
             return ControlFlow::Break(Err(format!(
                 "timed out after {:?} while {} {}",
                 args.timeout,

@@ -1,8 +1,116 @@
-//! Tiny command-line helpers for the examples (no panics on bad input).
+//! The examples' command lines: parsed with clap (derive), with one contract for all of them.
+//!
+//! - `--help` (or `-h`): the help text on stdout, exit 0.
+//! - A bad command line: one line `PROGRAM: MESSAGE (see --help)` on stderr, exit 2. MESSAGE is
+//!   clap's error without its `error: ` prefix, its usage and its tips, e.g.
+//!   `tcp_latency: invalid value 'x' for '--count <N>': expected a whole number (see --help)`.
+//! - A runtime error: [`exit`] prints `PROGRAM: ERROR` on stderr, exit 1.
+//!
+//! An example declares its options as a `#[derive(clap::Parser)]` struct with
+//! `#[command(name = "PROGRAM", args_override_self = true)]` (a single-valued option given
+//! twice keeps the last value), gives numeric options `allow_negative_numbers = true` (so
+//! `--count -1` is a bad value, not an unknown option) and value parsers with short one-line
+//! messages, like the ones here, and starts with
+//!
+//! ```no_run
+//! # use std::process::ExitCode;
+//! # #[derive(clap::Parser)]
+//! # #[command(name = "example")]
+//! # struct Args {}
+//! fn main() -> ExitCode {
+//!     let args = match fstack_examples::args::parse::<Args>() {
+//!         Ok(args) => args,
+//!         Err(code) => return code, // help printed (0) or a bad command line (2)
+//!     };
+//!     // ...
+//! #   let _ = args;
+//!     ExitCode::SUCCESS
+//! }
+//! ```
 
+use std::ffi::OsString;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
-/// The exit of an example: success, or one line `PROGRAM: ERROR` on stderr and failure.
+use clap::error::ErrorKind;
+use clap::Parser;
+
+/// Why [`try_parse_from`] returned no arguments.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Stop {
+    /// `--help` or `-h`: this text goes to stdout and the program exits 0.
+    Help(String),
+    /// A bad command line, as one line ending in ` (see --help)`: it goes to stderr after
+    /// `PROGRAM: ` and the program exits 2.
+    Usage(String),
+}
+
+impl Stop {
+    /// Prints the help to stdout or `PROGRAM: LINE` to stderr, and returns the exit code
+    /// (0 or 2).
+    pub fn report(&self, program: &str) -> ExitCode {
+        match self {
+            Stop::Help(text) => {
+                // A closed stdout (`--help | head -1`) is not an error worth a panic.
+                let mut out = std::io::stdout().lock();
+                let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
+                ExitCode::SUCCESS
+            }
+            Stop::Usage(line) => {
+                eprintln!("{program}: {line}");
+                ExitCode::from(2)
+            }
+        }
+    }
+}
+
+/// Parses the process's arguments into `T`; on `--help` or a bad command line, prints what
+/// [`Stop::report`] prints and returns the exit code to leave with.
+pub fn parse<T: Parser>() -> Result<T, ExitCode> {
+    try_parse_from::<T, _, _>(std::env::args_os().skip(1))
+        .map_err(|stop| stop.report(T::command().get_name()))
+}
+
+/// Parses `args` (the arguments after the program name) into `T`. Never prints, never exits.
+pub fn try_parse_from<T, I, S>(args: I) -> Result<T, Stop>
+where
+    T: Parser,
+    I: IntoIterator<Item = S>,
+    S: Into<OsString>,
+{
+    let command = T::command();
+    // The command's own name, not argv[0]: usage lines read the same however it was started.
+    let argv =
+        std::iter::once(OsString::from(command.get_name())).chain(args.into_iter().map(Into::into));
+    T::try_parse_from(argv).map_err(|e| match e.kind() {
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => Stop::Help(e.render().to_string()),
+        _ => Stop::Usage(one_line(&e)),
+    })
+}
+
+/// clap's error as one line: its first paragraph (the message, with any indented details such
+/// as a missing argument's name) without the `error: ` prefix, plus ` (see --help)`.
+pub fn one_line(e: &clap::Error) -> String {
+    let text = e.render().to_string();
+    let paragraph: Vec<&str> = text
+        .lines()
+        .take_while(|l| !l.trim().is_empty())
+        .map(str::trim)
+        .collect();
+    let message = paragraph.join(" ");
+    let message = message.strip_prefix("error: ").unwrap_or(&message);
+    let message = if message.is_empty() {
+        "invalid arguments"
+    } else {
+        message
+    };
+    format!("{message} (see --help)")
+}
+
+/// The exit of an example: success, or one line `PROGRAM: ERROR` on stderr and exit 1.
 pub fn exit(program: &str, result: Result<(), String>) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -13,8 +121,51 @@ pub fn exit(program: &str, result: Result<(), String>) -> ExitCode {
     }
 }
 
+/// Value parser: a non-empty path.
+pub fn path(v: &str) -> Result<PathBuf, String> {
+    if v.is_empty() {
+        return Err("needs a path".into());
+    }
+    Ok(PathBuf::from(v))
+}
+
+/// Value parser: a socket address, `ADDR:PORT` (IPv6 as `[ADDR]:PORT`).
+pub fn socket_addr(v: &str) -> Result<SocketAddr, String> {
+    v.parse()
+        .map_err(|_| "expected ADDR:PORT (IPv6 as [ADDR]:PORT)".into())
+}
+
+/// Value parser: a positive number of seconds (decimals allowed).
+pub fn seconds(v: &str) -> Result<Duration, String> {
+    v.parse::<f64>()
+        .ok()
+        .filter(|s| s.is_finite() && *s > 0.0)
+        .and_then(|s| Duration::try_from_secs_f64(s).ok())
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| "expected a positive number of seconds".into())
+}
+
+/// Value parser: a whole number, 0 or more.
+pub fn whole(v: &str) -> Result<usize, String> {
+    if v.is_empty() || !v.bytes().all(|b| b.is_ascii_digit()) {
+        return Err("expected a whole number".into());
+    }
+    v.parse().map_err(|_| "number out of range".into())
+}
+
+/// Value parser: a whole number, 1 or more.
+pub fn positive(v: &str) -> Result<usize, String> {
+    match whole(v)? {
+        0 => Err("must be at least 1".into()),
+        n => Ok(n),
+    }
+}
+
 /// Takes the value of option `name` at `args[*i]`, accepting `--name VALUE` and `--name=VALUE`.
 /// Returns `Ok(None)` when `args[*i]` is another option.
+///
+/// The hand-rolled parsing the examples used before clap; kept for `http_server` until it is
+/// on [`parse`] too.
 pub fn value<'a>(args: &'a [String], i: &mut usize, name: &str) -> Result<Option<&'a str>, String> {
     let arg = &args[*i];
     if arg == name {
@@ -32,6 +183,119 @@ pub fn value<'a>(args: &'a [String], i: &mut usize, name: &str) -> Result<Option
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A command line with every kind of option the examples have.
+    #[derive(Parser, Debug, PartialEq)]
+    #[command(name = "demo", args_override_self = true)]
+    struct Demo {
+        /// Where to connect
+        #[arg(long, value_name = "ADDR:PORT", value_parser = socket_addr)]
+        connect: SocketAddr,
+        /// How many
+        #[arg(long, value_name = "N", default_value = "3", allow_negative_numbers = true, value_parser = positive)]
+        count: usize,
+        /// How long
+        #[arg(long, value_name = "SECS", allow_negative_numbers = true, value_parser = seconds)]
+        timeout: Option<Duration>,
+        /// A file
+        #[arg(long, value_name = "FILE", value_parser = path)]
+        file: Option<PathBuf>,
+        /// Repeatable
+        #[arg(long, value_name = "NAME")]
+        name: Vec<String>,
+    }
+
+    fn usage(args: &[&str]) -> String {
+        match try_parse_from::<Demo, _, _>(args) {
+            Err(Stop::Usage(line)) => {
+                assert!(!line.contains('\n'), "{line}");
+                assert_eq!(line.matches("(see --help)").count(), 1, "{line}");
+                line
+            }
+            other => panic!("{args:?}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn parses_and_keeps_the_last_value() {
+        let d: Demo = try_parse_from([
+            "--connect",
+            "127.0.0.1:7",
+            "--count=5",
+            "--count",
+            "6",
+            "--timeout",
+            "0.5",
+            "--name",
+            "a",
+            "--name=b",
+        ])
+        .unwrap();
+        assert_eq!(
+            d,
+            Demo {
+                connect: "127.0.0.1:7".parse().unwrap(),
+                count: 6,
+                timeout: Some(Duration::from_millis(500)),
+                file: None,
+                name: vec!["a".into(), "b".into()],
+            }
+        );
+        let d: Demo = try_parse_from(["--connect", "[::1]:7"]).unwrap();
+        assert_eq!((d.count, d.timeout), (3, None));
+    }
+
+    #[test]
+    fn help_is_complete() {
+        for flag in ["--help", "-h"] {
+            let Err(Stop::Help(text)) = try_parse_from::<Demo, _, _>([flag]) else {
+                panic!("{flag}")
+            };
+            assert!(text.contains("\nUsage: demo "), "{text}");
+            for opt in [
+                "--connect <ADDR:PORT>",
+                "--count <N>",
+                "[default: 3]",
+                "--timeout",
+                "--file",
+                "--name",
+                "--help",
+            ] {
+                assert!(text.contains(opt), "{opt} missing from {text}");
+            }
+        }
+    }
+
+    #[test]
+    fn errors_are_one_line() {
+        let cases: &[(&[&str], &str)] = &[
+            (&["--bogus"], "unexpected argument '--bogus' found (see --help)"),
+            (&["--connect", "1.2.3.4:5", "extra"], "unexpected argument 'extra' found (see --help)"),
+            (&[], "the following required arguments were not provided: --connect <ADDR:PORT> (see --help)"),
+            (&["--connect"], "a value is required for '--connect <ADDR:PORT>' but none was supplied (see --help)"),
+            (&["--connect", "x"], "invalid value 'x' for '--connect <ADDR:PORT>': expected ADDR:PORT (IPv6 as [ADDR]:PORT) (see --help)"),
+            (&["--connect", "1.2.3.4:5", "--count", "-1"], "invalid value '-1' for '--count <N>': expected a whole number (see --help)"),
+            (&["--connect", "1.2.3.4:5", "--count", "0"], "invalid value '0' for '--count <N>': must be at least 1 (see --help)"),
+            (&["--connect", "1.2.3.4:5", "--count", "99999999999999999999999"], "invalid value '99999999999999999999999' for '--count <N>': number out of range (see --help)"),
+            (&["--connect", "1.2.3.4:5", "--timeout", "0"], "invalid value '0' for '--timeout <SECS>': expected a positive number of seconds (see --help)"),
+            (&["--connect", "1.2.3.4:5", "--timeout", "-2"], "invalid value '-2' for '--timeout <SECS>': expected a positive number of seconds (see --help)"),
+            (&["--connect", "1.2.3.4:5", "--timeout", "1e300"], "invalid value '1e300' for '--timeout <SECS>': expected a positive number of seconds (see --help)"),
+            (&["--connect", "1.2.3.4:5", "--timeout", "inf"], "invalid value 'inf' for '--timeout <SECS>': expected a positive number of seconds (see --help)"),
+            (&["--connect", "1.2.3.4:5", "--file="], "invalid value '' for '--file <FILE>': needs a path (see --help)"),
+        ];
+        for (args, want) in cases {
+            assert_eq!(usage(args), *want, "{args:?}");
+        }
+    }
+
+    #[test]
+    fn values() {
+        assert_eq!(seconds("1e-6"), Ok(Duration::from_micros(1)));
+        assert!(seconds("1e-10").is_err()); // rounds to zero
+        assert_eq!(whole("0"), Ok(0));
+        assert!(whole("+1").is_err());
+        assert_eq!(positive("12"), Ok(12));
+    }
 
     #[test]
     fn both_spellings() {

@@ -16,6 +16,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io::{self, ErrorKind};
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -80,18 +81,54 @@ pub struct Faults {
 }
 
 impl Faults {
+    /// Every spec [`Faults::apply`] accepts, with what it does (for help texts).
+    pub const SPECS: &'static [(&'static str, &'static str)] = &[
+        (
+            "drop-after=N",
+            "close the TCP connection abruptly (no close frame) after N events",
+        ),
+        (
+            "malformed-every=N",
+            "send a malformed JSON text frame after every N events",
+        ),
+        (
+            "oversize-every=N",
+            "send an oversize (2 MiB) text frame after every N events",
+        ),
+        (
+            "stall-after=N",
+            "stop responding (no events, pings or replies; the connection stays open) after N events",
+        ),
+        (
+            "data-stall-after=N",
+            "stop sending market events after N (pings and control replies go on)",
+        ),
+        (
+            "shutdown-notice-after=N",
+            "send a serverShutdown event after N events, then keep streaming for a while",
+        ),
+        (
+            "reject-upgrade=STATUS",
+            "answer WebSocket upgrades with HTTP STATUS (400-599) instead of 101",
+        ),
+        (
+            "reject-first=N",
+            "with reject-upgrade: reject only the first N upgrade attempts (counted across connections)",
+        ),
+        (
+            "retry-after=SECS",
+            "with reject-upgrade: send Retry-After: SECS with each rejection",
+        ),
+    ];
+
     /// Parses one `--fault` value: `drop-after=N`, `malformed-every=N`, `oversize-every=N`,
     /// `stall-after=N`, `data-stall-after=N`, `shutdown-notice-after=N`,
-    /// `reject-upgrade=STATUS`, `reject-first=N` or `retry-after=SECS`.
+    /// `reject-upgrade=STATUS`, `reject-first=N` or `retry-after=SECS` (see [`Faults::SPECS`]).
+    /// Errors are one short line that does not repeat `spec`.
     pub fn apply(&mut self, spec: &str) -> Result<(), String> {
         let (name, n) = spec
             .split_once('=')
-            .ok_or_else(|| format!("fault `{spec}`: expected NAME=N"))?;
-        let n: u64 = n
-            .parse()
-            .ok()
-            .filter(|&n| n > 0)
-            .ok_or_else(|| format!("fault `{spec}`: N must be a positive integer"))?;
+            .ok_or_else(|| "expected NAME=N".to_owned())?;
         let slot = match name {
             "drop-after" => &mut self.drop_after,
             "malformed-every" => &mut self.malformed_every,
@@ -102,15 +139,31 @@ impl Faults {
             "reject-first" => &mut self.reject_first,
             "retry-after" => &mut self.retry_after,
             "reject-upgrade" => {
-                if !(400..600).contains(&n) {
-                    return Err(format!("fault `{spec}`: STATUS must be 400-599"));
-                }
-                self.reject_upgrade = Some(n as u16);
+                self.reject_upgrade = Some(
+                    n.parse::<u16>()
+                        .ok()
+                        .filter(|s| (400..600).contains(s))
+                        .ok_or_else(|| "STATUS must be 400-599".to_owned())?,
+                );
                 return Ok(());
             }
-            _ => return Err(format!("unknown fault `{name}`")),
+            _ => {
+                let names: Vec<&str> = Faults::SPECS
+                    .iter()
+                    .filter_map(|(spec, _)| spec.split_once('=').map(|(name, _)| name))
+                    .collect();
+                return Err(format!(
+                    "unknown fault `{name}` (expected {})",
+                    names.join(", ")
+                ));
+            }
         };
-        *slot = Some(n);
+        *slot = Some(
+            n.parse::<u64>()
+                .ok()
+                .filter(|&n| n > 0)
+                .ok_or_else(|| format!("{name} needs a positive integer"))?,
+        );
         Ok(())
     }
 }
@@ -218,6 +271,24 @@ impl MockExchange {
     /// Replaces the faults applied to connections accepted from now on.
     pub fn set_faults(&self, faults: Faults) {
         *self.faults.lock().expect("faults lock") = faults;
+    }
+
+    /// Writes [`MockExchange::ca_pem`] to `path` atomically: into a temporary file in the same
+    /// directory, then renamed over `path`, so a client waiting for the file never reads a
+    /// partial one.
+    pub fn write_ca(&self, path: &Path) -> io::Result<()> {
+        let name = path
+            .file_name()
+            .ok_or_else(|| io::Error::new(ErrorKind::InvalidInput, "the path names no file"))?;
+        let mut tmp_name = std::ffi::OsString::from(".");
+        tmp_name.push(name);
+        tmp_name.push(format!(".{}.tmp", std::process::id()));
+        let tmp = path.with_file_name(tmp_name);
+        let written = std::fs::write(&tmp, &self.ca_pem).and_then(|()| std::fs::rename(&tmp, path));
+        if written.is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+        written
     }
 
     /// Stops accepting and ends every connection.
@@ -898,6 +969,76 @@ mod tests {
             ),
             (Some(429), Some(2), Some(3), Some(9))
         );
-        assert!(f.apply("reject-upgrade=200").is_err());
+        assert_eq!(
+            f.apply("reject-upgrade=200"),
+            Err("STATUS must be 400-599".into())
+        );
+        assert_eq!(
+            f.apply("reject-upgrade=x"),
+            Err("STATUS must be 400-599".into())
+        );
+        assert_eq!(
+            f.apply("drop-after=0"),
+            Err("drop-after needs a positive integer".into())
+        );
+        assert_eq!(
+            f.apply("retry-after=-1"),
+            Err("retry-after needs a positive integer".into())
+        );
+        assert_eq!(f.apply("drop-after"), Err("expected NAME=N".into()));
+        assert_eq!(
+            f.apply("explode=1"),
+            Err(
+                "unknown fault `explode` (expected drop-after, malformed-every, oversize-every, \
+                 stall-after, data-stall-after, shutdown-notice-after, reject-upgrade, \
+                 reject-first, retry-after)"
+                    .into()
+            )
+        );
+    }
+
+    /// `Faults::SPECS` lists every fault: applying them all sets every field.
+    #[test]
+    fn fault_specs_are_all_listed() {
+        let mut f = Faults::default();
+        for (spec, help) in Faults::SPECS {
+            let (name, _) = spec.split_once('=').unwrap();
+            f.apply(&format!("{name}=429")).unwrap();
+            assert!(!help.is_empty() && !help.contains('\n'), "{spec}");
+        }
+        let every = Some(429);
+        assert_eq!(
+            f,
+            Faults {
+                drop_after: every,
+                malformed_every: every,
+                oversize_every: every,
+                stall_after: every,
+                shutdown_notice_after: every,
+                reject_upgrade: Some(429),
+                reject_first: every,
+                retry_after: every,
+                data_stall_after: every,
+            }
+        );
+    }
+
+    #[test]
+    fn ca_file_is_replaced_whole() {
+        let mock = MockExchange::start(MockConfig::default()).unwrap();
+        let dir = std::env::temp_dir().join(format!("mock-ca-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("ca.pem");
+        std::fs::write(&path, "stale").unwrap();
+        mock.write_ca(&path).unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), mock.ca_pem());
+        let names: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["ca.pem"], "no temporary file left");
+        assert!(mock.write_ca(&dir.join("missing").join("ca.pem")).is_err());
+        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 1);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

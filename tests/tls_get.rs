@@ -3,8 +3,10 @@
 //! and fail with one clean line on a hostname mismatch, an untrusted CA and a refused
 //! connection.
 //!
-//! The example binary is the one `cargo test` builds next to this test; when only this test
-//! was built (`cargo test --test tls_get`), it is built into a separate target directory.
+//! The example binary is built by cargo for this test (`common::example_bin`), never a guessed
+//! or stale one.
+
+mod common;
 
 mod common;
 
@@ -307,8 +309,15 @@ fn tls_get_fetches_pages_and_fails_cleanly() {
     ]);
     assert_clean_failure(&out, "refused");
 
-    // Usage errors are one line too.
-    assert_clean_failure(&tls_get(&["http://localhost/"]), "not an https:// URL");
+    // A bad command line exits 2 with one line.
+    let out = tls_get(&["http://localhost/"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "tls_get: invalid value 'http://localhost/' for '<URL>': not an https:// URL (see --help)\n"
+    );
+    // A config F-Stack cannot read is a failed run: exit 1, one line.
     assert_clean_failure(
         &tls_get(&[
             "--config",

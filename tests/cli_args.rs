@@ -1,0 +1,254 @@
+//! The command lines of `tls_get`, `mock_exchange` and `tcp_latency` (clap, through
+//! `fstack_examples::args`): a bad command line exits 2 with exactly one line on stderr ending
+//! in `(see --help)`, nothing on stdout; `--help` exits 0 with every option on stdout. None of
+//! these runs touches F-Stack. Also: `mock_exchange` replaces a stale CA file only with a whole
+//! new one.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use fstack_examples::mock_exchange::Faults;
+
+fn run(name: &str, args: &[&str]) -> Output {
+    Command::new(common::example_bin(name))
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("running {name}: {e}"))
+}
+
+/// `name args` exits 2 with nothing on stdout and exactly `NAME: want` as its one stderr line.
+fn assert_usage_error(name: &str, args: &[&str], want: &str) {
+    let out = run(name, args);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{name} {args:?}: {stderr}");
+    assert!(out.stdout.is_empty(), "{name} {args:?}: stdout not empty");
+    assert_eq!(stderr.lines().count(), 1, "{name} {args:?}: {stderr}");
+    assert_eq!(stderr.matches("(see --help)").count(), 1, "{stderr}");
+    assert_eq!(stderr, format!("{name}: {want}\n"), "{name} {args:?}");
+}
+
+/// `name --help` (and `-h`) exits 0 with `words` on stdout and nothing on stderr.
+fn assert_help(name: &str, words: &[&str]) {
+    for flag in ["--help", "-h"] {
+        let out = run(name, &[flag]);
+        let help = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(0), "{name} {flag}");
+        assert!(out.stderr.is_empty(), "{name} {flag}: {:?}", out.stderr);
+        assert!(help.contains(&format!("\nUsage: {name} ")), "{help}");
+        for word in words {
+            assert!(
+                help.contains(word),
+                "{name} {flag}: {word:?} missing from\n{help}"
+            );
+        }
+    }
+}
+
+#[test]
+fn tls_get() {
+    let cases: &[(&[&str], &str)] = &[
+        (&["--bogus"], "unexpected argument '--bogus' found (see --help)"),
+        (&[], "the following required arguments were not provided: <URL> (see --help)"),
+        (&["--insecure"], "the following required arguments were not provided: <URL> (see --help)"),
+        (&["https://a/", "https://b/"], "unexpected argument 'https://b/' found (see --help)"),
+        (&["http://localhost/"], "invalid value 'http://localhost/' for '<URL>': not an https:// URL (see --help)"),
+        (&["https://:443/"], "invalid value 'https://:443/' for '<URL>': bad host (see --help)"),
+        (&["https://h:99999/"], "invalid value 'https://h:99999/' for '<URL>': bad port `99999` (see --help)"),
+        (&["--timeout", "0", "https://h/"], "invalid value '0' for '--timeout <SECS>': expected a positive number of seconds (see --help)"),
+        (&["--timeout", "-1", "https://h/"], "invalid value '-1' for '--timeout <SECS>': expected a positive number of seconds (see --help)"),
+        (&["--timeout", "https://h/"], "invalid value 'https://h/' for '--timeout <SECS>': expected a positive number of seconds (see --help)"),
+        (&["https://h/", "--timeout"], "a value is required for '--timeout <SECS>' but none was supplied (see --help)"),
+        (&["--resolve", "h:443", "https://h/"], "invalid value 'h:443' for '--resolve <HOST:PORT:ADDR>': expected HOST:PORT:ADDR, got \"h:443\" (see --help)"),
+        (&["--resolve", "h:443:nothost", "https://h/"], "invalid value 'h:443:nothost' for '--resolve <HOST:PORT:ADDR>': invalid address \"nothost\" (see --help)"),
+        (&["--ca-file=", "https://h/"], "invalid value '' for '--ca-file <PEM>': needs a path (see --help)"),
+        (&["--config", "", "https://h/"], "invalid value '' for '--config <FILE>': needs a path (see --help)"),
+    ];
+    for (args, want) in cases {
+        assert_usage_error("tls_get", args, want);
+    }
+    assert_help(
+        "tls_get",
+        &[
+            "<URL>",
+            "https://HOST[:PORT]/PATH",
+            "--ca-file <PEM>",
+            "--resolve <HOST:PORT:ADDR>",
+            "--config <FILE>",
+            "[default: f-stack.conf]",
+            "--timeout <SECS>",
+            "[default: 30]",
+            "-k, --insecure",
+            "-h, --help",
+        ],
+    );
+}
+
+#[test]
+fn mock_exchange() {
+    let cases: &[(&[&str], &str)] = &[
+        (&["--bogus"], "unexpected argument '--bogus' found (see --help)"),
+        (&["extra"], "unexpected argument 'extra' found (see --help)"),
+        (&["--fault", "explode=1"], "invalid value 'explode=1' for '--fault <SPEC>': unknown fault `explode` (expected drop-after, malformed-every, oversize-every, stall-after, data-stall-after, shutdown-notice-after, reject-upgrade, reject-first, retry-after) (see --help)"),
+        (&["--fault", "drop-after=0"], "invalid value 'drop-after=0' for '--fault <SPEC>': drop-after needs a positive integer (see --help)"),
+        (&["--fault", "stall-after"], "invalid value 'stall-after' for '--fault <SPEC>': expected NAME=N (see --help)"),
+        (&["--fault", "reject-upgrade=200"], "invalid value 'reject-upgrade=200' for '--fault <SPEC>': STATUS must be 400-599 (see --help)"),
+        (&["--listen", "localhost"], "invalid value 'localhost' for '--listen <ADDR:PORT>': expected ADDR:PORT (IPv6 as [ADDR]:PORT) (see --help)"),
+        (&["--rate", "-1"], "invalid value '-1' for '--rate <N>': expected a number of events per second (0 = unlimited) (see --help)"),
+        (&["--rate", "fast"], "invalid value 'fast' for '--rate <N>': expected a number of events per second (0 = unlimited) (see --help)"),
+        (&["--ping-interval", "0"], "invalid value '0' for '--ping-interval <SECS>': expected a positive number of seconds (see --help)"),
+        (&["--duration", "-5"], "invalid value '-5' for '--duration <SECS>': expected a positive number of seconds (see --help)"),
+        (&["--duration"], "a value is required for '--duration <SECS>' but none was supplied (see --help)"),
+        (&["--host", ""], "invalid value '' for '--host <NAME>': needs a host name (see --help)"),
+        (&["--ca-out", ""], "invalid value '' for '--ca-out <PEM>': needs a path (see --help)"),
+    ];
+    for (args, want) in cases {
+        assert_usage_error("mock_exchange", args, want);
+    }
+    let mut words = vec![
+        "--listen <ADDR:PORT>",
+        "[default: 127.0.0.1:9443]",
+        "--ca-out <PEM>",
+        "[default: mock-ca.pem]",
+        "--host <NAME>",
+        "[default: localhost, stream.binance.com]",
+        "--rate <N>",
+        "[default: 10]",
+        "--ping-interval <SECS>",
+        "[default: 20]",
+        "--fault <SPEC>",
+        "--duration <SECS>",
+        "-h, --help",
+        // Every fault, by name (the list the feed tests rely on).
+        "  drop-after=N ",
+        "  malformed-every=N ",
+        "  oversize-every=N ",
+        "  stall-after=N ",
+        "  data-stall-after=N ",
+        "  shutdown-notice-after=N ",
+        "  reject-upgrade=STATUS ",
+        "  reject-first=N ",
+        "  retry-after=SECS ",
+    ];
+    // ... and with what it does.
+    words.extend(Faults::SPECS.iter().map(|(_, what)| *what));
+    assert_help("mock_exchange", &words);
+}
+
+#[test]
+fn tcp_latency() {
+    let cases: &[(&[&str], &str)] = &[
+        (&["--bogus"], "unexpected argument '--bogus' found (see --help)"),
+        (&[], "the following required arguments were not provided: --connect <ADDR:PORT> (see --help)"),
+        (&["--count", "5"], "the following required arguments were not provided: --connect <ADDR:PORT> (see --help)"),
+        (&["--connect", "localhost:7"], "invalid value 'localhost:7' for '--connect <ADDR:PORT>': expected ADDR:PORT (IPv6 as [ADDR]:PORT) (see --help)"),
+        (&["--connect", "127.0.0.1:7", "--count", "x"], "invalid value 'x' for '--count <N>': expected a whole number (see --help)"),
+        (&["--connect", "127.0.0.1:7", "--count", "-1"], "invalid value '-1' for '--count <N>': expected a whole number (see --help)"),
+        (&["--connect", "127.0.0.1:7", "--warmup", "1.5"], "invalid value '1.5' for '--warmup <W>': expected a whole number (see --help)"),
+        (&["--connect", "127.0.0.1:7", "--connects", "0"], "invalid value '0' for '--connects <K>': must be at least 1 (see --help)"),
+        (&["--connect", "127.0.0.1:7", "--size=0"], "invalid value '0' for '--size <BYTES>': must be at least 1 (see --help)"),
+        (&["--connect", "127.0.0.1:7", "--size", "99999999999999999999999"], "invalid value '99999999999999999999999' for '--size <BYTES>': number out of range (see --help)"),
+        (&["--connect", "127.0.0.1:7", "--config"], "a value is required for '--config <FILE>' but none was supplied (see --help)"),
+    ];
+    for (args, want) in cases {
+        assert_usage_error("tcp_latency", args, want);
+    }
+    assert_help(
+        "tcp_latency",
+        &[
+            "--connect <ADDR:PORT>",
+            "--config <FILE>",
+            "[default: f-stack.conf]",
+            "--count <N>",
+            "[default: 1000]",
+            "--connects <K>",
+            "[default: 10]",
+            "--warmup <W>",
+            "--size <BYTES>",
+            "[default: 64]",
+            "-h, --help",
+        ],
+    );
+}
+
+/// mock_exchange removes a stale CA file before it binds and writes the new one whole once it
+/// listens: a client polling for the file sees no file or the complete new certificate, never
+/// the old or a partial one. A bad command line leaves the file alone.
+#[test]
+fn mock_exchange_replaces_a_stale_ca_file_whole() {
+    let dir = std::env::temp_dir().join(format!("cli-args-ca-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let ca = dir.join("ca.pem");
+    let ca_arg = ca.to_str().unwrap();
+    std::fs::write(&ca, "stale").unwrap();
+
+    assert_usage_error(
+        "mock_exchange",
+        &["--ca-out", ca_arg, "--rate", "x"],
+        "invalid value 'x' for '--rate <N>': expected a number of events per second (0 = unlimited) (see --help)",
+    );
+    assert_eq!(std::fs::read_to_string(&ca).unwrap(), "stale");
+
+    let mut child = Command::new(common::example_bin("mock_exchange"))
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--ca-out",
+            ca_arg,
+            "--duration",
+            "60",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let pem = loop {
+        match std::fs::read_to_string(&ca) {
+            Ok(s) => {
+                assert_ne!(s, "stale", "the old CA file was still there");
+                if s.is_empty() {
+                    // Created but not yet written: the write is not atomic.
+                    let _ = child.kill();
+                    panic!("an empty CA file appeared");
+                }
+                break s;
+            }
+            Err(e) => assert_eq!(e.kind(), std::io::ErrorKind::NotFound, "{e}"),
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("no CA file within 60 s");
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    };
+    assert!(
+        pem.starts_with("-----BEGIN CERTIFICATE-----\n")
+            && pem.trim_end().ends_with("-----END CERTIFICATE-----"),
+        "{pem}"
+    );
+    // Once the file is there the mock listens (it prints its address after writing the file).
+    let mut line = String::new();
+    BufReader::new(child.stderr.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .strip_prefix("mock_exchange: wss://")
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("{line}"));
+    let connected = std::net::TcpStream::connect(addr);
+    let _ = child.kill();
+    let _ = child.wait();
+    connected.unwrap_or_else(|e| panic!("connecting to {addr}: {e}"));
+    let names: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(names, [ca], "no temporary file left");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
