@@ -91,23 +91,9 @@ where
     })
 }
 
-/// clap's error as one line: its first paragraph (the message, with any indented details such
-/// as a missing argument's name) without the `error: ` prefix, plus ` (see --help)`.
+/// clap's error as one line (see [`fstack_binance::cli::one_line_message`]).
 pub fn one_line(e: &clap::Error) -> String {
-    let text = e.render().to_string();
-    let paragraph: Vec<&str> = text
-        .lines()
-        .take_while(|l| !l.trim().is_empty())
-        .map(str::trim)
-        .collect();
-    let message = paragraph.join(" ");
-    let message = message.strip_prefix("error: ").unwrap_or(&message);
-    let message = if message.is_empty() {
-        "invalid arguments"
-    } else {
-        message
-    };
-    format!("{message} (see --help)")
+    fstack_binance::cli::one_line_message(e)
 }
 
 /// The exit of an example: success, or one line `PROGRAM: ERROR` on stderr and exit 1.

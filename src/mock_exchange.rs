@@ -10,7 +10,9 @@
 //!   depth, whose values derive from a per-stream sequence number (see [`event_json`]) so tests
 //!   can check every field exactly; event times are the send time;
 //! - pings at an interval, counting pongs;
-//! - faults on request: drop connections, malformed JSON, oversize frames, stop responding.
+//! - faults on request (see [`Faults::SPECS`]): drop connections, malformed JSON, oversize
+//!   frames, stop responding, stop market data behind live pings, `serverShutdown` notices,
+//!   rejected upgrades (optionally only the first N, with `Retry-After`).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;

@@ -346,12 +346,28 @@ where
     Ok(Command::Run(args.into_config()))
 }
 
-/// clap's error as one line: its first line without the `error: ` prefix, plus where to look.
 fn one_line(e: clap::Error) -> CliError {
+    CliError(one_line_message(&e))
+}
+
+/// clap's error as one line: its first paragraph (the message, with any indented details such
+/// as a missing argument's name) without the `error: ` prefix, plus ` (see --help)`. Shared
+/// by every example's command line.
+pub fn one_line_message(e: &clap::Error) -> String {
     let text = e.render().to_string();
-    let first = text.lines().next().unwrap_or("invalid arguments");
-    let first = first.strip_prefix("error: ").unwrap_or(first);
-    CliError(format!("{first} (see --help)"))
+    let paragraph: Vec<&str> = text
+        .lines()
+        .take_while(|l| !l.trim().is_empty())
+        .map(str::trim)
+        .collect();
+    let message = paragraph.join(" ");
+    let message = message.strip_prefix("error: ").unwrap_or(&message);
+    let message = if message.is_empty() {
+        "invalid arguments"
+    } else {
+        message
+    };
+    format!("{message} (see --help)")
 }
 
 impl Args {
