@@ -1,16 +1,22 @@
-//! Helpers shared by the integration tests. Each test binary is its own process, and F-Stack
-//! can be initialised once per process: a test file runs all its scenarios in one loop.
+//! Helpers shared by the integration tests of `fstack` (`fstack/tests/`) and of the repository
+//! root (`tests/`, which includes this file with `#[path]`). Each test binary is its own
+//! process, and F-Stack can be initialised once per process: a test file runs all its
+//! scenarios in one loop.
 #![allow(dead_code)]
 
 use std::ops::ControlFlow;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use fstack::{Backend, Stack, StackOptions};
 
-/// The repository's f-stack.conf.
+/// The repository's f-stack.conf (at the root, above `fstack/`).
 pub fn config_path() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("f-stack.conf")
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .map(|dir| dir.join("f-stack.conf"))
+        .find(|path| path.is_file())
+        .expect("f-stack.conf at the repository root")
 }
 
 /// True (after saying why) when these tests need kernel sockets on loopback but the build links
