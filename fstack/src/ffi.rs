@@ -13,11 +13,11 @@
 //! - [`Error::NotRunning`] for calls that need the running loop (`ff_connect`) outside it.
 //!
 //! Descriptors are released through [`close`], which abandons them instead once real F-Stack is
-//! torn down.
+//! torn down. [`init`] and the end of [`run`] keep F-Stack's own `printf` output off stdout.
 
 use std::cell::Cell;
 use std::ffi::{c_int, c_void, CString};
-use std::io::{self, IoSlice, IoSliceMut};
+use std::io::{self, IoSlice, IoSliceMut, Write};
 use std::mem;
 use std::sync::atomic::{AtomicU8, Ordering};
 
@@ -96,7 +96,7 @@ fn check_io(n: isize) -> io::Result<usize> {
 // --- Process lifecycle -------------------------------------------------------------------------
 
 /// `ff_init` with `args` (the first one plays `argv[0]`), once per process; this thread becomes
-/// the F-Stack thread.
+/// the F-Stack thread. F-Stack prints its config to stdout: it is sent to stderr instead.
 pub(crate) fn init(args: &[CString]) -> Result<()> {
     if PHASE
         .compare_exchange(
@@ -114,14 +114,16 @@ pub(crate) fn init(args: &[CString]) -> Result<()> {
         .map(|a| a.as_ptr() as *mut libc::c_char)
         .collect();
     argv.push(std::ptr::null_mut());
-    // SAFETY: argv holds args.len() valid NUL-terminated strings (kept alive by `args` for
-    // the call) followed by a null pointer, as `main`'s argv would; ff_init runs once per
-    // process, guarded by PHASE.
-    let rc = unsafe { fstack_sys::ff_init(args.len() as c_int, argv.as_ptr()) };
+    let (rc, errno) = with_stdout_on_stderr(Buffered::Program, || {
+        // SAFETY: argv holds args.len() valid NUL-terminated strings (kept alive by `args`
+        // for the call) followed by a null pointer, as `main`'s argv would; ff_init runs once
+        // per process, guarded by PHASE.
+        let rc = unsafe { fstack_sys::ff_init(args.len() as c_int, argv.as_ptr()) };
+        (rc, io::Error::last_os_error())
+    });
     if rc != 0 {
-        let source = io::Error::last_os_error();
         PHASE.store(UNINITIALIZED, Ordering::Release);
-        return Err(Error::Init { source });
+        return Err(Error::Init { source: errno });
     }
     STACK_THREAD.with(|t| t.set(true));
     PHASE.store(READY, Ordering::Release);
@@ -129,7 +131,8 @@ pub(crate) fn init(args: &[CString]) -> Result<()> {
 }
 
 /// `ff_run`: calls `iteration` once per loop iteration until [`stop`]. Afterwards every call
-/// fails with [`Error::NotRunning`].
+/// fails with [`Error::NotRunning`]; what C code printed to stdout meanwhile (F-Stack's and
+/// DPDK's messages, buffered by C's stdio) is flushed to stderr.
 ///
 /// `iteration` must not unwind: a panic escaping it aborts the process (it would cross
 /// F-Stack's C frames). Panics if F-Stack is not initialised and idle on this thread, which
@@ -154,6 +157,10 @@ pub(crate) fn run<F: FnMut()>(iteration: &mut F) {
     // to, which lives on the caller's frame until ff_run returns.
     unsafe { fstack_sys::ff_run(Some(trampoline::<F>), iteration as *mut F as *mut c_void) };
     PHASE.store(FINISHED, Ordering::Release);
+    // What C code printed while the loop ran is still in C's stdout buffer (unless stdout is
+    // a terminal): F-Stack's runtime messages and DPDK's teardown. Send it to stderr now,
+    // before the program's own output follows, rather than to stdout at exit.
+    with_stdout_on_stderr(Buffered::FStack, || ());
 }
 
 /// `ff_stop_run`: asks the loop to stop after the current iteration. No guard: it only sets
@@ -419,6 +426,68 @@ pub(crate) fn epoll_wait(epfd: c_int, events: &mut [epoll_event]) -> Result<usiz
         "ff_epoll_wait",
     )?;
     Ok(n as usize)
+}
+
+// --- stdout ------------------------------------------------------------------------------------
+
+extern "C" {
+    /// C's standard output stream: a variable in glibc and musl (`extern FILE *stdout`).
+    #[link_name = "stdout"]
+    static mut C_STDOUT: *mut libc::FILE;
+}
+
+/// Writes out what C's stdio buffers for stdout, to whatever descriptor 1 is now.
+fn flush_c_stdout() {
+    // SAFETY: C's runtime initialised `stdout` before main; it is read by value, and fflush
+    // locks the stream itself. Only stdout is flushed: fflush(NULL) would lock every stream
+    // and could wait forever on one another thread is blocked reading.
+    unsafe { libc::fflush(C_STDOUT) };
+}
+
+/// What C's stdout buffer holds when [`with_stdout_on_stderr`] starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Buffered {
+    /// The program's own output (before `ff_init`): flushed to stdout first.
+    Program,
+    /// Printed while F-Stack ran (after `ff_run`): flushed to stderr with the rest.
+    FStack,
+}
+
+/// Runs `f` with descriptor 1 pointing at stderr, so that what C code prints to stdout
+/// meanwhile (F-Stack's `printf` of its config and interfaces) lands on stderr, and flushes
+/// C's stdout buffer before descriptor 1 is restored, so that none of it surfaces on stdout
+/// later (at exit, after the program's own output).
+///
+/// Before redirecting, the program's pending Rust output is flushed to the real stdout (and
+/// C's too, per `buffered`), and Rust's stdout stays locked throughout, so that other threads'
+/// `print!` waits instead of landing on stderr. Without usable descriptors 1 and 2, `f` just
+/// runs.
+fn with_stdout_on_stderr<T>(buffered: Buffered, f: impl FnOnce() -> T) -> T {
+    let mut rust_stdout = io::stdout().lock();
+    let _ = rust_stdout.flush();
+    if buffered == Buffered::Program {
+        flush_c_stdout();
+    }
+    // SAFETY: duplicates descriptor 1 (close-on-exec) into a new descriptor owned here.
+    let saved = unsafe { libc::fcntl(1, libc::F_DUPFD_CLOEXEC, 3) };
+    if saved < 0 {
+        return f();
+    }
+    // SAFETY: makes descriptor 1 a copy of 2; the original is restored from `saved` below.
+    if unsafe { libc::dup2(2, 1) } < 0 {
+        // SAFETY: `saved` is owned here and not used again.
+        unsafe { libc::close(saved) };
+        return f();
+    }
+    let out = f();
+    flush_c_stdout(); // to descriptor 1, which is stderr now
+                      // SAFETY: puts the original stdout back on descriptor 1 and closes the copy owned here.
+    unsafe {
+        libc::dup2(saved, 1);
+        libc::close(saved);
+    }
+    drop(rust_stdout);
+    out
 }
 
 #[cfg(test)]

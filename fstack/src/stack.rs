@@ -161,6 +161,13 @@ pub struct Stack {
 impl Stack {
     /// Validates the config and calls `ff_init`.
     ///
+    /// F-Stack prints its config and interfaces with `printf`; those lines go to stderr, not
+    /// stdout, so that stdout carries only the program's own output (see [`Stack::run`] for
+    /// the end of the loop): descriptor 1 points at stderr while `ff_init` runs, and C's
+    /// stdout buffer is flushed before it is restored. Output the program buffered in Rust's
+    /// or C's stdout before is flushed to stdout first, and Rust's stdout stays locked
+    /// meanwhile (another thread's `print!` waits for `ff_init` instead of landing on stderr).
+    ///
     /// Errors: [`Error::Config`] for a missing, unreadable or malformed config file,
     /// [`Error::AlreadyInitialized`] on a second call in the process, [`Error::Init`] when
     /// `ff_init` itself fails.
@@ -187,6 +194,11 @@ impl Stack {
     /// so do the other fallible methods of sockets, listeners and polls. Dropping them then
     /// abandons their descriptors on real F-Stack (no FIN is sent: closing would touch freed
     /// DPDK memory); the kernel backend still closes its kernel sockets.
+    ///
+    /// Whatever C code printed to stdout while the loop ran and C's stdio still buffers
+    /// (F-Stack's and DPDK's messages; stdout that is not a terminal is block-buffered) is
+    /// flushed to stderr when `ff_run` returns, so that it never follows the program's own
+    /// output on stdout. Output a program writes through Rust's `std::io` is not affected.
     ///
     /// A panic in `body` never unwinds through F-Stack's C frames: it is caught, the loop is
     /// stopped, and the panic resumes from `run` once `ff_run` has returned.
