@@ -32,6 +32,14 @@
 //! also lists `fstack-sys` in its `[dependencies]`. With the kernel backend the variable is unset
 //! and the build script does nothing.
 //!
+//! # Functions
+//!
+//! [`FUNCTIONS`] is the one list of the `ff_*` functions declared here on both backends (plus
+//! [`FSTACK_ONLY_FUNCTIONS`] with real F-Stack): the build script makes bindgen's allow-list
+//! from it and fails when the header lacks one; a test checks the kernel header, the kernel
+//! implementation and the pregenerated bindings (`src/bindings_pregenerated.rs`, used on
+//! docs.rs) against it.
+//!
 //! # Constants
 //!
 //! `ff_*` calls take Linux constants (`SOL_SOCKET`, `FIONBIO`, `EPOLLIN`, `AF_INET6` = 10, ...),
@@ -41,6 +49,9 @@
 #![no_std]
 
 include!(concat!(env!("OUT_DIR"), "/bindings.rs"));
+
+mod functions;
+pub use functions::{FSTACK_ONLY_FUNCTIONS, FUNCTIONS};
 
 /// Which backend this build links: `"fstack"` (real F-Stack) or `"kernel"` (kernel sockets).
 #[cfg(fstack_backend = "fstack")]
