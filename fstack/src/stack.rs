@@ -198,7 +198,8 @@ impl Stack {
     /// Whatever C code printed to stdout while the loop ran and C's stdio still buffers
     /// (F-Stack's and DPDK's messages; stdout that is not a terminal is block-buffered) is
     /// flushed to stderr when `ff_run` returns, so that it never follows the program's own
-    /// output on stdout. Output a program writes through Rust's `std::io` is not affected.
+    /// output on stdout. That includes a program's own C `printf` output of that time, which
+    /// cannot be told apart; output written through Rust's `std::io` is not affected.
     ///
     /// A panic in `body` never unwinds through F-Stack's C frames: it is caught, the loop is
     /// stopped, and the panic resumes from `run` once `ff_run` has returned.
