@@ -1,9 +1,4 @@
-// Real F-Stack needs link arguments that cargo does not propagate from a library (see the
-// README's "Using a real F-Stack"); the kernel backend needs none.
+// Real F-Stack's link arguments for the benchmarks (see fstack-build).
 fn main() {
-    if let Ok(args) = std::env::var("DEP_FSTACK_LINK_ARGS") {
-        for arg in args.split_whitespace() {
-            println!("cargo:rustc-link-arg={arg}");
-        }
-    }
+    fstack_build::apply_link_args();
 }

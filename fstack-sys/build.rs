@@ -14,10 +14,8 @@ use std::path::{Path, PathBuf};
 
 const HEADERS: [&str; 2] = ["ff_api.h", "ff_epoll.h"];
 
-/// The `ff_*` functions the safe crates use; both backends provide them.
-const FUNCTIONS: &str = "ff_(init|run|stop_run|socket|setsockopt|getsockopt|listen|bind|accept|connect|close|shutdown|getpeername|getsockname|read|readv|write|writev|send|recv|ioctl|fcntl|epoll_create|epoll_ctl|epoll_wait)";
-/// Only real F-Stack has these.
-const FSTACK_ONLY_FUNCTIONS: &str = "ff_(kqueue|kevent)";
+// FUNCTIONS and FSTACK_ONLY_FUNCTIONS: the one list of `ff_*` functions, shared with the crate.
+include!("src/functions.rs");
 
 struct Installed {
     lib_dir: PathBuf,
@@ -42,6 +40,7 @@ fn main() {
     println!("cargo:rerun-if-changed=include/fstack_kernel.h");
     println!("cargo:rerun-if-changed=include/fstack_real.h");
     println!("cargo:rerun-if-changed=src/bindings_pregenerated.rs");
+    println!("cargo:rerun-if-changed=src/functions.rs");
     println!("cargo::rustc-check-cfg=cfg(fstack_backend, values(\"fstack\", \"kernel\"))");
 
     let out = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
@@ -167,10 +166,15 @@ fn find_fstack() -> Result<Installed, Vec<String>> {
     }
 }
 
-fn bindings(header: &Path, include_dirs: &[&Path], out: &Path, extra_functions: Option<&str>) {
+/// Bindgen's allow-list for `names`: one anchored alternative per function.
+fn allowlist(names: &[&str]) -> String {
+    names.join("|")
+}
+
+fn bindings(header: &Path, include_dirs: &[&Path], out: &Path, fstack_only: bool) {
     let mut builder = bindgen::Builder::default()
         .header(header.to_string_lossy())
-        .allowlist_function(FUNCTIONS)
+        .allowlist_function(allowlist(FUNCTIONS))
         .allowlist_type("linux_sockaddr")
         .allowlist_type("epoll_event")
         .allowlist_type("loop_func_t")
@@ -180,18 +184,38 @@ fn bindings(header: &Path, include_dirs: &[&Path], out: &Path, extra_functions: 
         .derive_default(true)
         .layout_tests(false)
         .generate_comments(false);
-    if let Some(f) = extra_functions {
-        builder = builder.allowlist_function(f).allowlist_type("kevent");
+    if fstack_only {
+        builder = builder
+            .allowlist_function(allowlist(FSTACK_ONLY_FUNCTIONS))
+            .allowlist_type("kevent");
     }
     for dir in include_dirs {
         builder = builder.clang_arg(format!("-I{}", dir.display()));
     }
     let generated = builder
         .generate()
-        .unwrap_or_else(|e| fail(&format!("bindgen failed on {}: {e}", header.display())));
-    generated
-        .write_to_file(out.join("bindings.rs"))
-        .expect("write bindings");
+        .unwrap_or_else(|e| fail(&format!("bindgen failed on {}: {e}", header.display())))
+        .to_string();
+    // An allow-list entry the header lacks is silently skipped by bindgen: fail here instead.
+    let extra: &[&str] = if fstack_only {
+        FSTACK_ONLY_FUNCTIONS
+    } else {
+        &[]
+    };
+    let missing: Vec<&str> = FUNCTIONS
+        .iter()
+        .chain(extra)
+        .filter(|name| !generated.contains(&format!("pub fn {name}(")))
+        .copied()
+        .collect();
+    if !missing.is_empty() {
+        fail(&format!(
+            "{} does not declare {} (listed in src/functions.rs)",
+            header.display(),
+            missing.join(", ")
+        ));
+    }
+    fs::write(out.join("bindings.rs"), generated).expect("write bindings");
 }
 
 fn build_kernel(manifest: &Path, out: &Path, reason: &str) {
@@ -203,7 +227,7 @@ fn build_kernel(manifest: &Path, out: &Path, reason: &str) {
         .extra_warnings(true)
         .flag_if_supported("-Wno-unused-parameter")
         .compile("fstack_kernel");
-    bindings(&include.join("fstack_kernel.h"), &[&include], out, None);
+    bindings(&include.join("fstack_kernel.h"), &[&include], out, false);
     println!("cargo:include={}", include.display());
     announce("kernel", reason);
 }
@@ -215,7 +239,7 @@ fn build_fstack(manifest: &Path, out: &Path, found: &Installed) {
         &manifest.join("include/fstack_real.h"),
         &includes,
         out,
-        Some(FSTACK_ONLY_FUNCTIONS),
+        true,
     );
 
     // libfstack.a registers FreeBSD SYSINITs through linker sets: every object must be kept.

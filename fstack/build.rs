@@ -1,10 +1,4 @@
-// Applies fstack-sys's link arguments (needed by real F-Stack) to this crate's own tests and
-// doc tests; cargo does not propagate link arguments from a library's build script.
+// Real F-Stack's link arguments for this crate's own tests and doc tests (see fstack-build).
 fn main() {
-    println!("cargo:rerun-if-env-changed=DEP_FSTACK_LINK_ARGS");
-    if let Ok(args) = std::env::var("DEP_FSTACK_LINK_ARGS") {
-        for arg in args.split_whitespace() {
-            println!("cargo:rustc-link-arg={arg}");
-        }
-    }
+    fstack_build::apply_link_args();
 }

@@ -2,7 +2,9 @@
 //! process, on kernel sockets), `--count` with `--format json`, and a TLS verification failure
 //! that must exit non-zero with the reason on one line.
 
+#[path = "../fstack/tests/common/mod.rs"]
 mod common;
+mod support;
 
 use std::path::PathBuf;
 use std::process::{Command, Output};
@@ -14,7 +16,7 @@ use fstack_examples::mock_exchange::{Faults, MockConfig, MockExchange};
 /// The example binary `name`, built by cargo for this test's profile (never a guessed path
 /// that could hold a stale build).
 fn example(name: &str) -> PathBuf {
-    common::example_bin(name)
+    support::example_bin(name)
 }
 
 /// Runs binance_ticker with the repository's F-Stack config and `args`.

@@ -4,6 +4,7 @@
 //! server triggers the read timeout; SUBSCRIBE for streams beyond the URL; `serverShutdown`
 //! rotates without a gap; a TLS verification failure is fatal with its reason.
 
+#[path = "../fstack/tests/common/mod.rs"]
 mod common;
 
 use std::collections::BTreeMap;

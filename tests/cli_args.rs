@@ -4,7 +4,7 @@
 //! these runs touches F-Stack. Also: `mock_exchange` replaces a stale CA file only with a whole
 //! new one.
 
-mod common;
+mod support;
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use fstack_examples::mock_exchange::Faults;
 
 fn run(name: &str, args: &[&str]) -> Output {
-    Command::new(common::example_bin(name))
+    Command::new(support::example_bin(name))
         .args(args)
         .stdin(Stdio::null())
         .output()
@@ -193,7 +193,7 @@ fn mock_exchange_replaces_a_stale_ca_file_whole() {
     );
     assert_eq!(std::fs::read_to_string(&ca).unwrap(), "stale");
 
-    let mut child = Command::new(common::example_bin("mock_exchange"))
+    let mut child = Command::new(support::example_bin("mock_exchange"))
         .args([
             "--listen",
             "127.0.0.1:0",

@@ -1,6 +1,7 @@
 //! The http_server logic on the kernel backend: 200 concurrent keep-alive clients (kernel
 //! sockets on other threads) all get the page, several times each; hostile requests get errors.
 
+#[path = "../fstack/tests/common/mod.rs"]
 mod common;
 
 use std::io::{BufRead, BufReader, Read, Write};

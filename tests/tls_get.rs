@@ -3,10 +3,10 @@
 //! and fail with one clean line on a hostname mismatch, an untrusted CA and a refused
 //! connection.
 //!
-//! The example binary is built by cargo for this test (`common::example_bin`), never a guessed
+//! The example binary is built by cargo for this test (`support::example_bin`), never a guessed
 //! or stale one.
 
-mod common;
+mod support;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -99,7 +99,7 @@ fn repo() -> PathBuf {
 
 /// The tls_get example binary, built by cargo.
 fn tls_get_binary() -> PathBuf {
-    common::example_bin("tls_get")
+    support::example_bin("tls_get")
 }
 
 fn config() -> PathBuf {

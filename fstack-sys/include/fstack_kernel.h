@@ -3,6 +3,7 @@
  *
  * The prototypes match F-Stack's `ff_api.h` / `ff_epoll.h` so that bindgen produces the same
  * Rust signatures for both backends. Constants are Linux ones, as F-Stack's `ff_*` calls take.
+ * The functions are exactly those listed in src/functions.rs (tests/function_list.rs checks).
  */
 #ifndef FSTACK_KERNEL_H
 #define FSTACK_KERNEL_H

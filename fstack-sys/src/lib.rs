@@ -17,20 +17,28 @@
 //! # Linking against real F-Stack
 //!
 //! F-Stack needs the link argument `-Wl,-z,nostart-stop-gc`, which cargo does not propagate
-//! from a library's build script. A binary crate applies it with a build script of its own:
+//! from a library's build script; this crate publishes it as `DEP_FSTACK_LINK_ARGS`. A crate
+//! that builds an executable applies it with the `fstack-build` helper in its own build script:
 //!
-//! ```no_run
-//! // build.rs of the crate that builds the executable
-//! if let Ok(args) = std::env::var("DEP_FSTACK_LINK_ARGS") {
-//!     for arg in args.split_whitespace() {
-//!         println!("cargo:rustc-link-arg={arg}");
-//!     }
+//! ```ignore
+//! // build.rs of the crate that builds the executable; Cargo.toml lists fstack-build in
+//! // [build-dependencies] and fstack-sys in [dependencies]
+//! fn main() {
+//!     fstack_build::apply_link_args();
 //! }
 //! ```
 //!
 //! `DEP_FSTACK_LINK_ARGS` is only visible to direct dependents of `fstack-sys`, so that crate
 //! also lists `fstack-sys` in its `[dependencies]`. With the kernel backend the variable is unset
-//! and the build script does nothing.
+//! and the helper does nothing.
+//!
+//! # Functions
+//!
+//! [`FUNCTIONS`] is the one list of the `ff_*` functions declared here on both backends (plus
+//! [`FSTACK_ONLY_FUNCTIONS`] with real F-Stack): the build script makes bindgen's allow-list
+//! from it and fails when the header lacks one; a test checks the kernel header, the kernel
+//! implementation and the pregenerated bindings (`src/bindings_pregenerated.rs`, used on
+//! docs.rs) against it.
 //!
 //! # Constants
 //!
@@ -41,6 +49,9 @@
 #![no_std]
 
 include!(concat!(env!("OUT_DIR"), "/bindings.rs"));
+
+mod functions;
+pub use functions::{FSTACK_ONLY_FUNCTIONS, FUNCTIONS};
 
 /// Which backend this build links: `"fstack"` (real F-Stack) or `"kernel"` (kernel sockets).
 #[cfg(fstack_backend = "fstack")]

@@ -53,10 +53,12 @@ pub enum Error {
         /// What was attempted.
         op: &'static str,
     },
-    /// A call that F-Stack only allows inside the running loop was made outside it.
-    #[error("{op}: only allowed inside the running F-Stack loop (Stack::run)")]
+    /// F-Stack's loop is not running: a connect before [`Stack::run`](crate::Stack::run)
+    /// (F-Stack allows them only inside the loop), or any call after `run` returned (real
+    /// F-Stack has torn itself down by then; the kernel backend refuses the same calls).
+    #[error("{op}: not inside the running F-Stack loop (connects need Stack::run's loop, and no call reaches F-Stack after it returned)")]
     NotRunning {
-        /// What was attempted.
+        /// What was attempted: the F-Stack call, e.g. `ff_getsockname`.
         op: &'static str,
     },
     /// An argument was rejected before reaching F-Stack.

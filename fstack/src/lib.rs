@@ -11,6 +11,10 @@
 //! Everything bound to the F-Stack thread is `!Send` and `!Sync`: F-Stack's state is
 //! per-thread and its descriptors cannot move.
 //!
+//! Every call into F-Stack is checked first: on another thread it fails with
+//! [`Error::NotInitialized`], and once [`Stack::run`] has returned (real F-Stack has torn
+//! itself down by then) with [`Error::NotRunning`], on both backends.
+//!
 //! The linked backend (real F-Stack or the kernel-socket implementation used for development)
 //! is reported by [`backend`].
 //!
@@ -66,6 +70,7 @@
 mod addr;
 mod config;
 mod error;
+mod ffi;
 mod poll;
 mod socket;
 mod stack;

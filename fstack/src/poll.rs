@@ -12,8 +12,8 @@ use std::ops::BitOr;
 use fstack_sys::{epoll_data, epoll_event};
 
 use crate::error::{Error, Result};
+use crate::ffi;
 use crate::socket::Source;
-use crate::stack::ensure_stack_thread;
 
 /// Identifies a registered source in the events it produces.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -164,6 +164,9 @@ struct Slot {
 /// Registrations are edge-triggered: after an event, read (or write, or accept) until
 /// `WouldBlock`, because F-Stack reports a readiness change once. Bytes buffered in layers
 /// above the socket (TLS, WebSocket) never produce events: drain those too.
+///
+/// After [`Stack::run`](crate::Stack::run) has returned, every method fails with
+/// [`Error::NotRunning`] without reaching F-Stack.
 #[derive(Debug)]
 pub struct Poll {
     epfd: c_int,
@@ -176,12 +179,7 @@ pub struct Poll {
 impl Poll {
     /// Creates an epoll instance. Needs F-Stack initialised on this thread.
     pub fn new() -> Result<Poll> {
-        ensure_stack_thread("ff_epoll_create")?;
-        // SAFETY: plain FFI call on the F-Stack thread.
-        let epfd = unsafe { fstack_sys::ff_epoll_create(1024) };
-        if epfd < 0 {
-            return Err(Error::last_os("ff_epoll_create"));
-        }
+        let epfd = ffi::epoll_create()?;
         Ok(Poll {
             epfd,
             slots: Vec::new(),
@@ -191,7 +189,7 @@ impl Poll {
     }
 
     fn ctl(&mut self, op: c_int, fd: c_int, interest: Interest, what: &'static str) -> Result<()> {
-        ensure_stack_thread(what)?;
+        ffi::ensure(what, ffi::Need::Thread)?;
         let index = usize::try_from(fd)
             .map_err(|_| Error::InvalidArgument(format!("negative descriptor {fd}")))?;
         // F-Stack would replace a zero data with the descriptor; fd + 1 is never zero, and
@@ -202,12 +200,7 @@ impl Poll {
                 u64_: index as u64 + 1,
             },
         };
-        // SAFETY: ev is a valid epoll_event for the duration of the call.
-        let rc = unsafe { fstack_sys::ff_epoll_ctl(self.epfd, op, fd, &mut ev) };
-        if rc < 0 {
-            return Err(Error::last_os(what));
-        }
-        Ok(())
+        ffi::epoll_ctl(self.epfd, op, fd, &mut ev, what)
     }
 
     /// Registers `source` for `interest`, reporting its events with `token`.
@@ -238,14 +231,16 @@ impl Poll {
 
     /// Stops reporting events for `source`.
     pub fn deregister(&mut self, source: &impl Source) -> Result<()> {
-        ensure_stack_thread("ff_epoll_ctl(DEL)")?;
         let fd = source.raw_fd();
+        // F-Stack ignores the event for DEL; old kernels need a valid one.
         let mut ev = epoll_event::default();
-        // SAFETY: ev is valid for the call (F-Stack ignores it for DEL, old kernels need it).
-        let rc = unsafe { fstack_sys::ff_epoll_ctl(self.epfd, libc::EPOLL_CTL_DEL, fd, &mut ev) };
-        if rc < 0 {
-            return Err(Error::last_os("ff_epoll_ctl(DEL)"));
-        }
+        ffi::epoll_ctl(
+            self.epfd,
+            libc::EPOLL_CTL_DEL,
+            fd,
+            &mut ev,
+            "ff_epoll_ctl(DEL)",
+        )?;
         self.set_slot(fd, None);
         Ok(())
     }
@@ -269,26 +264,13 @@ impl Poll {
     /// paces the program). Call it once per loop iteration.
     pub fn poll(&mut self, events: &mut Events) -> Result<()> {
         events.merged.clear();
-        ensure_stack_thread("ff_epoll_wait")?;
-        // SAFETY: raw has room for raw.len() events.
-        let n = unsafe {
-            fstack_sys::ff_epoll_wait(
-                self.epfd,
-                events.raw.as_mut_ptr(),
-                events.raw.len() as c_int,
-                0,
-            )
+        let n = match ffi::epoll_wait(self.epfd, &mut events.raw) {
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => return Ok(()),
+            Err(e) => return Err(e),
         };
-        if n < 0 {
-            let e = Error::last_os("ff_epoll_wait");
-            return if e.kind() == std::io::ErrorKind::Interrupted {
-                Ok(())
-            } else {
-                Err(e)
-            };
-        }
         self.round += 1;
-        for raw in &events.raw[..n as usize] {
+        for raw in &events.raw[..n] {
             // SAFETY: every registration stores `u64_`, and any bit pattern is a valid u64.
             let (bits, data) = (raw.events, unsafe { raw.data.u64_ });
             let Some(fd) = data.checked_sub(1).map(|fd| fd as usize) else {
@@ -314,10 +296,7 @@ impl Poll {
 
 impl Drop for Poll {
     fn drop(&mut self) {
-        if crate::stack::torn_down() {
-            return; // DPDK is gone (see Stack::run)
-        }
-        // SAFETY: the epoll descriptor is owned by this Poll and closed once.
-        unsafe { fstack_sys::ff_close(self.epfd) };
+        // Abandoned instead once real F-Stack is torn down (see Stack::run).
+        ffi::close(self.epfd);
     }
 }

@@ -1,7 +1,6 @@
 //! Process-wide F-Stack initialisation and the `ff_run` event loop.
 
-use std::cell::Cell;
-use std::ffi::{c_int, c_void, CString};
+use std::ffi::CString;
 use std::io;
 use std::marker::PhantomData;
 use std::ops::ControlFlow;
@@ -12,8 +11,7 @@ use std::time::Instant;
 
 use crate::config;
 use crate::error::{Error, Result};
-
-static INITIALIZED: AtomicBool = AtomicBool::new(false);
+use crate::ffi;
 
 /// After the body breaks out, the loop keeps turning (without calling it) for at least this
 /// long and [`DRAIN_MIN_ITERATIONS`] iterations before `ff_stop_run`. Real F-Stack transmits
@@ -22,45 +20,6 @@ static INITIALIZED: AtomicBool = AtomicBool::new(false);
 /// sockets closed in the last iteration.
 const DRAIN_TIME: std::time::Duration = std::time::Duration::from_millis(2);
 const DRAIN_MIN_ITERATIONS: u32 = 2;
-/// Set when real F-Stack's `ff_run` has returned: it ran `rte_eal_cleanup`, so DPDK's memory
-/// and ports are gone and no `ff_*` call may follow (not even `ff_close`).
-static TORN_DOWN: AtomicBool = AtomicBool::new(false);
-
-/// True once real F-Stack has been torn down by the end of [`Stack::run`]; descriptors are then
-/// abandoned instead of closed (the process is about to exit, and closing would touch freed
-/// DPDK memory). Always false on the kernel backend, which stays usable.
-pub(crate) fn torn_down() -> bool {
-    TORN_DOWN.load(Ordering::Relaxed)
-}
-
-thread_local! {
-    /// True on the thread that initialised F-Stack: the only one allowed to make `ff_*` calls.
-    static STACK_THREAD: Cell<bool> = const { Cell::new(false) };
-    /// True while that thread is inside `ff_run`.
-    static IN_LOOP: Cell<bool> = const { Cell::new(false) };
-}
-
-/// Fails unless the caller is on the F-Stack thread.
-pub(crate) fn ensure_stack_thread(op: &'static str) -> Result<()> {
-    if torn_down() {
-        return Err(Error::NotRunning { op });
-    }
-    if STACK_THREAD.with(Cell::get) {
-        Ok(())
-    } else {
-        Err(Error::NotInitialized { op })
-    }
-}
-
-/// Fails unless the caller is inside the running loop.
-pub(crate) fn ensure_in_loop(op: &'static str) -> Result<()> {
-    ensure_stack_thread(op)?;
-    if IN_LOOP.with(Cell::get) {
-        Ok(())
-    } else {
-        Err(Error::NotRunning { op })
-    }
-}
 
 /// Which `ff_*` implementation this build is linked against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -202,30 +161,20 @@ pub struct Stack {
 impl Stack {
     /// Validates the config and calls `ff_init`.
     ///
+    /// F-Stack prints its config and interfaces with `printf`; those lines go to stderr, not
+    /// stdout, so that stdout carries only the program's own output (see [`Stack::run`] for
+    /// the end of the loop): descriptor 1 points at stderr while `ff_init` runs, and C's
+    /// stdout buffer is flushed before it is restored. Output the program buffered in Rust's
+    /// or C's stdout before is flushed to stdout first, and Rust's stdout stays locked
+    /// meanwhile (another thread's `print!` waits for `ff_init` instead of landing on stderr).
+    ///
     /// Errors: [`Error::Config`] for a missing, unreadable or malformed config file,
     /// [`Error::AlreadyInitialized`] on a second call in the process, [`Error::Init`] when
     /// `ff_init` itself fails.
     pub fn init(options: StackOptions) -> Result<Stack> {
         let args = options.args()?;
         config::validate(&options.config)?;
-        if INITIALIZED.swap(true, Ordering::AcqRel) {
-            return Err(Error::AlreadyInitialized);
-        }
-        let mut argv: Vec<*mut libc::c_char> = args
-            .iter()
-            .map(|a| a.as_ptr() as *mut libc::c_char)
-            .collect();
-        argv.push(std::ptr::null_mut());
-        // SAFETY: argv holds argc valid NUL-terminated strings (kept alive by `args` for the
-        // call) followed by a null pointer, as `main`'s argv would; ff_init runs once per
-        // process, guarded by INITIALIZED.
-        let rc = unsafe { fstack_sys::ff_init(args.len() as c_int, argv.as_ptr()) };
-        if rc != 0 {
-            let source = io::Error::last_os_error();
-            INITIALIZED.store(false, Ordering::Release);
-            return Err(Error::Init { source });
-        }
-        STACK_THREAD.with(|t| t.set(true));
+        ffi::init(&args)?;
         Ok(Stack {
             _not_send: PhantomData,
         })
@@ -237,9 +186,20 @@ impl Stack {
     /// Returns `None` when the loop was stopped from elsewhere, by [`stop`] (for example from
     /// a signal handler). On real F-Stack the loop can run only once per process: DPDK is torn
     /// down when it returns (`rte_eal_cleanup`), hence `self` is consumed. Close connections
-    /// *inside* the loop before breaking out of it: afterwards, on real F-Stack, sockets and
-    /// polls still alive are abandoned on drop (no FIN is sent) and every call on them fails
-    /// with [`Error::NotRunning`].
+    /// *inside* the loop before breaking out of it.
+    ///
+    /// Once `run` has returned, on both backends, every call that would reach F-Stack fails
+    /// with [`Error::NotRunning`] naming the F-Stack call (socket reads and writes: an
+    /// [`io::Error`] of kind [`NotConnected`](io::ErrorKind::NotConnected) carrying it), and
+    /// so do the other fallible methods of sockets, listeners and polls. Dropping them then
+    /// abandons their descriptors on real F-Stack (no FIN is sent: closing would touch freed
+    /// DPDK memory); the kernel backend still closes its kernel sockets.
+    ///
+    /// Whatever C code printed to stdout while the loop ran and C's stdio still buffers
+    /// (F-Stack's and DPDK's messages; stdout that is not a terminal is block-buffered) is
+    /// flushed to stderr when `ff_run` returns, so that it never follows the program's own
+    /// output on stdout. That includes a program's own C `printf` output of that time, which
+    /// cannot be told apart; output written through Rust's `std::io` is not affected.
     ///
     /// A panic in `body` never unwinds through F-Stack's C frames: it is caught, the loop is
     /// stopped, and the panic resumes from `run` once `ff_run` has returned.
@@ -247,66 +207,34 @@ impl Stack {
     /// After `body` breaks out (or panics), the loop keeps turning for about 2 ms without
     /// calling it, so that packets queued by the last iteration (the FINs of sockets it closed)
     /// leave before `ff_run` returns.
-    pub fn run<T, F>(self, body: F) -> Option<T>
+    pub fn run<T, F>(self, mut body: F) -> Option<T>
     where
         F: FnMut() -> ControlFlow<T>,
     {
-        struct LoopState<F, T> {
-            body: F,
-            result: Option<T>,
-            panic: Option<Box<dyn std::any::Any + Send>>,
-            /// Set once the body broke out or panicked: when to stop, and the iterations
-            /// run since.
-            draining: Option<(Instant, u32)>,
-        }
-
-        extern "C" fn iteration<F, T>(arg: *mut c_void) -> c_int
-        where
-            F: FnMut() -> ControlFlow<T>,
-        {
-            // SAFETY: `arg` is the `LoopState` that `run` passed to ff_run; it outlives the
-            // loop, and ff_run calls back only on this thread, never reentrantly.
-            let state = unsafe { &mut *(arg as *mut LoopState<F, T>) };
-            if let Some((deadline, iterations)) = state.draining.as_mut() {
+        let mut result = None;
+        let mut panicked = None;
+        // Set once the body broke out or panicked: when to stop, and the iterations run since.
+        let mut draining: Option<(Instant, u32)> = None;
+        ffi::run(&mut || {
+            if let Some((deadline, iterations)) = draining.as_mut() {
                 // The body is done; let F-Stack transmit what the last iteration queued.
                 *iterations += 1;
                 if *iterations >= DRAIN_MIN_ITERATIONS && Instant::now() >= *deadline {
                     stop();
                 }
-                return 0;
+                return;
             }
-            match panic::catch_unwind(AssertUnwindSafe(|| (state.body)())) {
-                Ok(ControlFlow::Continue(())) => return 0,
-                Ok(ControlFlow::Break(value)) => state.result = Some(value),
-                Err(payload) => state.panic = Some(payload),
+            match panic::catch_unwind(AssertUnwindSafe(&mut body)) {
+                Ok(ControlFlow::Continue(())) => return,
+                Ok(ControlFlow::Break(value)) => result = Some(value),
+                Err(payload) => panicked = Some(payload),
             }
-            state.draining = Some((Instant::now() + DRAIN_TIME, 0));
-            0
-        }
-
-        let mut state = LoopState {
-            body,
-            result: None,
-            panic: None,
-            draining: None,
-        };
-        IN_LOOP.with(|l| l.set(true));
-        // SAFETY: `iteration::<F, T>` matches loop_func_t and casts `arg` back to the
-        // `LoopState<F, T>` it points to, which lives on this frame until ff_run returns.
-        unsafe {
-            fstack_sys::ff_run(
-                Some(iteration::<F, T>),
-                &mut state as *mut LoopState<F, T> as *mut c_void,
-            )
-        };
-        IN_LOOP.with(|l| l.set(false));
-        if backend() == Backend::FStack {
-            TORN_DOWN.store(true, Ordering::Relaxed);
-        }
-        if let Some(payload) = state.panic {
+            draining = Some((Instant::now() + DRAIN_TIME, 0));
+        });
+        if let Some(payload) = panicked {
             panic::resume_unwind(payload);
         }
-        state.result
+        result
     }
 }
 
@@ -314,8 +242,7 @@ impl Stack {
 ///
 /// Async-signal-safe: it only sets a flag, so a signal handler may call it.
 pub fn stop() {
-    // SAFETY: ff_stop_run only sets the loop's stop flag; it is valid at any time.
-    unsafe { fstack_sys::ff_stop_run() }
+    ffi::stop()
 }
 
 /// A flag raised by SIGINT or SIGTERM, for a graceful shutdown inside the loop.

@@ -1,50 +1,22 @@
-//! Helpers shared by the integration tests. Each test binary is its own process, and F-Stack
-//! can be initialised once per process: a test file runs all its scenarios in one loop.
+//! Helpers shared by the integration tests of `fstack` (`fstack/tests/`) and of the repository
+//! root (`tests/`, which includes this file with `#[path]`). Each test binary is its own
+//! process, and F-Stack can be initialised once per process: a test file runs all its
+//! scenarios in one loop.
 #![allow(dead_code)]
 
 use std::ops::ControlFlow;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use fstack::{Backend, Stack, StackOptions};
 
-/// Builds the example `name` with cargo and returns the path cargo reports for it, so a test
-/// never runs a stale or guessed binary. The build goes to a target directory of its own under
-/// `CARGO_TARGET_TMPDIR`: `cargo test` holds the main target directory's lock while tests run.
-pub fn example_bin(name: &str) -> PathBuf {
-    let target = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("examples");
-    let mut cmd = std::process::Command::new(env!("CARGO"));
-    cmd.args([
-        "build",
-        "--quiet",
-        "--message-format=json",
-        "--example",
-        name,
-    ])
-    .arg("--manifest-path")
-    .arg(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml"))
-    .arg("--target-dir")
-    .arg(&target);
-    if !cfg!(debug_assertions) {
-        cmd.arg("--release");
-    }
-    let out = cmd.output().expect("run cargo build");
-    assert!(
-        out.status.success(),
-        "cargo build --example {name} failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter(|v| v["reason"] == "compiler-artifact" && v["target"]["name"] == name)
-        .find_map(|v| v["executable"].as_str().map(PathBuf::from))
-        .unwrap_or_else(|| panic!("cargo reported no executable for example {name}"))
-}
-
-/// The repository's f-stack.conf.
+/// The repository's f-stack.conf (at the root, above `fstack/`).
 pub fn config_path() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("f-stack.conf")
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .map(|dir| dir.join("f-stack.conf"))
+        .find(|path| path.is_file())
+        .expect("f-stack.conf at the repository root")
 }
 
 /// True (after saying why) when these tests need kernel sockets on loopback but the build links

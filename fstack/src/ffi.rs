@@ -1,0 +1,542 @@
+//! The one funnel to F-Stack: every `fstack_sys::ff_*` call of this crate is made here, and
+//! nowhere else (`grep -rn 'fstack_sys::ff_' fstack/src` lists only this file).
+//!
+//! Each function checks the process's F-Stack state before anything reaches F-Stack, like mio's
+//! `syscall!` wraps every system call:
+//!
+//! - [`Error::NotRunning`] once [`Stack::run`](crate::Stack::run) has returned, on both
+//!   backends: real F-Stack's `ff_run` ends with `rte_eal_cleanup`, after which no `ff_*` call
+//!   of any kind may follow, and the kernel backend refuses them as well so that a program
+//!   behaves the same on both;
+//! - [`Error::NotInitialized`] on a thread that did not initialise F-Stack (its state is
+//!   per-thread);
+//! - [`Error::NotRunning`] for calls that need the running loop (`ff_connect`) outside it.
+//!
+//! Descriptors are released through [`close`], which abandons them instead once real F-Stack is
+//! torn down. [`init`] and the end of [`run`] keep F-Stack's own `printf` output off stdout.
+
+use std::cell::Cell;
+use std::ffi::{c_int, c_void, CString};
+use std::io::{self, IoSlice, IoSliceMut, Write};
+use std::mem;
+use std::sync::atomic::{AtomicU8, Ordering};
+
+use fstack_sys::epoll_event;
+
+use crate::addr::RawAddr;
+use crate::error::{Error, Result};
+
+/// No `ff_init` yet (or it failed).
+const UNINITIALIZED: u8 = 0;
+/// `ff_init` is running.
+const INITIALIZING: u8 = 1;
+/// `ff_init` succeeded; the loop has not started.
+const READY: u8 = 2;
+/// Inside `ff_run`.
+const RUNNING: u8 = 3;
+/// `ff_run` returned: on real F-Stack, DPDK is gone. Final.
+const FINISHED: u8 = 4;
+
+/// Where the process is in F-Stack's life: one of the constants above.
+static PHASE: AtomicU8 = AtomicU8::new(UNINITIALIZED);
+
+thread_local! {
+    /// True on the thread that initialised F-Stack: the only one allowed to make `ff_*` calls.
+    static STACK_THREAD: Cell<bool> = const { Cell::new(false) };
+}
+
+/// What a call needs besides a live F-Stack on the calling thread.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Need {
+    /// Initialised on this thread, before or inside the loop.
+    Thread,
+    /// Inside the running loop (F-Stack refuses connects before `ff_run`).
+    Loop,
+}
+
+/// The guard in front of every call: fails unless `op` may reach F-Stack now.
+#[inline]
+pub(crate) fn ensure(op: &'static str, need: Need) -> Result<()> {
+    let phase = PHASE.load(Ordering::Acquire);
+    if phase == FINISHED {
+        return Err(Error::NotRunning { op });
+    }
+    if !STACK_THREAD.with(Cell::get) {
+        return Err(Error::NotInitialized { op });
+    }
+    if need == Need::Loop && phase != RUNNING {
+        return Err(Error::NotRunning { op });
+    }
+    Ok(())
+}
+
+/// [`ensure`] for `Read`/`Write`: a refusal is an [`io::Error`] of kind
+/// [`NotConnected`](io::ErrorKind::NotConnected) carrying the [`Error`].
+#[inline]
+pub(crate) fn ensure_io(op: &'static str) -> io::Result<()> {
+    ensure(op, Need::Thread).map_err(|e| io::Error::new(io::ErrorKind::NotConnected, e))
+}
+
+fn check(rc: c_int, op: &'static str) -> Result<c_int> {
+    if rc < 0 {
+        Err(Error::last_os(op))
+    } else {
+        Ok(rc)
+    }
+}
+
+fn check_io(n: isize) -> io::Result<usize> {
+    if n < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(n as usize)
+    }
+}
+
+// --- Process lifecycle -------------------------------------------------------------------------
+
+/// `ff_init` with `args` (the first one plays `argv[0]`), once per process; this thread becomes
+/// the F-Stack thread. F-Stack prints its config to stdout: it is sent to stderr instead.
+pub(crate) fn init(args: &[CString]) -> Result<()> {
+    if PHASE
+        .compare_exchange(
+            UNINITIALIZED,
+            INITIALIZING,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        )
+        .is_err()
+    {
+        return Err(Error::AlreadyInitialized);
+    }
+    let mut argv: Vec<*mut libc::c_char> = args
+        .iter()
+        .map(|a| a.as_ptr() as *mut libc::c_char)
+        .collect();
+    argv.push(std::ptr::null_mut());
+    let (rc, errno) = with_stdout_on_stderr(Buffered::Program, || {
+        // SAFETY: argv holds args.len() valid NUL-terminated strings (kept alive by `args`
+        // for the call) followed by a null pointer, as `main`'s argv would; ff_init runs once
+        // per process, guarded by PHASE.
+        let rc = unsafe { fstack_sys::ff_init(args.len() as c_int, argv.as_ptr()) };
+        (rc, io::Error::last_os_error())
+    });
+    if rc != 0 {
+        PHASE.store(UNINITIALIZED, Ordering::Release);
+        return Err(Error::Init { source: errno });
+    }
+    STACK_THREAD.with(|t| t.set(true));
+    PHASE.store(READY, Ordering::Release);
+    Ok(())
+}
+
+/// `ff_run`: calls `iteration` once per loop iteration until [`stop`]. Afterwards every call
+/// fails with [`Error::NotRunning`]; what C code printed to stdout meanwhile (F-Stack's and
+/// DPDK's messages, buffered by C's stdio) is flushed to stderr.
+///
+/// `iteration` must not unwind: a panic escaping it aborts the process (it would cross
+/// F-Stack's C frames). Panics if F-Stack is not initialised and idle on this thread, which
+/// [`Stack`](crate::Stack) rules out (it is created once, by `init`, and consumed by `run`).
+pub(crate) fn run<F: FnMut()>(iteration: &mut F) {
+    extern "C" fn trampoline<F: FnMut()>(arg: *mut c_void) -> c_int {
+        // SAFETY: `arg` is the `&mut F` that `run` passed to ff_run; it outlives the loop, and
+        // ff_run calls back only on this thread and never reentrantly.
+        let iteration = unsafe { &mut *(arg as *mut F) };
+        iteration();
+        0
+    }
+
+    assert!(
+        STACK_THREAD.with(Cell::get)
+            && PHASE
+                .compare_exchange(READY, RUNNING, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok(),
+        "ff_run needs F-Stack initialised and idle on this thread"
+    );
+    // SAFETY: `trampoline::<F>` matches loop_func_t and casts `arg` back to the `F` it points
+    // to, which lives on the caller's frame until ff_run returns.
+    unsafe { fstack_sys::ff_run(Some(trampoline::<F>), iteration as *mut F as *mut c_void) };
+    PHASE.store(FINISHED, Ordering::Release);
+    // What C code printed while the loop ran is still in C's stdout buffer (unless stdout is
+    // a terminal): F-Stack's runtime messages and DPDK's teardown. Send it to stderr now,
+    // before the program's own output follows, rather than to stdout at exit.
+    with_stdout_on_stderr(Buffered::FStack, || ());
+}
+
+/// `ff_stop_run`: asks the loop to stop after the current iteration. No guard: it only sets
+/// a flag (on real F-Stack too), valid at any time and from a signal handler.
+pub(crate) fn stop() {
+    // SAFETY: ff_stop_run only stores to F-Stack's stop flag; it is async-signal-safe and
+    // valid before, during and after the loop.
+    unsafe { fstack_sys::ff_stop_run() }
+}
+
+/// True when a descriptor must be abandoned rather than closed: real F-Stack was torn down
+/// (closing would touch freed DPDK memory), or this is not the F-Stack thread.
+fn must_abandon() -> bool {
+    let finished = PHASE.load(Ordering::Acquire) == FINISHED;
+    (finished && crate::stack::backend() == crate::stack::Backend::FStack)
+        || !STACK_THREAD.with(Cell::get)
+}
+
+/// Closes an owned descriptor, or abandons it when [`must_abandon`]. On the kernel backend
+/// the kernel socket is still closed after the loop ended (no F-Stack state is involved, and it
+/// ends the connection cleanly).
+pub(crate) fn close(fd: c_int) {
+    if must_abandon() {
+        return;
+    }
+    // SAFETY: the caller owns `fd` and gives it up; F-Stack is alive on this thread (or it is
+    // the kernel backend, whose ff_close is close(2)).
+    unsafe { fstack_sys::ff_close(fd) };
+}
+
+// --- Sockets -----------------------------------------------------------------------------------
+
+/// `ff_socket` for a stream socket of `domain`.
+pub(crate) fn socket(domain: c_int) -> Result<c_int> {
+    ensure("ff_socket", Need::Thread)?;
+    // SAFETY: plain FFI call with integer arguments on the F-Stack thread.
+    check(
+        unsafe { fstack_sys::ff_socket(domain, libc::SOCK_STREAM, 0) },
+        "ff_socket",
+    )
+}
+
+/// `ff_ioctl(FIONBIO)`: F-Stack has no blocking mode; every socket is switched right away.
+pub(crate) fn set_nonblocking(fd: c_int) -> Result<()> {
+    const OP: &str = "ff_ioctl(FIONBIO)";
+    ensure(OP, Need::Thread)?;
+    let mut on: c_int = 1;
+    // SAFETY: FIONBIO reads one int through the pointer, which is valid for the call.
+    check(
+        unsafe { fstack_sys::ff_ioctl(fd, libc::FIONBIO as _, &mut on as *mut c_int) },
+        OP,
+    )?;
+    Ok(())
+}
+
+/// `ff_setsockopt` with a plain value.
+pub(crate) fn setsockopt<T: Copy>(
+    fd: c_int,
+    level: c_int,
+    name: c_int,
+    value: T,
+    op: &'static str,
+) -> Result<()> {
+    ensure(op, Need::Thread)?;
+    // SAFETY: `value` is a live T and the length passed is its size.
+    let rc = unsafe {
+        fstack_sys::ff_setsockopt(
+            fd,
+            level,
+            name,
+            &value as *const T as *const c_void,
+            mem::size_of::<T>() as libc::socklen_t,
+        )
+    };
+    check(rc, op)?;
+    Ok(())
+}
+
+/// `ff_getsockopt` of an int option.
+pub(crate) fn getsockopt_int(
+    fd: c_int,
+    level: c_int,
+    name: c_int,
+    op: &'static str,
+) -> Result<c_int> {
+    ensure(op, Need::Thread)?;
+    let mut value: c_int = 0;
+    let mut len = mem::size_of::<c_int>() as libc::socklen_t;
+    // SAFETY: value/len point to a live int and its size.
+    let rc = unsafe {
+        fstack_sys::ff_getsockopt(
+            fd,
+            level,
+            name,
+            &mut value as *mut c_int as *mut c_void,
+            &mut len,
+        )
+    };
+    check(rc, op)?;
+    Ok(value)
+}
+
+/// Which end of a socket [`name`] asks for.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum End {
+    /// `ff_getsockname`.
+    Local,
+    /// `ff_getpeername`.
+    Peer,
+}
+
+impl End {
+    pub(crate) fn op(self) -> &'static str {
+        match self {
+            End::Local => "ff_getsockname",
+            End::Peer => "ff_getpeername",
+        }
+    }
+}
+
+/// `ff_getsockname` or `ff_getpeername`: the raw address and its length.
+pub(crate) fn name(fd: c_int, end: End) -> Result<(RawAddr, libc::socklen_t)> {
+    let op = end.op();
+    ensure(op, Need::Thread)?;
+    let mut raw = RawAddr::zeroed();
+    let mut len = RawAddr::capacity();
+    let rc = match end {
+        // SAFETY: raw/len describe writable storage of `len` bytes.
+        End::Local => unsafe { fstack_sys::ff_getsockname(fd, raw.as_mut_ptr(), &mut len) },
+        // SAFETY: as above.
+        End::Peer => unsafe { fstack_sys::ff_getpeername(fd, raw.as_mut_ptr(), &mut len) },
+    };
+    check(rc, op)?;
+    Ok((raw, len))
+}
+
+/// `ff_connect` (inside the loop only). In progress is an [`Error::Io`] with `EINPROGRESS`.
+pub(crate) fn connect(fd: c_int, raw: &RawAddr, len: libc::socklen_t) -> Result<()> {
+    ensure("ff_connect", Need::Loop)?;
+    // SAFETY: raw/len describe a valid socket address of that length.
+    check(
+        unsafe { fstack_sys::ff_connect(fd, raw.as_ptr(), len) },
+        "ff_connect",
+    )?;
+    Ok(())
+}
+
+/// `ff_bind`.
+pub(crate) fn bind(fd: c_int, raw: &RawAddr, len: libc::socklen_t) -> Result<()> {
+    ensure("ff_bind", Need::Thread)?;
+    // SAFETY: raw/len describe a valid socket address of that length.
+    check(
+        unsafe { fstack_sys::ff_bind(fd, raw.as_ptr(), len) },
+        "ff_bind",
+    )?;
+    Ok(())
+}
+
+/// `ff_listen`.
+pub(crate) fn listen(fd: c_int, backlog: c_int) -> Result<()> {
+    ensure("ff_listen", Need::Thread)?;
+    // SAFETY: plain FFI call with integer arguments on the F-Stack thread.
+    check(unsafe { fstack_sys::ff_listen(fd, backlog) }, "ff_listen")?;
+    Ok(())
+}
+
+/// `ff_accept`: the new descriptor (owned by the caller) and the peer's raw address.
+pub(crate) fn accept(fd: c_int) -> Result<(c_int, RawAddr, libc::socklen_t)> {
+    ensure("ff_accept", Need::Thread)?;
+    let mut raw = RawAddr::zeroed();
+    let mut len = RawAddr::capacity();
+    // SAFETY: raw/len describe writable storage of `len` bytes.
+    let new = check(
+        unsafe { fstack_sys::ff_accept(fd, raw.as_mut_ptr(), &mut len) },
+        "ff_accept",
+    )?;
+    Ok((new, raw, len))
+}
+
+/// `ff_shutdown`.
+pub(crate) fn shutdown(fd: c_int, how: c_int) -> Result<()> {
+    ensure("ff_shutdown", Need::Thread)?;
+    // SAFETY: plain FFI call with integer arguments on the F-Stack thread.
+    check(unsafe { fstack_sys::ff_shutdown(fd, how) }, "ff_shutdown")?;
+    Ok(())
+}
+
+/// `ff_read`; an empty buffer reads nothing without calling F-Stack (after the guard).
+pub(crate) fn read(fd: c_int, buf: &mut [u8]) -> io::Result<usize> {
+    ensure_io("ff_read")?;
+    if buf.is_empty() {
+        return Ok(0);
+    }
+    // SAFETY: buf is valid for writes of buf.len() bytes.
+    check_io(unsafe { fstack_sys::ff_read(fd, buf.as_mut_ptr().cast(), buf.len()) } as isize)
+}
+
+/// `ff_write`; an empty buffer writes nothing without calling F-Stack (after the guard).
+pub(crate) fn write(fd: c_int, buf: &[u8]) -> io::Result<usize> {
+    ensure_io("ff_write")?;
+    if buf.is_empty() {
+        return Ok(0);
+    }
+    // SAFETY: buf is valid for reads of buf.len() bytes.
+    check_io(unsafe { fstack_sys::ff_write(fd, buf.as_ptr().cast(), buf.len()) } as isize)
+}
+
+/// `ff_readv` of at most `UIO_MAXIOV` buffers.
+pub(crate) fn readv(fd: c_int, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
+    ensure_io("ff_readv")?;
+    let n = bufs.len().min(libc::UIO_MAXIOV as usize);
+    // SAFETY: IoSliceMut is ABI-compatible with struct iovec, and each of the first n slices
+    // is valid for writes of its length.
+    check_io(unsafe { fstack_sys::ff_readv(fd, bufs.as_mut_ptr().cast(), n as c_int) } as isize)
+}
+
+/// `ff_writev` of at most `UIO_MAXIOV` buffers.
+pub(crate) fn writev(fd: c_int, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+    ensure_io("ff_writev")?;
+    let n = bufs.len().min(libc::UIO_MAXIOV as usize);
+    // SAFETY: IoSlice is ABI-compatible with struct iovec, and each of the first n slices is
+    // valid for reads of its length.
+    check_io(unsafe { fstack_sys::ff_writev(fd, bufs.as_ptr().cast(), n as c_int) } as isize)
+}
+
+// --- epoll -------------------------------------------------------------------------------------
+
+/// `ff_epoll_create`.
+pub(crate) fn epoll_create() -> Result<c_int> {
+    ensure("ff_epoll_create", Need::Thread)?;
+    // SAFETY: plain FFI call with an integer argument on the F-Stack thread.
+    check(
+        unsafe { fstack_sys::ff_epoll_create(1024) },
+        "ff_epoll_create",
+    )
+}
+
+/// `ff_epoll_ctl`; `op` names the operation in errors (`ff_epoll_ctl(ADD)`, ...).
+pub(crate) fn epoll_ctl(
+    epfd: c_int,
+    ctl: c_int,
+    fd: c_int,
+    event: &mut epoll_event,
+    op: &'static str,
+) -> Result<()> {
+    ensure(op, Need::Thread)?;
+    // SAFETY: `event` is a valid epoll_event for the duration of the call.
+    check(
+        unsafe { fstack_sys::ff_epoll_ctl(epfd, ctl, fd, event) },
+        op,
+    )?;
+    Ok(())
+}
+
+/// `ff_epoll_wait` into `events` (F-Stack ignores the timeout: it never blocks). Returns how
+/// many entries were filled.
+pub(crate) fn epoll_wait(epfd: c_int, events: &mut [epoll_event]) -> Result<usize> {
+    ensure("ff_epoll_wait", Need::Thread)?;
+    let max = c_int::try_from(events.len()).unwrap_or(c_int::MAX);
+    // SAFETY: `events` has room for `max` entries.
+    let n = check(
+        unsafe { fstack_sys::ff_epoll_wait(epfd, events.as_mut_ptr(), max, 0) },
+        "ff_epoll_wait",
+    )?;
+    Ok(n as usize)
+}
+
+// --- stdout ------------------------------------------------------------------------------------
+
+extern "C" {
+    /// C's standard output stream: a variable in glibc and musl (`extern FILE *stdout`).
+    #[link_name = "stdout"]
+    static mut C_STDOUT: *mut libc::FILE;
+}
+
+/// Writes out what C's stdio buffers for stdout, to whatever descriptor 1 is now.
+fn flush_c_stdout() {
+    // SAFETY: C's runtime initialised `stdout` before main; it is read by value, and fflush
+    // locks the stream itself. Only stdout is flushed: fflush(NULL) would lock every stream
+    // and could wait forever on one another thread is blocked reading.
+    unsafe { libc::fflush(C_STDOUT) };
+}
+
+/// What C's stdout buffer holds when [`with_stdout_on_stderr`] starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Buffered {
+    /// The program's own output (before `ff_init`): flushed to stdout first.
+    Program,
+    /// Printed while F-Stack ran (after `ff_run`): flushed to stderr with the rest.
+    FStack,
+}
+
+/// Runs `f` with descriptor 1 pointing at stderr, so that what C code prints to stdout
+/// meanwhile (F-Stack's `printf` of its config and interfaces) lands on stderr, and flushes
+/// C's stdout buffer before descriptor 1 is restored, so that none of it surfaces on stdout
+/// later (at exit, after the program's own output).
+///
+/// Before redirecting, the program's pending Rust output is flushed to the real stdout (and
+/// C's too, per `buffered`), and Rust's stdout stays locked throughout, so that other threads'
+/// `print!` waits instead of landing on stderr. Without usable descriptors 1 and 2, `f` just
+/// runs.
+fn with_stdout_on_stderr<T>(buffered: Buffered, f: impl FnOnce() -> T) -> T {
+    let mut rust_stdout = io::stdout().lock();
+    let _ = rust_stdout.flush();
+    if buffered == Buffered::Program {
+        flush_c_stdout();
+    }
+    // SAFETY: duplicates descriptor 1 (close-on-exec) into a new descriptor owned here.
+    let saved = unsafe { libc::fcntl(1, libc::F_DUPFD_CLOEXEC, 3) };
+    if saved < 0 {
+        return f();
+    }
+    // SAFETY: makes descriptor 1 a copy of 2; the original is restored from `saved` below.
+    if unsafe { libc::dup2(2, 1) } < 0 {
+        // SAFETY: `saved` is owned here and not used again.
+        unsafe { libc::close(saved) };
+        return f();
+    }
+    let out = f();
+    flush_c_stdout(); // to descriptor 1, which is stderr now
+                      // SAFETY: puts the original stdout back on descriptor 1 and closes the copy owned here.
+    unsafe {
+        libc::dup2(saved, 1);
+        libc::close(saved);
+    }
+    drop(rust_stdout);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    /// The funnel is structural: no other source file of the safe crates calls or imports an
+    /// `ff_*` function of fstack-sys.
+    #[test]
+    fn no_ff_call_outside_this_module() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let dirs = [
+            "fstack/src",
+            "fstack-tls/src",
+            "fstack-binance/src",
+            "fstack-bench/src",
+            "fstack-bench/benches",
+            "src",
+            "examples",
+        ];
+        let mut offenders = Vec::new();
+        let mut scanned = 0;
+        let mut stack: Vec<_> = dirs.iter().map(|d| root.join(d)).collect();
+        while let Some(path) = stack.pop() {
+            if path.is_dir() {
+                for entry in std::fs::read_dir(&path).unwrap() {
+                    stack.push(entry.unwrap().path());
+                }
+                continue;
+            }
+            if path.extension().is_none_or(|e| e != "rs") || path.ends_with("fstack/src/ffi.rs") {
+                continue;
+            }
+            scanned += 1;
+            let text = std::fs::read_to_string(&path).unwrap();
+            for (n, line) in text.lines().enumerate() {
+                let line = line.trim_start();
+                let imports = line.starts_with("use fstack_sys")
+                    && (line.contains("ff_") || line.contains('*'));
+                if line.contains("fstack_sys::ff_") || imports {
+                    offenders.push(format!("{}:{}: {line}", path.display(), n + 1));
+                }
+            }
+        }
+        assert!(scanned > 10, "scanned only {scanned} files");
+        assert!(
+            offenders.is_empty(),
+            "ff_* outside fstack/src/ffi.rs:\n{}",
+            offenders.join("\n")
+        );
+    }
+}
