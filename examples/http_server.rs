@@ -166,9 +166,10 @@ fn run(cli: Cli) -> Result<(), String> {
         }
     });
     let (stats, closed) = summary.unwrap_or_default();
+    // lab/e2e matches the start of this line: new counters go at its end.
     eprintln!(
-        "http_server: stopped; {} connections, {} requests, {} timed out, {} shed at the \
-         connection limit, peak {} open, {closed} closed at shutdown",
+        "http_server: stopped; {} connections, {} requests, {closed} closed at shutdown; {} \
+         timed out, {} shed at the connection limit, peak {} open",
         stats.accepted, stats.requests, stats.timed_out, stats.shed, stats.peak_connections
     );
     result.unwrap_or(Ok(()))

@@ -1,5 +1,10 @@
 //! The http_server logic on the kernel backend: 200 concurrent keep-alive clients (kernel
 //! sockets on other threads) all get the page, several times each; hostile requests get errors.
+//! Then the `http_server` example as a process (built by `cargo test`; a targeted
+//! `cargo test --test http_server` needs `cargo build --example http_server` first): request
+//! smuggling attempts get exactly one 400 and a close, slow request heads a 408 after the
+//! header deadline, idle keep-alive connections close, a slowloris flood beyond
+//! `--max-connections` does not keep clients from being served, and the command line contract.
 
 mod common;
 
@@ -587,7 +592,7 @@ fn slow_heads_get_408_and_idle_keep_alive_closes() {
     let (status, stderr) = server.stop();
     assert!(status.success(), "exit {status:?}: {stderr}");
     // 5 trickling + 2 silent (header deadline) + 1 idle; the normal client is not among them.
-    assert!(stderr.contains(" 8 timed out,"), "summary: {stderr}");
+    assert!(stderr.contains("; 8 timed out,"), "summary: {stderr}");
 }
 
 #[test]
@@ -698,4 +703,45 @@ fn slowloris_flood_over_the_limit_does_not_starve_clients() {
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("no peak in {stderr}"));
     assert!(peak <= LIMIT, "peak {peak} open: {stderr}");
+}
+
+#[test]
+fn cli_help_and_bad_arguments() {
+    let exe = example("http_server");
+    assert!(exe.exists(), "{} is missing", exe.display());
+    let out = Command::new(&exe).arg("--help").output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let help = String::from_utf8(out.stdout).unwrap();
+    for want in [
+        "--listen <ADDR:PORT>",
+        "[default: 0.0.0.0:80]",
+        "--config <FILE>",
+        "[default: f-stack.conf]",
+        "--header-timeout <SECS>",
+        "[default: 10]",
+        "--idle-timeout <SECS>",
+        "[default: 60]",
+        "--max-connections <N>",
+        "[default: 1024]",
+    ] {
+        assert!(help.contains(want), "--help lacks {want:?}:\n{help}");
+    }
+    // Bad arguments never reach F-Stack: exit 2, nothing on stdout, one line on stderr.
+    for args in [
+        &["--bogus"][..],
+        &["extra"],
+        &["--listen"],
+        &["--listen", "nope"],
+        &["--header-timeout", "0"],
+        &["--idle-timeout", "-1"],
+        &["--idle-timeout", "soon"],
+        &["--max-connections", "0"],
+    ] {
+        let out = Command::new(&exe).args(args).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(out.stdout.is_empty(), "{args:?}");
+        assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
+        assert!(stderr.starts_with("http_server: "), "{args:?}: {stderr}");
+    }
 }
