@@ -525,6 +525,8 @@ struct ConnTimer {
     /// When the current request head began (its first byte, or the accept for the first
     /// request); `None` when no head is pending (idle, or inside a body).
     head_since: Option<Instant>,
+    /// When the current (or last) request began: its head's first byte, or the accept.
+    request_since: Instant,
     /// Last byte read or written.
     progress: Instant,
     /// When lingering began.
@@ -537,6 +539,7 @@ impl ConnTimer {
     fn new(now: Instant) -> ConnTimer {
         ConnTimer {
             head_since: Some(now),
+            request_since: now,
             progress: now,
             linger_since: None,
         }
@@ -559,6 +562,7 @@ impl ConnTimer {
             self.head_since = None;
         } else if self.head_since.is_none() {
             self.head_since = Some(now);
+            self.request_since = now;
         }
     }
 
@@ -567,20 +571,20 @@ impl ConnTimer {
         self.linger_since = Some(now);
     }
 
-    /// The next deadline and what passes then.
-    fn deadline(&self, config: &ServerConfig) -> (Instant, Expiry) {
-        if let Some(since) = self.linger_since {
-            return (since + LINGER, Expiry::Linger);
-        }
-        match self.head_since {
-            Some(since) => (since + config.header_timeout, Expiry::Header),
-            None => (self.progress + config.idle_timeout, Expiry::Idle),
-        }
+    /// The next deadline and what passes then; `None` if a timeout is too large to fall
+    /// within the clock's range (never).
+    fn deadline(&self, config: &ServerConfig) -> Option<(Instant, Expiry)> {
+        let (since, timeout, what) = match (self.linger_since, self.head_since) {
+            (Some(since), _) => (since, LINGER, Expiry::Linger),
+            (None, Some(since)) => (since, config.header_timeout, Expiry::Header),
+            (None, None) => (self.progress, config.idle_timeout, Expiry::Idle),
+        };
+        Some((since.checked_add(timeout)?, what))
     }
 
     /// The deadline that has passed at `now`, if any.
     fn expired(&self, now: Instant, config: &ServerConfig) -> Option<Expiry> {
-        let (at, what) = self.deadline(config);
+        let (at, what) = self.deadline(config)?;
         (now >= at).then_some(what)
     }
 }
@@ -667,12 +671,12 @@ impl Conn {
             return None;
         }
         if !self.parser.in_head() || !self.input.is_empty() {
-            return Some((1, self.timer.head_since.unwrap_or(self.timer.progress)));
+            return Some((1, self.timer.request_since));
         }
         if self.requests > 0 {
             return Some((2, self.timer.progress));
         }
-        Some((3, self.timer.head_since.unwrap_or(self.timer.progress)))
+        Some((3, self.timer.request_since))
     }
 }
 
@@ -1325,7 +1329,7 @@ mod tests {
             timer.progress(t0 + s(i));
             timer.head_pending(t0 + s(i), true);
         }
-        assert_eq!(timer.deadline(&cfg), (t0 + s(10), Expiry::Header));
+        assert_eq!(timer.deadline(&cfg), Some((t0 + s(10), Expiry::Header)));
         assert_eq!(timer.expired(t0 + s(10), &cfg), Some(Expiry::Header));
     }
 
@@ -1340,21 +1344,41 @@ mod tests {
         timer.head_done();
         timer.head_pending(t0 + s(1), false);
         timer.progress(t0 + s(2));
-        assert_eq!(timer.deadline(&cfg), (t0 + s(62), Expiry::Idle));
+        assert_eq!(timer.deadline(&cfg), Some((t0 + s(62), Expiry::Idle)));
         assert_eq!(timer.expired(t0 + s(61), &cfg), None);
         // The next request's first byte at 30 s: its head is due at 40 s, more bytes or not.
         timer.progress(t0 + s(30));
         timer.head_pending(t0 + s(30), true);
         timer.progress(t0 + s(35));
         timer.head_pending(t0 + s(35), true);
-        assert_eq!(timer.deadline(&cfg), (t0 + s(40), Expiry::Header));
+        assert_eq!(timer.deadline(&cfg), Some((t0 + s(40), Expiry::Header)));
         // Inside a body (or writing), progress moves the idle deadline.
         timer.head_done();
         timer.progress(t0 + s(39));
-        assert_eq!(timer.deadline(&cfg), (t0 + s(99), Expiry::Idle));
+        assert_eq!(timer.deadline(&cfg), Some((t0 + s(99), Expiry::Idle)));
+        // The request began at 30 s, whatever progress its body makes (shedding order).
+        assert_eq!(timer.request_since, t0 + s(30));
         // Lingering overrides both.
         timer.linger(t0 + s(50));
-        assert_eq!(timer.deadline(&cfg), (t0 + s(50) + LINGER, Expiry::Linger));
+        assert_eq!(
+            timer.deadline(&cfg),
+            Some((t0 + s(50) + LINGER, Expiry::Linger))
+        );
+    }
+
+    #[test]
+    fn huge_timeouts_never_expire_instead_of_overflowing() {
+        let cfg = ServerConfig {
+            header_timeout: Duration::MAX,
+            idle_timeout: Duration::MAX,
+            max_connections: 1,
+        };
+        let t0 = Instant::now();
+        let mut timer = ConnTimer::new(t0);
+        assert_eq!(timer.deadline(&cfg), None);
+        assert_eq!(timer.expired(t0 + Duration::from_secs(1 << 40), &cfg), None);
+        timer.head_done();
+        assert_eq!(timer.expired(t0 + Duration::from_secs(1 << 40), &cfg), None);
     }
 
     #[test]
