@@ -16,17 +16,18 @@
 //! line.
 
 use std::io::{self, Read, Write};
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::{IpAddr, SocketAddr};
 use std::ops::ControlFlow;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use fstack::{Events, FStackSocket, Interest, Poll, ShutdownSignal, Stack, StackOptions, Token};
+use fstack::{Events, FStackSocket, Poll, ShutdownSignal, Stack, StackOptions, Token};
 use fstack_binance::cli::Resolve;
 use fstack_examples::args;
-use fstack_tls::{HandshakeError, MidHandshake, TlsConnector, TlsStream};
+use fstack_tls::dial::Dial;
+use fstack_tls::{TlsConnector, TlsStream};
 
 fn main() -> ExitCode {
     let args = match args::parse::<Args>() {
@@ -81,71 +82,54 @@ struct Args {
     url: Url,
 }
 
+/// The parts of the URL the request needs.
 #[derive(Debug, Clone)]
 struct Url {
+    /// Host name (lowercase) or IP literal (IPv6 without brackets): dialed and verified.
     host: String,
     port: u16,
-    path: String,
+    /// `HOST[:PORT]` as the `Host` header carries it (port omitted when 443).
+    authority: String,
+    /// Path and query: the request target.
+    target: String,
 }
 
 fn resolve_arg(v: &str) -> Result<Resolve, String> {
     Resolve::parse(v).map_err(|e| e.0)
 }
 
+/// `https://HOST[:PORT]/PATH[?QUERY]`, parsed by the `url` crate (WHATWG rules); a fragment is
+/// dropped as curl does, user info is refused.
 fn parse_url(s: &str) -> Result<Url, String> {
-    let rest = s.strip_prefix("https://").ok_or("not an https:// URL")?;
-    let (authority, path) = match rest.find(['/', '?']) {
-        Some(i) if rest.as_bytes()[i] == b'/' => (&rest[..i], rest[i..].to_string()),
-        Some(i) => (&rest[..i], format!("/{}", &rest[i..])),
-        None => (rest, "/".to_string()),
-    };
-    let path = path.split('#').next().unwrap_or("/").to_string();
-    let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
-        let (h, tail) = v6.split_once(']').ok_or("bad host")?;
-        (h, tail.strip_prefix(':'))
-    } else {
-        match authority.rsplit_once(':') {
-            Some((h, p)) => (h, Some(p)),
-            None => (authority, None),
-        }
-    };
-    if host.is_empty() || authority.contains('@') {
-        return Err("bad host".into());
+    let url = url::Url::parse(s).map_err(|e| format!("not a URL: {e}"))?;
+    if url.scheme() != "https" {
+        return Err("not an https:// URL".into());
     }
-    let port = match port {
-        Some(p) => p.parse().map_err(|_| format!("bad port `{p}`"))?,
-        None => 443,
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err("user info in the URL is not supported".into());
+    }
+    let host = match url.host() {
+        Some(url::Host::Domain(d)) => d.to_owned(),
+        Some(url::Host::Ipv4(a)) => a.to_string(),
+        Some(url::Host::Ipv6(a)) => a.to_string(),
+        None => return Err("bad host".into()),
     };
+    let port = url.port_or_known_default().unwrap_or(443);
     Ok(Url {
-        host: host.to_ascii_lowercase(),
+        host,
         port,
-        path,
+        authority: url[url::Position::BeforeHost..url::Position::AfterPort].to_owned(),
+        target: url[url::Position::BeforePath..url::Position::AfterQuery].to_owned(),
     })
 }
 
-/// The address to dial: `--resolve` if it matches, else the kernel's resolver.
-fn resolve(args: &Args) -> Result<SocketAddr, String> {
-    let Url { host, port, .. } = &args.url;
-    if let Some(r) = &args.resolve {
-        if r.host == *host && r.port == *port {
-            return Ok(SocketAddr::new(r.addr, *port));
-        }
-    }
-    let addrs: Vec<SocketAddr> = (host.as_str(), *port)
-        .to_socket_addrs()
-        .map_err(|e| format!("cannot resolve {host}: {e}"))?
-        .collect();
-    // Prefer IPv4: F-Stack deployments are usually configured for it.
-    addrs
-        .iter()
-        .find(|a| a.is_ipv4())
-        .or(addrs.first())
-        .copied()
-        .ok_or(format!("cannot resolve {host}: no addresses"))
-}
-
 fn run(args: Args) -> Result<Vec<u8>, String> {
-    let addr = resolve(&args)?;
+    let Url { host, port, .. } = &args.url;
+    let resolve = args
+        .resolve
+        .as_ref()
+        .filter(|r| r.host == *host && r.port == *port)
+        .map(|r| r.addr);
     let mut builder = TlsConnector::builder().danger_accept_invalid_certs(args.insecure);
     if let Some(ca) = &args.ca_file {
         builder = builder.ca_file(ca);
@@ -156,12 +140,11 @@ fn run(args: Args) -> Result<Vec<u8>, String> {
     let mut client = Client {
         state: State::Start,
         ready: true,
-        host: args.url.host.clone(),
+        peer: None,
         request: format!(
             "GET {} HTTP/1.1\r\nHost: {}\r\nUser-Agent: fstack-tls-get/0.1\r\n\
              Accept: */*\r\nConnection: close\r\n\r\n",
-            args.url.path,
-            host_header(&args.url)
+            args.url.target, args.url.authority
         )
         .into_bytes(),
         response: Response::default(),
@@ -175,14 +158,14 @@ fn run(args: Args) -> Result<Vec<u8>, String> {
             return ControlFlow::Break(Err("interrupted".to_string()));
         }
         if deadline.is_some_and(|d| Instant::now() > d) {
+            let peer = client.peer.map_or(host.clone(), |a| a.to_string());
             return ControlFlow::Break(Err(format!(
-                "timed out after {:?} while {} {}",
+                "timed out after {:?} {} {peer}",
                 args.timeout,
                 client.state.doing(),
-                addr
             )));
         }
-        match client.step(&connector, addr, &mut poll, &mut events) {
+        match client.step(&connector, (host, *port, resolve), &mut poll, &mut events) {
             Ok(true) => ControlFlow::Break(Ok(())),
             Ok(false) => ControlFlow::Continue(()),
             Err(e) => ControlFlow::Break(Err(e)),
@@ -196,23 +179,10 @@ fn run(args: Args) -> Result<Vec<u8>, String> {
     Ok(r.body)
 }
 
-fn host_header(url: &Url) -> String {
-    let host = if url.host.contains(':') {
-        format!("[{}]", url.host)
-    } else {
-        url.host.clone()
-    };
-    if url.port == 443 {
-        host
-    } else {
-        format!("{host}:{}", url.port)
-    }
-}
-
 enum State {
     Start,
-    Connecting(FStackSocket),
-    Handshaking(MidHandshake<FStackSocket>),
+    /// DNS, TCP connect, TLS handshake.
+    Dialing(Box<Dial>),
     Sending(TlsStream<FStackSocket>, usize),
     Receiving(TlsStream<FStackSocket>),
     Done,
@@ -221,11 +191,15 @@ enum State {
 impl State {
     fn doing(&self) -> &'static str {
         match self {
-            State::Start | State::Connecting(_) => "connecting to",
-            State::Handshaking(_) => "in the TLS handshake with",
-            State::Sending(..) => "sending the request to",
-            State::Receiving(_) => "waiting for the response from",
-            State::Done => "finishing with",
+            State::Start => "while connecting to",
+            State::Dialing(dial) => match dial.step() {
+                "DNS lookup" => "in the DNS lookup of",
+                "TCP connect" => "in the TCP connect to",
+                _ => "in the TLS handshake with",
+            },
+            State::Sending(..) => "while sending the request to",
+            State::Receiving(_) => "while waiting for the response from",
+            State::Done => "while finishing with",
         }
     }
 }
@@ -234,7 +208,8 @@ struct Client {
     state: State,
     /// An event arrived since the last `WouldBlock` (readiness is edge-triggered).
     ready: bool,
-    host: String,
+    /// The address dialed, once resolved.
+    peer: Option<SocketAddr>,
     request: Vec<u8>,
     response: Response,
 }
@@ -244,7 +219,7 @@ impl Client {
     fn step(
         &mut self,
         connector: &TlsConnector,
-        addr: SocketAddr,
+        (host, port, resolve): (&str, u16, Option<IpAddr>),
         poll: &mut Option<Poll>,
         events: &mut Events,
     ) -> Result<bool, String> {
@@ -253,10 +228,7 @@ impl Client {
             None => poll.insert(Poll::new().map_err(|e| e.to_string())?),
         };
         if let State::Start = self.state {
-            let sock = FStackSocket::connect(addr).map_err(|e| e.to_string())?;
-            poll.register(&sock, Token(0), Interest::READABLE | Interest::WRITABLE)
-                .map_err(|e| e.to_string())?;
-            self.state = State::Connecting(sock);
+            self.state = State::Dialing(Box::new(Dial::start(connector, host, port, resolve)));
         }
         poll.poll(events).map_err(|e| e.to_string())?;
         if events.iter().next().is_some() {
@@ -265,29 +237,17 @@ impl Client {
         while self.ready {
             self.state = match std::mem::replace(&mut self.state, State::Done) {
                 State::Start | State::Done => return Ok(true),
-                State::Connecting(mut sock) => match sock.finish_connect() {
-                    Ok(true) => match connector.connect(&self.host, sock) {
-                        Ok(tls) => State::Sending(tls, 0),
-                        Err(HandshakeError::WouldBlock(mid)) => {
+                State::Dialing(mut dial) => {
+                    let dialed = dial.advance(true, poll, Token(0));
+                    self.peer = dial.peer_addr();
+                    match dialed.map_err(|e| e.to_string())? {
+                        Some(tls) => State::Sending(tls, 0),
+                        None => {
                             self.ready = false;
-                            State::Handshaking(mid)
+                            State::Dialing(dial)
                         }
-                        Err(HandshakeError::Failure(e)) => return Err(e.to_string()),
-                    },
-                    Ok(false) => {
-                        self.ready = false;
-                        State::Connecting(sock)
                     }
-                    Err(e) => return Err(e.to_string()),
-                },
-                State::Handshaking(mid) => match mid.handshake() {
-                    Ok(tls) => State::Sending(tls, 0),
-                    Err(HandshakeError::WouldBlock(mid)) => {
-                        self.ready = false;
-                        State::Handshaking(mid)
-                    }
-                    Err(HandshakeError::Failure(e)) => return Err(e.to_string()),
-                },
+                }
                 State::Sending(mut tls, off) if off == self.request.len() => match tls.flush() {
                     Ok(()) => State::Receiving(tls),
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
@@ -359,6 +319,8 @@ enum Body {
 }
 
 const MAX_HEAD: usize = 64 << 10;
+/// Headers accepted in a response head.
+const MAX_HEADERS: usize = 100;
 
 impl Response {
     fn complete(&self) -> bool {
@@ -392,15 +354,20 @@ impl Response {
             let rest = &self.pending[pos..];
             match self.body_state {
                 Body::Head => {
-                    let Some(end) = find(rest, b"\r\n\r\n") else {
-                        if rest.len() > MAX_HEAD {
-                            return Err("response header larger than 64 KiB".into());
+                    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+                    let mut head = httparse::Response::new(&mut headers);
+                    match head.parse(rest) {
+                        Ok(httparse::Status::Complete(n)) => {
+                            pos += n;
+                            let (status, reason, body) = parse_head(&head)?;
+                            (self.status, self.reason, self.body_state) = (status, reason, body);
                         }
-                        break;
-                    };
-                    let head = String::from_utf8_lossy(&rest[..end]).into_owned();
-                    pos += end + 4;
-                    self.body_state = self.parse_head(&head)?;
+                        Ok(httparse::Status::Partial) if rest.len() > MAX_HEAD => {
+                            return Err("response header larger than 64 KiB".into())
+                        }
+                        Ok(httparse::Status::Partial) => break,
+                        Err(e) => return Err(format!("malformed response head: {e}")),
+                    }
                 }
                 Body::Length(0) => self.body_state = Body::Done,
                 Body::Length(n) => {
@@ -417,21 +384,18 @@ impl Response {
                     pos += rest.len();
                     break;
                 }
-                Body::ChunkSize => {
-                    let Some(end) = find(rest, b"\r\n") else {
-                        break;
-                    };
-                    let line = String::from_utf8_lossy(&rest[..end]);
-                    let size = line.split(';').next().unwrap_or("").trim();
-                    let size = usize::from_str_radix(size, 16)
-                        .map_err(|_| format!("bad chunk size `{size}` in a chunked body"))?;
-                    pos += end + 2;
-                    self.body_state = if size == 0 {
-                        Body::Trailers
-                    } else {
-                        Body::ChunkData(size)
-                    };
-                }
+                Body::ChunkSize => match httparse::parse_chunk_size(rest) {
+                    Ok(httparse::Status::Complete((n, size))) => {
+                        pos += n;
+                        self.body_state = match usize::try_from(size) {
+                            Ok(0) => Body::Trailers,
+                            Ok(size) => Body::ChunkData(size),
+                            Err(_) => return Err("chunk size out of range".into()),
+                        };
+                    }
+                    Ok(httparse::Status::Partial) => break,
+                    Err(_) => return Err("bad chunk size in a chunked body".into()),
+                },
                 Body::ChunkData(n) => {
                     let take = n.min(rest.len());
                     if take == 0 {
@@ -470,52 +434,50 @@ impl Response {
         self.pending.drain(..pos);
         Ok(())
     }
-
-    /// Parses the status line and headers; returns how the body is delimited.
-    fn parse_head(&mut self, head: &str) -> Result<Body, String> {
-        let mut lines = head.split("\r\n");
-        let status_line = lines.next().unwrap_or("");
-        let mut parts = status_line.splitn(3, ' ');
-        let (version, code) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
-        if !version.starts_with("HTTP/1.") {
-            return Err(format!("not an HTTP/1.x response: `{status_line}`"));
-        }
-        self.status = code
-            .parse()
-            .map_err(|_| format!("bad status line `{status_line}`"))?;
-        self.reason = parts.next().unwrap_or("").to_string();
-        if (100..200).contains(&self.status) {
-            return Ok(Body::Head); // interim response: the real one follows
-        }
-        let mut length = None;
-        let mut chunked = false;
-        for line in lines {
-            let Some((name, value)) = line.split_once(':') else {
-                continue;
-            };
-            let value = value.trim();
-            if name.eq_ignore_ascii_case("transfer-encoding") {
-                chunked = value.to_ascii_lowercase().contains("chunked");
-            } else if name.eq_ignore_ascii_case("content-length") {
-                length = Some(
-                    value
-                        .parse::<usize>()
-                        .map_err(|_| format!("bad Content-Length `{value}`"))?,
-                );
-            }
-        }
-        Ok(if self.status == 204 || self.status == 304 {
-            Body::Done
-        } else if chunked {
-            Body::ChunkSize
-        } else if let Some(n) = length {
-            Body::Length(n)
-        } else {
-            Body::UntilClose
-        })
-    }
 }
 
+/// The status, the reason and how the body is delimited (RFC 9112 §6.3).
+fn parse_head(head: &httparse::Response<'_, '_>) -> Result<(u16, String, Body), String> {
+    let status = head.code.unwrap_or(0);
+    let reason = head.reason.unwrap_or("").to_owned();
+    if (100..200).contains(&status) {
+        return Ok((status, reason, Body::Head)); // interim response: the real one follows
+    }
+    let mut length: Option<usize> = None;
+    let mut chunked = false;
+    for h in head.headers.iter() {
+        let value = String::from_utf8_lossy(h.value);
+        let value = value.trim();
+        if h.name.eq_ignore_ascii_case("transfer-encoding") {
+            chunked = value
+                .rsplit(',')
+                .next()
+                .is_some_and(|last| last.trim().eq_ignore_ascii_case("chunked"));
+        } else if h.name.eq_ignore_ascii_case("content-length") {
+            let n = value
+                .parse::<usize>()
+                .ok()
+                .filter(|_| value.bytes().all(|b| b.is_ascii_digit()))
+                .ok_or_else(|| format!("bad Content-Length `{value}`"))?;
+            if length.is_some_and(|l| l != n) {
+                return Err("conflicting Content-Length headers".into());
+            }
+            length = Some(n);
+        }
+    }
+    let body = if status == 204 || status == 304 {
+        Body::Done
+    } else if chunked {
+        Body::ChunkSize
+    } else if let Some(n) = length {
+        Body::Length(n)
+    } else {
+        Body::UntilClose
+    };
+    Ok((status, reason, body))
+}
+
+/// Where `needle` starts in `haystack` (trailer lines of a chunked body).
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
 }

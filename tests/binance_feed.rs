@@ -563,12 +563,49 @@ fn feed_against_mock_exchange() {
             connector,
             |r, c| {
                 fatal_is_none(r)?;
-                if c.rotations < 1 || c.events < 60 {
+                // The standby took over: the old connection was closed cleanly.
+                if c.rotations < 1
+                    || c.events < 60
+                    || r.mock.stats().client_closes.load(Ordering::Relaxed) < 1
+                {
                     return Ok(false);
                 }
-                for v in r.seen.values() {
-                    contiguous(v)?;
+                exactly_once(r)?;
+                Ok(true)
+            },
+        ));
+        // The same at a slow rate, where the standby often runs ahead of the old connection
+        // (the mock sends each connection on its own clock): it must still take over, once,
+        // without a gap or a duplicate.
+        s.push(run_with(
+            "serverShutdown rotation with the standby ahead",
+            MockConfig {
+                rate: 20.0,
+                faults: Faults {
+                    shutdown_notice_after: Some(30),
+                    ..Faults::default()
+                },
+                ..MockConfig::default()
+            },
+            &["btcusdt@trade", "ethusdt@trade"],
+            |_| {},
+            connector,
+            |r, c| {
+                fatal_is_none(r)?;
+                let stats = r.mock.stats();
+                if stats.client_closes.load(Ordering::Relaxed) < 1 || !at_least(r, 45) {
+                    return Ok(false);
                 }
+                // Every connection announces serverShutdown after 30 events: each rotation
+                // used one standby, which took over.
+                let connections = stats.connections.load(Ordering::Relaxed);
+                if connections > c.rotations + 1 {
+                    return Err(format!(
+                        "{connections} connections for {} rotations; {c:?}",
+                        c.rotations
+                    ));
+                }
+                exactly_once(r)?;
                 Ok(true)
             },
         ));

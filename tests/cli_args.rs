@@ -207,15 +207,20 @@ fn mock_exchange_replaces_a_stale_ca_file_whole() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    // Until the mock has started, the old file may still be there; after that the file is
+    // missing or a whole certificate, never empty or partial (the write is atomic).
+    let whole = |s: &str| {
+        s.starts_with("-----BEGIN CERTIFICATE-----\n")
+            && s.trim_end().ends_with("-----END CERTIFICATE-----")
+    };
     let deadline = Instant::now() + Duration::from_secs(60);
     let pem = loop {
         match std::fs::read_to_string(&ca) {
+            Ok(s) if s == "stale" => {}
             Ok(s) => {
-                assert_ne!(s, "stale", "the old CA file was still there");
-                if s.is_empty() {
-                    // Created but not yet written: the write is not atomic.
+                if !whole(&s) {
                     let _ = child.kill();
-                    panic!("an empty CA file appeared");
+                    panic!("a partial CA file appeared: {s:?}");
                 }
                 break s;
             }
@@ -223,15 +228,11 @@ fn mock_exchange_replaces_a_stale_ca_file_whole() {
         }
         if Instant::now() > deadline {
             let _ = child.kill();
-            panic!("no CA file within 60 s");
+            panic!("no new CA file within 60 s");
         }
         std::thread::sleep(Duration::from_millis(1));
     };
-    assert!(
-        pem.starts_with("-----BEGIN CERTIFICATE-----\n")
-            && pem.trim_end().ends_with("-----END CERTIFICATE-----"),
-        "{pem}"
-    );
+    assert!(whole(&pem), "{pem}");
     // Once the file is there the mock listens (it prints its address after writing the file).
     let mut line = String::new();
     BufReader::new(child.stderr.take().unwrap())
@@ -241,6 +242,11 @@ fn mock_exchange_replaces_a_stale_ca_file_whole() {
         .strip_prefix("mock_exchange: wss://")
         .and_then(|rest| rest.split_whitespace().next())
         .unwrap_or_else(|| panic!("{line}"));
+    assert_eq!(
+        std::fs::read_to_string(&ca).unwrap(),
+        pem,
+        "the CA file changed after start"
+    );
     let connected = std::net::TcpStream::connect(addr);
     let _ = child.kill();
     let _ = child.wait();

@@ -13,6 +13,8 @@
 //!   edge-triggered loops, sends `close_notify` on [`TlsStream::shutdown`], and reports a
 //!   connection that ends without `close_notify` as an error rather than a clean end of
 //!   stream.
+//! - With the `fstack` feature, [`dial`] resolves, connects and handshakes on F-Stack sockets
+//!   inside the F-Stack loop.
 //! - Verification is always on, with SNI, unless a `danger_...` option of
 //!   [`TlsConnectorBuilder`] says otherwise. A rejected certificate says which check failed
 //!   ([`VerifyReason`]).
@@ -50,6 +52,8 @@
 #![warn(missing_docs)]
 
 mod client;
+#[cfg(feature = "fstack")]
+pub mod dial;
 mod error;
 mod io;
 mod server;

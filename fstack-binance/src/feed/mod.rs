@@ -10,19 +10,21 @@
 //! Binance's 24-hour limit, or one announcing `serverShutdown`, is replaced by a standby
 //! connection that takes over once it delivers data, so no window of events is missed.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::fmt;
 use std::io::{self, ErrorKind};
-use std::net::{SocketAddr, ToSocketAddrs};
-use std::sync::mpsc;
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use fstack::{Events, FStackSocket, Interest, Poll, Token};
+use fstack::{Events, FStackSocket, Poll, Token};
+use fstack_tls::dial::{Dial, DialError};
 use fstack_tls::{TlsConnector, TlsStream};
 use tungstenite::client::IntoClientRequest;
 use tungstenite::handshake::client::ClientHandshake;
 use tungstenite::protocol::WebSocketConfig;
 use tungstenite::{Message as WsMessage, WebSocket};
+
+mod overlap;
 
 use crate::backoff::{Backoff, Jitter};
 use crate::endpoint::Endpoint;
@@ -30,6 +32,7 @@ use crate::events::{decode, Message, StreamEvent};
 use crate::subscribe::{
     request_target, Method, RateLimiter, RequestIds, Stream, StreamRef, TimeUnit, UrlMode,
 };
+use overlap::Overlap;
 
 type Tls = TlsStream<FStackSocket>;
 type Ws = WebSocket<Tls>;
@@ -149,58 +152,13 @@ impl StallTimeout {
     }
 }
 
-/// Decides whether an event seen while two connections overlap is delivered.
-///
-/// The primary delivers what is newer than anything delivered for that stream. The standby
-/// delivers nothing until it sees an event the primary already delivered (it has caught up on
-/// that stream); after that it delivers what is newer. Events without an ordering key come
-/// from the primary only.
-fn overlap_filter(
-    keys: &mut HashMap<String, (u64, bool)>,
-    ev: &StreamEvent<'_>,
-    from_standby: bool,
-) -> bool {
-    let Some(key) = order_key(ev) else {
-        return !from_standby;
-    };
-    let stream = ev.stream.map_or("", |s| s.name);
-    match (keys.get_mut(stream), from_standby) {
-        (None, false) => {
-            keys.insert(stream.to_string(), (key, false));
-            true
+impl From<DialError> for FeedError {
+    fn from(e: DialError) -> FeedError {
+        match e {
+            DialError::Dns { host, reason } => FeedError::Dns { host, reason },
+            DialError::Connect(e) => FeedError::Connect(e),
+            DialError::Tls(e) => FeedError::Tls(e),
         }
-        (None, true) => false,
-        (Some((last, _)), false) => {
-            let fresh = key > *last;
-            *last = (*last).max(key);
-            fresh
-        }
-        (Some((last, caught)), true) => {
-            if key <= *last {
-                *caught = true;
-                false
-            } else if *caught {
-                *last = key;
-                true
-            } else {
-                false
-            }
-        }
-    }
-}
-
-/// A per-stream key that increases with every new event, for deduplication while two
-/// connections overlap (update ids, trade ids; event time where nothing better exists).
-fn order_key(ev: &StreamEvent<'_>) -> Option<u64> {
-    use crate::events::MarketEvent as M;
-    match &ev.event {
-        M::Ticker(t) => u64::try_from(t.last_trade_id).ok(),
-        M::MiniTicker(m) => Some(m.event_time),
-        M::BookTicker(b) => Some(b.update_id),
-        M::Trade(t) => Some(t.trade_id),
-        M::AggTrade(a) => Some(a.agg_trade_id),
-        M::PartialDepth(d) => Some(d.last_update_id),
-        M::DepthUpdate(d) => Some(d.final_update_id),
     }
 }
 
@@ -410,10 +368,9 @@ pub struct FeedCounters {
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
 
 enum Phase {
-    Resolving(mpsc::Receiver<Result<SocketAddr, String>>),
-    Connecting(FStackSocket),
-    Tls(fstack_tls::MidHandshake<FStackSocket>),
-    Ws(tungstenite::handshake::MidHandshake<ClientHandshake<Tls>>),
+    /// DNS, TCP connect and TLS handshake.
+    Dialing(Box<Dial>),
+    Ws(Box<tungstenite::handshake::MidHandshake<ClientHandshake<Tls>>>),
     Open(Box<Ws>),
     Closing(Box<Ws>, Instant),
     Done,
@@ -423,9 +380,7 @@ impl Phase {
     /// The step under way, as connect-timeout messages name it.
     fn name(&self) -> &'static str {
         match self {
-            Phase::Resolving(_) => "DNS lookup",
-            Phase::Connecting(_) => "TCP connect",
-            Phase::Tls(_) => "TLS handshake",
+            Phase::Dialing(dial) => dial.step(),
             Phase::Ws(_) => "WebSocket upgrade",
             Phase::Open(_) => "open connection",
             Phase::Closing(..) | Phase::Done => "close",
@@ -483,7 +438,7 @@ pub struct Feed {
     ids: RequestIds,
     /// While a standby overlaps the primary: the highest ordering key delivered per stream, so
     /// that events both connections carry are delivered once. Empty outside an overlap.
-    overlap_keys: HashMap<String, (u64, bool)>,
+    overlap: Overlap,
     /// A replaced connection finishing its close handshake.
     retiring: Option<Conn>,
     /// After a failed standby, when the next may be tried.
@@ -519,7 +474,7 @@ impl Feed {
             counters: FeedCounters::default(),
             closing: false,
             ids: RequestIds::new(),
-            overlap_keys: HashMap::new(),
+            overlap: Overlap::default(),
             retiring: None,
             standby_retry_at: None,
             rotation: None,
@@ -614,7 +569,7 @@ impl Feed {
                     }
                     if let Some(standby) = self.standby.take() {
                         // The standby takes over at once.
-                        self.overlap_keys.clear();
+                        self.overlap.clear();
                         self.primary = Some(Conn {
                             standby: false,
                             ..standby
@@ -645,12 +600,8 @@ impl Feed {
         if let Some(mut conn) = self.standby.take() {
             let step = self.advance(&mut conn, now, true, on_event, on_notice);
             match step {
-                Step::Continue
-                    if conn.delivered
-                        && !self.overlap_keys.is_empty()
-                        && self.overlap_keys.values().all(|&(_, caught)| caught) =>
-                {
-                    self.overlap_keys.clear();
+                Step::Continue if conn.delivered && self.overlap.caught_up() => {
+                    self.overlap.clear();
                     if let Some(mut old) = self.primary.take() {
                         // Close handshake and close_notify; polled below until done.
                         begin_close(&mut old, now);
@@ -673,13 +624,21 @@ impl Feed {
                     };
                     let retry_in = wait.max(e.retry_after().unwrap_or_default());
                     self.standby_retry_at = Some(now + retry_in);
-                    self.overlap_keys.clear();
+                    self.overlap.clear();
                     on_notice(Notice::ReplacementFailed {
                         cause: &e,
                         retry_in,
                     });
                 }
-                Step::ShutdownNotice | Step::Closed => self.overlap_keys.clear(),
+                Step::ShutdownNotice => {
+                    // A standby that is itself going away: close it cleanly, start another.
+                    self.overlap.clear();
+                    begin_close(&mut conn, now);
+                    if self.retiring.is_none() {
+                        self.retiring = Some(conn);
+                    }
+                }
+                Step::Closed => self.overlap.clear(),
             }
         }
 
@@ -763,55 +722,18 @@ impl Feed {
     }
 
     fn start_conn(&mut self, now: Instant, standby: bool) -> Conn {
-        let (tx, rx) = mpsc::channel();
-        let (host, port, resolve) = (
-            self.config.endpoint.host.clone(),
-            self.config.endpoint.port,
-            self.config.resolve,
-        );
-        match resolve {
-            Some(addr) => {
-                let _ = tx.send(Ok(addr));
-            }
-            None => {
-                // The kernel resolver blocks; keep it off the F-Stack thread.
-                let spawned = std::thread::Builder::new()
-                    .name("dns".into())
-                    .spawn(move || {
-                        let r = (host.as_str(), port)
-                            .to_socket_addrs()
-                            .map_err(|e| e.to_string())
-                            .and_then(|mut it| {
-                                let all: Vec<SocketAddr> = it.by_ref().collect();
-                                all.iter()
-                                    .find(|a| a.is_ipv4())
-                                    .or(all.first())
-                                    .copied()
-                                    .ok_or_else(|| "no addresses".to_string())
-                            });
-                        let _ = tx.send(r);
-                    });
-                if let Err(e) = spawned {
-                    let (tx, rx2) = mpsc::channel();
-                    let _ = tx.send(Err(format!("cannot start resolver thread: {e}")));
-                    return self.new_conn(now, standby, rx2);
-                }
-            }
-        }
-        self.new_conn(now, standby, rx)
-    }
-
-    fn new_conn(
-        &mut self,
-        now: Instant,
-        standby: bool,
-        rx: mpsc::Receiver<Result<SocketAddr, String>>,
-    ) -> Conn {
         self.next_token += 1;
         let (url, url_streams, raw_hint) = self.request_url();
+        let endpoint = &self.config.endpoint;
+        let dial = Dial::start(
+            &self.connector,
+            &endpoint.host,
+            endpoint.port,
+            self.config.resolve.map(|a| a.ip()),
+        );
         Conn {
             token: Token(self.next_token),
-            phase: Phase::Resolving(rx),
+            phase: Phase::Dialing(Box::new(dial)),
             standby,
             readable: false,
             writable: false,
@@ -925,85 +847,19 @@ impl Feed {
         loop {
             let phase = std::mem::replace(&mut conn.phase, Phase::Done);
             let (next, progressed) = match phase {
-                Phase::Resolving(rx) => match rx.try_recv() {
-                    Ok(Ok(addr)) => {
-                        conn.addr = Some(addr);
-                        match FStackSocket::connect(addr) {
-                            Ok(sock) => {
-                                let _ = sock.set_nodelay(true);
-                                if let Err(e) = self.poll.register(
-                                    &sock,
-                                    conn.token,
-                                    Interest::READABLE.add(Interest::WRITABLE),
-                                ) {
-                                    return Step::Failed(FeedError::Poll(e));
-                                }
-                                (Phase::Connecting(sock), true)
-                            }
-                            Err(e) => return Step::Failed(FeedError::Connect(e)),
-                        }
-                    }
-                    Ok(Err(reason)) => {
-                        return Step::Failed(FeedError::Dns {
-                            host: self.config.endpoint.host.clone(),
-                            reason,
-                        })
-                    }
-                    Err(mpsc::TryRecvError::Empty) => (Phase::Resolving(rx), false),
-                    Err(mpsc::TryRecvError::Disconnected) => {
-                        return Step::Failed(FeedError::Dns {
-                            host: self.config.endpoint.host.clone(),
-                            reason: "resolver thread ended".into(),
-                        })
-                    }
-                },
-                Phase::Connecting(mut sock) => {
-                    if !conn.writable {
-                        (Phase::Connecting(sock), false)
-                    } else {
-                        match sock.finish_connect() {
-                            Ok(false) => {
-                                conn.writable = false;
-                                (Phase::Connecting(sock), false)
-                            }
-                            Ok(true) => {
-                                match self.connector.connect(&self.config.endpoint.host, sock) {
-                                    Ok(tls) => match self.start_ws(tls, &conn.url) {
-                                        Ok(p) => (p, true),
-                                        Err(e) => return Step::Failed(e),
-                                    },
-                                    Err(fstack_tls::HandshakeError::WouldBlock(mid)) => {
-                                        conn.readable = false;
-                                        conn.writable = false;
-                                        (Phase::Tls(mid), false)
-                                    }
-                                    Err(fstack_tls::HandshakeError::Failure(e)) => {
-                                        return Step::Failed(FeedError::Tls(e))
-                                    }
-                                }
-                            }
-                            Err(e) => return Step::Failed(FeedError::Connect(e)),
-                        }
-                    }
-                }
-                Phase::Tls(mid) => {
-                    if !(conn.readable || conn.writable) {
-                        (Phase::Tls(mid), false)
-                    } else {
-                        conn.readable = false;
-                        conn.writable = false;
-                        match mid.handshake() {
-                            Ok(tls) => match self.start_ws(tls, &conn.url) {
-                                Ok(p) => (p, true),
-                                Err(e) => return Step::Failed(e),
-                            },
-                            Err(fstack_tls::HandshakeError::WouldBlock(mid)) => {
-                                (Phase::Tls(mid), false)
-                            }
-                            Err(fstack_tls::HandshakeError::Failure(e)) => {
-                                return Step::Failed(FeedError::Tls(e))
-                            }
-                        }
+                Phase::Dialing(mut dial) => {
+                    let ready = conn.readable || conn.writable;
+                    conn.readable = false;
+                    conn.writable = false;
+                    let dialed = dial.advance(ready, &mut self.poll, conn.token);
+                    conn.addr = dial.peer_addr();
+                    match dialed {
+                        Ok(Some(tls)) => match self.start_ws(tls, &conn.url) {
+                            Ok(p) => (p, true),
+                            Err(e) => return Step::Failed(e),
+                        },
+                        Ok(None) => (Phase::Dialing(dial), false),
+                        Err(e) => return Step::Failed(e.into()),
                     }
                 }
                 Phase::Ws(mid) => {
@@ -1077,7 +933,7 @@ impl Feed {
         e: tungstenite::HandshakeError<ClientHandshake<Tls>>,
     ) -> Result<Phase, FeedError> {
         match e {
-            tungstenite::HandshakeError::Interrupted(mid) => Ok(Phase::Ws(mid)),
+            tungstenite::HandshakeError::Interrupted(mid) => Ok(Phase::Ws(Box::new(mid))),
             tungstenite::HandshakeError::Failure(tungstenite::Error::Http(resp)) => {
                 let retry_after = resp
                     .headers()
@@ -1149,7 +1005,7 @@ impl Feed {
                                 self.counters.bytes += text.len() as u64;
                                 let hint = conn.raw_hint.as_ref().map(Stream::as_ref);
                                 let overlap = (self.standby.is_some() || conn.standby)
-                                    .then_some(&mut self.overlap_keys);
+                                    .then_some(&mut self.overlap);
                                 match handle_text(
                                     text.as_str(),
                                     hint,
@@ -1286,7 +1142,7 @@ fn handle_text(
     hint: Option<StreamRef<'_>>,
     counters: &mut FeedCounters,
     deliver: bool,
-    overlap: Option<&mut HashMap<String, (u64, bool)>>,
+    overlap: Option<&mut Overlap>,
     from_standby: bool,
     on_event: &mut dyn FnMut(&StreamEvent<'_>, usize),
     on_notice: &mut dyn FnMut(Notice<'_>),
@@ -1295,7 +1151,7 @@ fn handle_text(
         Ok(Message::Event(ev)) => {
             let fresh = match overlap {
                 None => true,
-                Some(keys) => overlap_filter(keys, &ev, from_standby),
+                Some(o) => o.admit(&ev, from_standby),
             };
             if deliver && fresh {
                 counters.events += 1;
