@@ -16,7 +16,10 @@ use std::fmt::Debug;
 use std::io::{self, IoSlice, IoSliceMut, Read, Write};
 use std::net::{Shutdown, SocketAddr};
 use std::ops::ControlFlow;
+use std::path::PathBuf;
 use std::process::ExitCode;
+
+use clap::Parser;
 use std::time::{Duration, Instant};
 
 use fstack::{
@@ -24,10 +27,31 @@ use fstack::{
 };
 use fstack_examples::args;
 
-const USAGE: &str = "usage: after_run --connect ADDR:PORT [--listen ADDR:PORT] [--config FILE]";
+/// The command line (`--help` prints it).
+#[derive(Parser, Debug)]
+#[command(
+    name = "after_run",
+    about = "Calls every fallible socket, listener and poll method after Stack::run returned \
+             and prints one line per call.",
+    args_override_self = true
+)]
+struct Args {
+    /// Any TCP listener to connect to
+    #[arg(long, value_name = "ADDR:PORT", value_parser = args::socket_addr)]
+    connect: SocketAddr,
+    /// Where the listener binds
+    #[arg(long, value_name = "ADDR:PORT", default_value = "0.0.0.0:0", value_parser = args::socket_addr)]
+    listen: SocketAddr,
+    /// F-Stack configuration file
+    #[arg(long, value_name = "FILE", default_value = "f-stack.conf", value_parser = args::existing_file)]
+    config: PathBuf,
+}
 
 fn main() -> ExitCode {
-    args::exit("after_run", run())
+    match args::parse::<Args>() {
+        Ok(a) => args::exit("after_run", run(a)),
+        Err(code) => code,
+    }
 }
 
 /// Prints `name: result` and tells whether `result` is `Err(NotRunning)`.
@@ -62,33 +86,8 @@ fn show_io<T: Debug>(out: &mut impl Write, name: &str, result: io::Result<T>) ->
     refused
 }
 
-fn run() -> Result<(), String> {
-    let argv: Vec<String> = std::env::args().skip(1).collect();
-    let mut connect: Option<SocketAddr> = None;
-    let mut listen: SocketAddr = "0.0.0.0:0".parse().expect("valid default");
-    let mut config = "f-stack.conf".to_string();
-    let mut i = 0;
-    while i < argv.len() {
-        if let Some(v) = args::value(&argv, &mut i, "--connect")? {
-            connect = Some(
-                v.parse()
-                    .map_err(|_| format!("--connect: `{v}` is not ADDR:PORT"))?,
-            );
-        } else if let Some(v) = args::value(&argv, &mut i, "--listen")? {
-            listen = v
-                .parse()
-                .map_err(|_| format!("--listen: `{v}` is not ADDR:PORT"))?;
-        } else if let Some(v) = args::value(&argv, &mut i, "--config")? {
-            config = v.to_string();
-        } else if argv[i] == "-h" || argv[i] == "--help" {
-            println!("{USAGE}");
-            return Ok(());
-        } else {
-            return Err(format!("unknown argument `{}`\n{USAGE}", argv[i]));
-        }
-        i += 1;
-    }
-    let peer = connect.ok_or_else(|| format!("--connect is required\n{USAGE}"))?;
+fn run(args: Args) -> Result<(), String> {
+    let (peer, listen, config) = (args.connect, args.listen, args.config);
 
     let stack = Stack::init(StackOptions::new(&config)).map_err(|e| e.to_string())?;
     eprintln!(

@@ -45,12 +45,6 @@ fn main() -> ExitCode {
 
 fn run(config: &Config) -> Result<(), String> {
     let endpoint = &config.endpoint;
-    if !endpoint.tls {
-        return Err(format!(
-            "{}: only wss:// endpoints are supported",
-            endpoint.url("")
-        ));
-    }
     let mut builder = TlsConnector::builder();
     if let Some(ca) = &config.ca_file {
         builder = builder.ca_file(ca);
@@ -75,6 +69,9 @@ fn run(config: &Config) -> Result<(), String> {
     let mut feed: Option<Feed> = None;
     let mut closing = false;
     let mut outcome: Result<(), String> = Ok(());
+    // A failed write to stdout (a closed pipe, a full disk) ends the run: nothing printed
+    // after it would reach the reader.
+    let mut write_error: Option<std::io::Error> = None;
 
     let result = stack.run(|| {
         let now = Instant::now();
@@ -88,6 +85,7 @@ fn run(config: &Config) -> Result<(), String> {
         let done = config.count.is_some_and(|n| stats.events >= n)
             || config.duration.is_some_and(|d| started.elapsed() >= d)
             || shutdown.requested();
+        let done = done || write_error.is_some();
         if done && !closing {
             closing = true;
             feed.close(now);
@@ -95,14 +93,16 @@ fn run(config: &Config) -> Result<(), String> {
         let polled = feed.poll(
             now,
             &mut |ev, len| {
-                if config.count.is_some_and(|n| stats.events >= n) {
-                    return; // already have what was asked for
+                if config.count.is_some_and(|n| stats.events >= n) || write_error.is_some() {
+                    return; // already have what was asked for, or nowhere to put it
                 }
                 stats.record_message(len);
                 stats.record_event(ev.event_time(), unix_micros_now());
                 line.clear();
                 formatter.write_line(&mut line, ev);
-                let _ = out.write_all(line.as_bytes());
+                if let Err(e) = out.write_all(line.as_bytes()) {
+                    write_error = Some(e);
+                }
             },
             &mut |notice| match notice {
                 Notice::Connected { addr, standby } => {
@@ -110,6 +110,9 @@ fn run(config: &Config) -> Result<(), String> {
                         "binance_ticker: connected to {addr}{}",
                         if standby { " (standby)" } else { "" }
                     )
+                }
+                Notice::Disconnected { cause, retry_in } if retry_in.is_zero() => {
+                    eprintln!("binance_ticker: connection lost, the standby takes over: {cause}")
                 }
                 Notice::Disconnected { cause, retry_in } => {
                     eprintln!("binance_ticker: reconnecting in {retry_in:.2?}: {cause}")
@@ -131,7 +134,9 @@ fn run(config: &Config) -> Result<(), String> {
                 }
             },
         );
-        let _ = out.flush();
+        if let Err(e) = out.flush() {
+            write_error.get_or_insert(e);
+        }
         if let Err(e) = polled {
             return ControlFlow::Break(Err(e.to_string()));
         }
@@ -143,11 +148,16 @@ fn run(config: &Config) -> Result<(), String> {
     if let Some(Err(e)) = result {
         outcome = Err(e);
     }
-    let _ = out.flush();
+    if let Err(e) = out.flush() {
+        write_error.get_or_insert(e);
+    }
+    if let (Some(e), Ok(())) = (&write_error, &outcome) {
+        outcome = Err(format!("writing to stdout: {e}"));
+    }
     if let (Some(f), true) = (&feed, outcome.is_ok()) {
         let c = f.counters();
         // The feed counts what it skipped and how often it reconnected.
-        stats.malformed = c.malformed + c.oversize;
+        stats.malformed = c.malformed;
         stats.reconnects = c.reconnects;
         eprintln!(
             "binance_ticker: oversize messages {}, pings answered {}, rotations {}",

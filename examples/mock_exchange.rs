@@ -91,7 +91,21 @@ fn fault(v: &str) -> Result<String, String> {
 
 fn main() -> ExitCode {
     match args::parse::<Args>() {
-        Ok(args) => args::exit("mock_exchange", run(args)),
+        Ok(args) => {
+            // Faults that only make sense together are checked as a whole.
+            let mut faults = Faults::default();
+            for spec in &args.faults {
+                if let Err(e) = faults.apply(spec) {
+                    eprintln!("mock_exchange: {e} (see --help)");
+                    return ExitCode::from(2);
+                }
+            }
+            if let Err(e) = faults.check() {
+                eprintln!("mock_exchange: {e} (see --help)");
+                return ExitCode::from(2);
+            }
+            args::exit("mock_exchange", run(args))
+        }
         Err(code) => code,
     }
 }
@@ -119,7 +133,8 @@ fn run(args: Args) -> Result<(), String> {
         Err(e) => return Err(format!("removing the old {ca_out}: {e}")),
     }
     let shutdown = fstack::ShutdownSignal::install().map_err(|e| e.to_string())?;
-    let mut mock = MockExchange::start(config.clone()).map_err(|e| format!("starting: {e}"))?;
+    let mut mock = MockExchange::start(config.clone())
+        .map_err(|e| format!("starting on {}: {e}", config.listen))?;
     mock.write_ca(&args.ca_out)
         .map_err(|e| format!("writing {ca_out}: {e}"))?;
     eprintln!(

@@ -33,20 +33,20 @@ struct Args {
     #[arg(long, value_name = "ADDR:PORT", value_parser = args::socket_addr)]
     connect: SocketAddr,
     /// F-Stack configuration file
-    #[arg(long, value_name = "FILE", default_value = "f-stack.conf", value_parser = args::path)]
+    #[arg(long, value_name = "FILE", default_value = "f-stack.conf", value_parser = args::existing_file)]
     config: PathBuf,
     /// Echo round trips measured
-    #[arg(long, value_name = "N", default_value = "1000", allow_negative_numbers = true, value_parser = args::whole)]
+    #[arg(long, value_name = "N", default_value = "1000", allow_negative_numbers = true, value_parser = args::whole_in(1, 10_000_000))]
     count: usize,
     /// Connections opened, each timed from connect to the completed handshake (at least 1); the
     /// last one carries the echoes
-    #[arg(long, value_name = "K", default_value = "10", allow_negative_numbers = true, value_parser = args::positive)]
+    #[arg(long, value_name = "K", default_value = "10", allow_negative_numbers = true, value_parser = args::whole_in(1, 100_000))]
     connects: usize,
     /// Round trips done first and not measured
-    #[arg(long, value_name = "W", default_value = "10", allow_negative_numbers = true, value_parser = args::whole)]
+    #[arg(long, value_name = "W", default_value = "10", allow_negative_numbers = true, value_parser = args::whole_in(0, 10_000_000))]
     warmup: usize,
     /// Bytes per message (at least 1)
-    #[arg(long, value_name = "BYTES", default_value = "64", allow_negative_numbers = true, value_parser = args::positive)]
+    #[arg(long, value_name = "BYTES", default_value = "64", allow_negative_numbers = true, value_parser = args::whole_in(1, 16 << 20))]
     size: usize,
 }
 

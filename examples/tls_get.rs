@@ -62,14 +62,14 @@ fn fail(msg: &str) -> ExitCode {
 )]
 struct Args {
     /// Trust anchors (PEM) instead of the system CA bundle (which honours SSL_CERT_FILE)
-    #[arg(long, value_name = "PEM", value_parser = args::path)]
+    #[arg(long, value_name = "PEM", value_parser = args::existing_file)]
     ca_file: Option<PathBuf>,
     /// Connect to ADDR when the URL's HOST:PORT is this one, instead of resolving HOST (like
     /// curl's --resolve)
     #[arg(long, value_name = "HOST:PORT:ADDR", value_parser = resolve_arg)]
     resolve: Option<Resolve>,
     /// F-Stack configuration file
-    #[arg(long, value_name = "FILE", default_value = "f-stack.conf", value_parser = args::path)]
+    #[arg(long, value_name = "FILE", default_value = "f-stack.conf", value_parser = args::existing_file)]
     config: PathBuf,
     /// Give up after SECS seconds in all (decimals allowed)
     #[arg(long, value_name = "SECS", default_value = "30", allow_negative_numbers = true, value_parser = args::seconds)]
@@ -115,6 +115,9 @@ fn parse_url(s: &str) -> Result<Url, String> {
         None => return Err("bad host".into()),
     };
     let port = url.port_or_known_default().unwrap_or(443);
+    if port == 0 {
+        return Err("port 0 cannot be connected to".into());
+    }
     Ok(Url {
         host,
         port,

@@ -139,31 +139,30 @@ pub fn whole(v: &str) -> Result<usize, String> {
     v.parse().map_err(|_| "number out of range".into())
 }
 
+/// Value parser factory: a whole number in `min..=max`. Bounds keep a typo such as an extra
+/// zero from turning into an allocation that aborts the program.
+pub fn whole_in(
+    min: usize,
+    max: usize,
+) -> impl Fn(&str) -> Result<usize, String> + Clone + Send + Sync + 'static {
+    move |v| match whole(v)? {
+        n if n < min => Err(format!("must be at least {min}")),
+        n if n > max => Err(format!("must be at most {max}")),
+        n => Ok(n),
+    }
+}
+
+/// Value parser: a file that exists (see [`fstack_binance::cli::existing_file`]).
+pub fn existing_file(v: &str) -> Result<PathBuf, String> {
+    fstack_binance::cli::existing_file(v)
+}
+
 /// Value parser: a whole number, 1 or more.
 pub fn positive(v: &str) -> Result<usize, String> {
     match whole(v)? {
         0 => Err("must be at least 1".into()),
         n => Ok(n),
     }
-}
-
-/// Takes the value of option `name` at `args[*i]`, accepting `--name VALUE` and `--name=VALUE`.
-/// Returns `Ok(None)` when `args[*i]` is another option.
-///
-/// The hand-rolled parsing the examples used before clap; kept for `http_server` until it is
-/// on [`parse`] too.
-pub fn value<'a>(args: &'a [String], i: &mut usize, name: &str) -> Result<Option<&'a str>, String> {
-    let arg = &args[*i];
-    if arg == name {
-        *i += 1;
-        return args
-            .get(*i)
-            .map(|v| Some(v.as_str()))
-            .ok_or_else(|| format!("{name} needs a value"));
-    }
-    Ok(arg
-        .strip_prefix(name)
-        .and_then(|rest| rest.strip_prefix('=')))
 }
 
 #[cfg(test)]
@@ -284,18 +283,15 @@ mod tests {
     }
 
     #[test]
-    fn both_spellings() {
-        let args: Vec<String> = ["--listen", "1.2.3.4:5", "--config=x.conf", "--listen"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
-        let mut i = 0;
-        assert_eq!(value(&args, &mut i, "--listen").unwrap(), Some("1.2.3.4:5"));
-        assert_eq!(i, 1);
-        i = 2;
-        assert_eq!(value(&args, &mut i, "--config").unwrap(), Some("x.conf"));
-        assert_eq!(value(&args, &mut i, "--listen").unwrap(), None);
-        i = 3;
-        assert!(value(&args, &mut i, "--listen").is_err());
+    fn bounded_whole_numbers() {
+        let p = whole_in(1, 100);
+        assert_eq!(p("1"), Ok(1));
+        assert_eq!(p("100"), Ok(100));
+        assert_eq!(p("0"), Err("must be at least 1".into()));
+        assert_eq!(p("101"), Err("must be at most 100".into()));
+        assert_eq!(
+            p("100000000000000000000000"),
+            Err("number out of range".into())
+        );
     }
 }

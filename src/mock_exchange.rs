@@ -123,6 +123,20 @@ impl Faults {
         ),
     ];
 
+    /// Checks the faults as a whole: `reject-first` and `retry-after` qualify `reject-upgrade`
+    /// and mean nothing without it.
+    pub fn check(&self) -> Result<(), String> {
+        if self.reject_upgrade.is_none() {
+            if self.reject_first.is_some() {
+                return Err("fault reject-first=N needs reject-upgrade=STATUS".into());
+            }
+            if self.retry_after.is_some() {
+                return Err("fault retry-after=SECS needs reject-upgrade=STATUS".into());
+            }
+        }
+        Ok(())
+    }
+
     /// Parses one `--fault` value: `drop-after=N`, `malformed-every=N`, `oversize-every=N`,
     /// `stall-after=N`, `data-stall-after=N`, `shutdown-notice-after=N`,
     /// `reject-upgrade=STATUS`, `reject-first=N` or `retry-after=SECS` (see [`Faults::SPECS`]).

@@ -387,3 +387,83 @@ fn rate_limited_upgrade_and_connect_timeout() {
     );
     drop(silent);
 }
+
+/// Output that cannot be written ends the run with one line naming why, instead of streaming
+/// into the void: a full disk, and a reader that went away (`binance_ticker | head -2`).
+#[test]
+fn stdout_write_errors_end_the_run() {
+    if common::skip_unless_kernel_backend("stdout_write_errors_end_the_run") {
+        return;
+    }
+    let mock = MockExchange::start(MockConfig {
+        rate: 100.0,
+        ..MockConfig::default()
+    })
+    .unwrap();
+    let ca = std::env::temp_dir().join(format!("binance-cli-out-{}.pem", std::process::id()));
+    std::fs::write(&ca, mock.ca_pem()).unwrap();
+    let port = mock.local_addr().port();
+    let config = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("f-stack.conf");
+    let args = |extra: &[&str]| {
+        let mut a: Vec<String> = [
+            "--config",
+            config.to_str().unwrap(),
+            "--endpoint",
+            &format!("wss://localhost:{port}"),
+            "--resolve",
+            &format!("localhost:{port}:127.0.0.1"),
+            "--ca-file",
+            ca.to_str().unwrap(),
+            "--stream",
+            "trade",
+            "--duration",
+            "30",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        a.extend(extra.iter().map(|s| s.to_string()));
+        a
+    };
+
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .unwrap();
+    let out = Command::new(example("binance_ticker"))
+        .args(args(&["--count", "20000"]))
+        .stdout(full)
+        .output()
+        .unwrap();
+    let stderr = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(
+        stderr.lines().last().unwrap_or_default(),
+        "binance_ticker: writing to stdout: No space left on device (os error 28)",
+        "{stderr}"
+    );
+
+    let mut child = Command::new(example("binance_ticker"))
+        .args(args(&[]))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::BufRead;
+        let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+        assert!(lines.next().unwrap().unwrap().starts_with("BTCUSDT"));
+        assert!(lines.next().unwrap().unwrap().starts_with("BTCUSDT"));
+    } // the reader goes away
+    let started = std::time::Instant::now();
+    let out = child.wait_with_output().unwrap();
+    let stderr = stderr_of(&out);
+    assert!(started.elapsed() < Duration::from_secs(20), "{stderr}");
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(
+        stderr.lines().last().unwrap_or_default(),
+        "binance_ticker: writing to stdout: Broken pipe (os error 32)",
+        "{stderr}"
+    );
+    let _ = std::fs::remove_file(&ca);
+}

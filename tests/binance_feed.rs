@@ -755,6 +755,60 @@ fn feed_against_mock_exchange() {
                 None => Ok(false),
             },
         ));
+        // A 429 without Retry-After waits at least the longest backoff: a rate-limited client
+        // must not hurry.
+        s.push(run_with(
+            "HTTP 429 without Retry-After waits the longest backoff",
+            MockConfig {
+                faults: Faults {
+                    reject_upgrade: Some(429),
+                    ..Faults::default()
+                },
+                ..fast()
+            },
+            &["btcusdt@trade"],
+            |c| c.connect_retries = 2,
+            connector,
+            |r, _| match &r.fatal {
+                Some(e) => {
+                    let (attempts, gap) = upgrade_attempts(r);
+                    // backoff_max is 200 ms in these tests (see run_with).
+                    if !e.ends_with("HTTP 429")
+                        || attempts != 2
+                        || gap < Some(Duration::from_millis(200))
+                    {
+                        return Err(format!("{e:?} after {attempts} attempts, gap {gap:?}"));
+                    }
+                    Ok(true)
+                }
+                None => Ok(false),
+            },
+        ));
+        // A server that accepts the upgrade, then closes at once without data: each such
+        // connection is a failed attempt, so the retry budget ends it (it used to reset the
+        // count and retry forever).
+        s.push(run_with(
+            "open then closed without data uses up the retry budget",
+            fast(),
+            &["btcusdt@trade"],
+            |c| {
+                // The mock refuses the doubled path with a policy close after the upgrade.
+                c.endpoint.path = "/ws".into();
+                c.connect_retries = 2;
+            },
+            connector,
+            |r, _| match &r.fatal {
+                Some(e) => {
+                    let want = "giving up after 2 failed connection attempts; last error: \
+                                server closed the connection (1008 invalid stream ws/btcusdt@trade)";
+                    if e != want {
+                        return Err(format!("{e:?}"));
+                    }
+                    Ok(true)
+                }
+                None => Ok(false),
+            },
+        ));
         // A replacement (serverShutdown) whose upgrades fail, even with a status that would be
         // fatal for a first connection, never ends the healthy connection: it keeps streaming
         // and the replacement is retried until one takes over, without a gap or a duplicate.

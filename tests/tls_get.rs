@@ -315,13 +315,22 @@ fn tls_get_fetches_pages_and_fails_cleanly() {
         String::from_utf8_lossy(&out.stderr),
         "tls_get: invalid value 'http://localhost/' for '<URL>': not an https:// URL (see --help)\n"
     );
-    // A config F-Stack cannot read is a failed run: exit 1, one line.
-    assert_clean_failure(
-        &tls_get(&[
-            "--config",
-            "/nonexistent/f-stack.conf",
-            "https://localhost:1/",
-        ]),
+    // A config file that does not exist is a bad command line: exit 2, one line.
+    let out = tls_get(&[
+        "--config",
         "/nonexistent/f-stack.conf",
+        "https://localhost:1/",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "tls_get: invalid value '/nonexistent/f-stack.conf' for '--config <FILE>': cannot read it: \
+         No such file or directory (os error 2) (see --help)\n"
     );
+    // One that exists but F-Stack cannot use is a failed run: exit 1, one line naming it.
+    let bad = std::env::temp_dir().join(format!("tls-get-bad-{}.conf", std::process::id()));
+    std::fs::write(&bad, "[dpdk]\nlcore_mask=zz\n").unwrap();
+    let out = tls_get(&["--config", bad.to_str().unwrap(), "https://localhost:1/"]);
+    let _ = std::fs::remove_file(&bad);
+    assert_clean_failure(&out, "lcore_mask");
 }

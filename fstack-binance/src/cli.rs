@@ -186,14 +186,14 @@ struct Args {
     #[arg(long = "stream", value_name = "KIND", value_delimiter = ',', value_parser = kind)]
     kinds: Vec<StreamKind>,
     /// Trust anchors (PEM) instead of the system bundle
-    #[arg(long, value_name = "PEM", value_parser = path)]
+    #[arg(long, value_name = "PEM", value_parser = existing_file)]
     ca_file: Option<PathBuf>,
     /// Connect to ADDR for HOST:PORT instead of resolving it (like curl's --resolve);
     /// repeatable
     #[arg(long, value_name = "HOST:PORT:ADDR", value_parser = resolve)]
     resolve: Vec<Resolve>,
     /// F-Stack configuration file
-    #[arg(long, value_name = "FILE", default_value = "f-stack.conf", value_parser = config_file)]
+    #[arg(long, value_name = "FILE", default_value = "f-stack.conf", value_parser = existing_file)]
     config: PathBuf,
     /// Exit 0 after N market events
     #[arg(allow_negative_numbers = true, long, value_name = "N", value_parser = positive_u64)]
@@ -224,7 +224,19 @@ struct Args {
 }
 
 fn endpoint(v: &str) -> Result<Endpoint, String> {
-    Endpoint::parse(v).map_err(|e| e.to_string())
+    let e = Endpoint::parse(v).map_err(|e| e.to_string())?;
+    if !e.tls {
+        return Err("only wss:// endpoints are supported (the feed always uses TLS)".into());
+    }
+    // Binance documents raw streams at /ws/<stream> and combined ones at /stream?streams=...:
+    // the feed adds those; a base URL ending in them would double the path.
+    if ["/ws", "/stream"].iter().any(|p| e.path.ends_with(p)) {
+        return Err(format!(
+            "give the base URL without {}: the feed adds /ws/... or /stream?... itself",
+            &e.path[e.path.rfind('/').unwrap_or(0)..]
+        ));
+    }
+    Ok(e)
 }
 
 fn symbol(v: &str) -> Result<String, String> {
@@ -253,7 +265,9 @@ fn path(v: &str) -> Result<PathBuf, String> {
     Ok(PathBuf::from(v))
 }
 
-fn config_file(v: &str) -> Result<PathBuf, String> {
+/// A path to a file that exists (checked while parsing, so a typo exits 2 like any other bad
+/// argument); shared with the other examples' command lines.
+pub fn existing_file(v: &str) -> Result<PathBuf, String> {
     let p = path(v)?;
     match std::fs::metadata(&p) {
         Ok(m) if m.is_file() => Ok(p),
@@ -294,9 +308,9 @@ fn positive_u32(v: &str) -> Result<u32, String> {
 fn duration(v: &str, allow_zero: bool) -> Result<Duration, String> {
     let bad = || {
         if allow_zero {
-            "expected a number of seconds (0 = off)".to_owned()
+            "expected a decimal number of seconds such as 2.5 (0 = off)".to_owned()
         } else {
-            "expected a positive number of seconds".to_owned()
+            "expected a positive decimal number of seconds such as 2.5".to_owned()
         }
     };
     let d = DecimalValue::parse(v).map_err(|_| bad())?;
@@ -343,7 +357,17 @@ where
         Err(e) => return Err(one_line(e)),
     };
     let args = Args::from_arg_matches(&matches).map_err(one_line)?;
-    Ok(Command::Run(args.into_config()))
+    let config = args.into_config();
+    let streams = config.streams().len();
+    if streams > crate::subscribe::MAX_STREAMS_PER_CONNECTION {
+        return Err(CliError(format!(
+            "{} symbols x {} kinds = {streams} streams, more than Binance's {} per connection (see --help)",
+            config.symbols.len(),
+            config.kinds.len(),
+            crate::subscribe::MAX_STREAMS_PER_CONNECTION
+        )));
+    }
+    Ok(Command::Run(config))
 }
 
 fn one_line(e: clap::Error) -> CliError {
@@ -480,6 +504,7 @@ mod tests {
 
     #[test]
     fn full_command_line() {
+        let ca = conf(); // any existing file will do for the parser
         let c = run(&[
             "--endpoint",
             "wss://127.0.0.1:9443",
@@ -494,7 +519,7 @@ mod tests {
             "--stream",
             "depth20",
             "--ca-file",
-            "/tmp/ca.pem",
+            &ca,
             "--resolve",
             "stream.binance.com:9443:10.0.0.2",
             "--resolve=h:443:[::1]",
@@ -531,7 +556,7 @@ mod tests {
         );
         assert_eq!(c.streams().len(), 12);
         assert_eq!(c.streams()[2].name(), "btcusdt@depth@100ms");
-        assert_eq!(c.ca_file, Some(PathBuf::from("/tmp/ca.pem")));
+        assert_eq!(c.ca_file, Some(PathBuf::from(&ca)));
         assert_eq!(
             c.resolve_for("STREAM.binance.com", 9443),
             Some("10.0.0.2".parse().unwrap())
@@ -619,18 +644,18 @@ mod tests {
             (&["--count"], "a value is required for '--count <N>' but none was supplied (see --help)"),
             (&["--count", "x"], "invalid value 'x' for '--count <N>': expected a positive integer (see --help)"),
             (&["--count", "-1"], "invalid value '-1' for '--count <N>': expected a positive integer (see --help)"),
-            (&["--duration", "-1"], "invalid value '-1' for '--duration <SECS>': expected a positive number of seconds (see --help)"),
+            (&["--duration", "-1"], "invalid value '-1' for '--duration <SECS>': expected a positive decimal number of seconds such as 2.5 (see --help)"),
             (&["--count=-1"], "invalid value '-1' for '--count <N>': expected a positive integer (see --help)"),
             (&["--count", "0"], "invalid value '0' for '--count <N>': must be at least 1 (see --help)"),
             (&["--count", "99999999999999999999999"], "invalid value '99999999999999999999999' for '--count <N>': number out of range (see --help)"),
             (&["--connect-retries", "0"], "invalid value '0' for '--connect-retries <N>': must be at least 1 (see --help)"),
             (&["--connect-retries", "4294967296"], "invalid value '4294967296' for '--connect-retries <N>': number out of range (see --help)"),
-            (&["--duration", "0"], "invalid value '0' for '--duration <SECS>': expected a positive number of seconds (see --help)"),
-            (&["--duration", "1e3"], "invalid value '1e3' for '--duration <SECS>': expected a positive number of seconds (see --help)"),
-            (&["--read-timeout", ""], "invalid value '' for '--read-timeout <SECS>': expected a positive number of seconds (see --help)"),
-            (&["--connect-timeout", "0"], "invalid value '0' for '--connect-timeout <SECS>': expected a positive number of seconds (see --help)"),
-            (&["--stall-timeout", "x"], "invalid value 'x' for '--stall-timeout <SECS>': expected a number of seconds (0 = off) (see --help)"),
-            (&["--duration", "99999999999999999999999999"], "invalid value '99999999999999999999999999' for '--duration <SECS>': expected a positive number of seconds (see --help)"),
+            (&["--duration", "0"], "invalid value '0' for '--duration <SECS>': expected a positive decimal number of seconds such as 2.5 (see --help)"),
+            (&["--duration", "1e3"], "invalid value '1e3' for '--duration <SECS>': expected a positive decimal number of seconds such as 2.5 (see --help)"),
+            (&["--read-timeout", ""], "invalid value '' for '--read-timeout <SECS>': expected a positive decimal number of seconds such as 2.5 (see --help)"),
+            (&["--connect-timeout", "0"], "invalid value '0' for '--connect-timeout <SECS>': expected a positive decimal number of seconds such as 2.5 (see --help)"),
+            (&["--stall-timeout", "x"], "invalid value 'x' for '--stall-timeout <SECS>': expected a decimal number of seconds such as 2.5 (0 = off) (see --help)"),
+            (&["--duration", "99999999999999999999999999"], "invalid value '99999999999999999999999999' for '--duration <SECS>': expected a positive decimal number of seconds such as 2.5 (see --help)"),
             (&["--format", "xml"], "invalid value 'xml' for '--format <FORMAT>': expected text or json (see --help)"),
             (&["--stream", "kline"], "invalid value 'kline' for '--stream <KIND>': unknown kind (expected ticker, miniTicker, bookTicker, trade, aggTrade, depth, depth5, depth10 or depth20) (see --help)"),
             (&["--stream", "depth7"], "invalid value 'depth7' for '--stream <KIND>': unknown kind (expected ticker, miniTicker, bookTicker, trade, aggTrade, depth, depth5, depth10 or depth20) (see --help)"),
@@ -645,6 +670,9 @@ mod tests {
             (&["--resolve", "h:http:1.2.3.4"], "invalid value 'h:http:1.2.3.4' for '--resolve <HOST:PORT:ADDR>': invalid port \"http\" (see --help)"),
             (&["--resolve", "h:443:nothost"], "invalid value 'h:443:nothost' for '--resolve <HOST:PORT:ADDR>': invalid address \"nothost\" (see --help)"),
             (&["--ca-file="], "invalid value '' for '--ca-file <PEM>': needs a path (see --help)"),
+            (&["--ca-file", "/nonexistent/ca.pem"], "invalid value '/nonexistent/ca.pem' for '--ca-file <PEM>': cannot read it: No such file or directory (os error 2) (see --help)"),
+            (&["--endpoint", "ws://127.0.0.1:1"], "invalid value 'ws://127.0.0.1:1' for '--endpoint <URL>': only wss:// endpoints are supported (the feed always uses TLS) (see --help)"),
+            (&["--endpoint", "wss://stream.binance.com:9443/ws"], "invalid value 'wss://stream.binance.com:9443/ws' for '--endpoint <URL>': give the base URL without /ws: the feed adds /ws/... or /stream?... itself (see --help)"),
             (&["--config", ""], "invalid value '' for '--config <FILE>': needs a path (see --help)"),
             (&["--config", "/nonexistent/f-stack.conf"], "invalid value '/nonexistent/f-stack.conf' for '--config <FILE>': cannot read it: No such file or directory (os error 2) (see --help)"),
             (&["--config", "/"], "invalid value '/' for '--config <FILE>': not a file (see --help)"),
@@ -652,6 +680,23 @@ mod tests {
         for (args, msg) in cases {
             assert_eq!(fail(args), *msg, "{args:?}");
         }
+    }
+
+    #[test]
+    fn more_streams_than_one_connection_takes() {
+        let symbols: Vec<String> = (0..205).map(|i| format!("sym{i}")).collect();
+        let list = symbols.join(",");
+        assert_eq!(
+            fail(&["--symbol", &list, "--stream", "trade,ticker,bookTicker,aggTrade,depth"]),
+            "205 symbols x 5 kinds = 1025 streams, more than Binance's 1024 per connection (see --help)"
+        );
+        let c = run(&[
+            "--symbol",
+            &symbols[..204].join(","),
+            "--stream",
+            "trade,ticker,bookTicker,aggTrade,depth",
+        ]);
+        assert_eq!(c.streams().len(), 1020);
     }
 
     #[cfg(unix)]

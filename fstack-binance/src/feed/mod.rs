@@ -548,20 +548,20 @@ impl Feed {
                 Step::Continue => {}
                 Step::Closed => {
                     if !self.closing {
-                        let was_open = self.primary.as_ref().is_some_and(|c| c.opened_at.is_some());
+                        let delivered = self.primary.as_ref().is_some_and(|c| c.delivered);
                         self.primary = None;
                         self.end_rotation();
                         self.schedule_retry(
                             now,
                             FeedError::ClosedByServer("closed".into()),
-                            was_open,
+                            delivered,
                             on_notice,
                         )?;
                     }
                 }
                 Step::ShutdownNotice => self.rotate("server announced serverShutdown", on_notice),
                 Step::Failed(e) => {
-                    let was_open = self.primary.as_ref().is_some_and(|c| c.opened_at.is_some());
+                    let delivered = self.primary.as_ref().is_some_and(|c| c.delivered);
                     self.primary = None;
                     self.end_rotation();
                     if self.closing {
@@ -579,7 +579,7 @@ impl Feed {
                             retry_in: Duration::ZERO,
                         });
                     } else {
-                        self.schedule_retry(now, e, was_open, on_notice)?;
+                        self.schedule_retry(now, e, delivered, on_notice)?;
                     }
                 }
             }
@@ -622,7 +622,7 @@ impl Feed {
                     } else {
                         self.config.backoff_max.min(Duration::from_secs(1))
                     };
-                    let retry_in = wait.max(e.retry_after().unwrap_or_default());
+                    let retry_in = wait.max(self.least_wait(&e));
                     self.standby_retry_at = Some(now + retry_in);
                     self.overlap.clear();
                     on_notice(Notice::ReplacementFailed {
@@ -661,6 +661,19 @@ impl Feed {
         }
     }
 
+    /// The shortest wait before retrying after `e`: the server's Retry-After; for a rate-limit
+    /// answer without one, the longest backoff (a rate-limited client must not hurry).
+    fn least_wait(&self, e: &FeedError) -> Duration {
+        match e {
+            FeedError::UpgradeRejected {
+                status,
+                retry_after: None,
+                ..
+            } if is_rate_limit_status(*status) => self.config.backoff_max,
+            _ => e.retry_after().unwrap_or_default(),
+        }
+    }
+
     /// The connection a rotation meant to replace is gone (replaced, or ended by itself).
     fn end_rotation(&mut self) {
         self.rotation = None;
@@ -682,20 +695,21 @@ impl Feed {
         self.standby = Some(self.start_conn(now, true));
     }
 
-    /// Schedules the next attempt after a failure. A connection that was streaming always gets
-    /// a new attempt (the count of failed attempts restarts); failed attempts count towards
+    /// Schedules the next attempt after a failure. A connection that delivered market data
+    /// always gets a new attempt (the count of failed attempts restarts); other failures, a
+    /// connection that opened but delivered nothing among them, count towards
     /// `connect_retries`.
     fn schedule_retry(
         &mut self,
         now: Instant,
         e: FeedError,
-        was_open: bool,
+        delivered: bool,
         on_notice: &mut dyn FnMut(Notice<'_>),
     ) -> Result<(), FeedError> {
         if e.is_fatal() {
             return Err(e);
         }
-        if was_open {
+        if delivered {
             self.failures = 0;
             self.backoff.reset();
         } else {
@@ -708,10 +722,7 @@ impl Feed {
             });
         }
         // Never before the server's Retry-After.
-        let delay = self
-            .backoff
-            .next_delay()
-            .max(e.retry_after().unwrap_or_default());
+        let delay = self.backoff.next_delay().max(self.least_wait(&e));
         on_notice(Notice::Disconnected {
             cause: &e,
             retry_in: delay,
@@ -977,10 +988,6 @@ impl Feed {
                 standby: conn.standby,
             });
         }
-        if !conn.standby {
-            self.failures = 0;
-            self.backoff.reset();
-        }
     }
 
     fn stream(
@@ -1017,6 +1024,11 @@ impl Feed {
                                     on_notice,
                                 ) {
                                     TextOutcome::Event => {
+                                        if !conn.delivered && !conn.standby {
+                                            // Market data flows: the attempt succeeded.
+                                            self.failures = 0;
+                                            self.backoff.reset();
+                                        }
                                         conn.delivered = true;
                                         conn.last_event = now;
                                     }
