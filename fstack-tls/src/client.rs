@@ -1,6 +1,7 @@
 //! The client side: trust anchors, verification policy and `connect`.
 
 use std::io::{Read, Write};
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -10,7 +11,7 @@ use mbedtls::ssl::Config;
 use mbedtls::x509::{Certificate, VerifyError};
 
 use crate::error::{Error, SELF_SIGNED};
-use crate::stream::{self, HandshakeError, TlsStream};
+use crate::stream::{self, HandshakeError, Peer, TlsStream};
 use crate::{new_rng, parse_certificates, read_file};
 
 /// Where [`TlsConnectorBuilder::build`] looks for the system's CA bundle when neither
@@ -93,6 +94,7 @@ impl TlsConnectorBuilder {
         }
         Ok(TlsConnector {
             config: Arc::new(config),
+            verify_ip_names: !self.accept_invalid_certs && !self.accept_invalid_hostnames,
         })
     }
 
@@ -174,6 +176,8 @@ fn system_trust_anchors() -> Result<CertList<Certificate>, Error> {
 #[derive(Clone)]
 pub struct TlsConnector {
     config: Arc<Config>,
+    /// False when a `danger_` option turned certificate or hostname checks off.
+    verify_ip_names: bool,
 }
 
 impl TlsConnector {
@@ -199,7 +203,20 @@ impl TlsConnector {
         stream: S,
     ) -> Result<TlsStream<S>, HandshakeError<S>> {
         check_hostname(host)?;
-        stream::handshake(self.config.clone(), stream, Some(host))
+        // `[::1]` as in a URL, or a bare address.
+        let literal = host
+            .strip_prefix('[')
+            .and_then(|h| h.strip_suffix(']'))
+            .unwrap_or(host);
+        let peer = match literal.parse::<IpAddr>() {
+            Ok(ip) => Peer::Ip {
+                text: host,
+                ip,
+                verify: self.verify_ip_names,
+            },
+            Err(_) => Peer::Name(host),
+        };
+        stream::handshake(self.config.clone(), stream, peer)
     }
 }
 

@@ -9,7 +9,7 @@ use mbedtls::ssl::config::{AuthMode, Endpoint, Preset, Transport};
 use mbedtls::ssl::Config;
 
 use crate::error::{Error, TlsError};
-use crate::stream::{self, HandshakeError, TlsStream};
+use crate::stream::{self, HandshakeError, Peer, TlsStream};
 use crate::{new_rng, nul_terminated, parse_certificates, read_file};
 
 /// Accepts TLS connections with one certificate chain. Build it once and share it: cloning is
@@ -63,7 +63,7 @@ impl TlsAcceptor {
     /// [`HandshakeError::WouldBlock`] with a [`MidHandshake`](crate::MidHandshake) to resume
     /// on readiness.
     pub fn accept<S: Read + Write>(&self, stream: S) -> Result<TlsStream<S>, HandshakeError<S>> {
-        stream::handshake(self.config.clone(), stream, None)
+        stream::handshake(self.config.clone(), stream, Peer::Client)
     }
 }
 

@@ -7,7 +7,11 @@ use std::sync::Arc;
 
 use mbedtls::error::codes;
 use mbedtls::ssl::io::Io;
+use std::net::IpAddr;
+
 use mbedtls::ssl::{Config, Context};
+use mbedtls::x509::VerifyError;
+use x509_parser::extensions::GeneralName;
 
 use crate::error::{Error, TlsError, VerifyFailure};
 use crate::io::{ErrorSlot, IoAdapter};
@@ -20,26 +24,58 @@ struct Session<S> {
     errors: ErrorSlot,
     /// The name verified against the server certificate (`None` on the server side).
     host: Option<String>,
+    /// For a host given as an IP address: the address the certificate must name in an
+    /// iPAddress subjectAltName (RFC 9525 §6.3), checked here after the handshake because
+    /// mbedTLS 2.28 matches DNS names only. `None` for names and when the check is disabled.
+    verify_ip: Option<IpAddr>,
 }
 
 impl<S: Read + Write> Session<S> {
     /// Creates the context and makes the first handshake step (`establish`, exactly once).
-    fn start(config: Arc<Config>, stream: S, host: Option<&str>) -> HandshakeResult<S> {
+    fn start(config: Arc<Config>, stream: S, peer: Peer<'_>) -> HandshakeResult<S> {
         let errors = ErrorSlot::default();
         let mut ctx = Box::new(Context::new(config));
-        let result = ctx.establish(IoAdapter::new(stream, errors.clone()), host);
+        // An IP address is neither sent as SNI (RFC 6066 §3) nor given to mbedTLS's name
+        // check, which would compare it with DNS names; it is checked in `step`.
+        let (host, sni, verify_ip) = match peer {
+            Peer::Client => (None, None, None),
+            Peer::Name(name) => (Some(name), Some(name), None),
+            Peer::Ip { text, ip, verify } => (Some(text), None, verify.then_some(ip)),
+        };
+        let result = ctx.establish(IoAdapter::new(stream, errors.clone()), sni);
         let session = Session {
             ctx,
             errors,
             host: host.map(str::to_owned),
+            verify_ip,
         };
         session.step(result)
     }
 
     /// Turns the outcome of a handshake step into a stream, a mid-handshake state or an error.
-    fn step(self, result: mbedtls::Result<()>) -> HandshakeResult<S> {
+    fn step(mut self, result: mbedtls::Result<()>) -> HandshakeResult<S> {
         match result {
-            Ok(()) => Ok(TlsStream::new(self)),
+            Ok(()) => match self.verify_ip {
+                Some(ip) if !self.certificate_names(ip) => {
+                    // Tell the server, as mbedTLS does for its own checks (RFC 5246 §7.2.2
+                    // bad_certificate); best effort on a non-blocking stream.
+                    let ssl = self.raw();
+                    // SAFETY: `ssl` points to the set-up context owned (boxed) by this
+                    // session, used only for this call; its bio is the adapter it owns.
+                    let _ = unsafe {
+                        mbedtls_sys::ssl_send_alert_message(
+                            ssl,
+                            mbedtls_sys::SSL_ALERT_LEVEL_FATAL as u8,
+                            mbedtls_sys::SSL_ALERT_MSG_BAD_CERT as u8,
+                        )
+                    };
+                    Err(HandshakeError::Failure(Error::CertificateVerification {
+                        host: self.host.clone().unwrap_or_else(|| ip.to_string()),
+                        failure: VerifyFailure::from_flags(VerifyError::CERT_CN_MISMATCH.bits()),
+                    }))
+                }
+                _ => Ok(TlsStream::new(self)),
+            },
             Err(e) => match e.high_level() {
                 Some(codes::SslWantRead) => Err(HandshakeError::WouldBlock(MidHandshake {
                     session: self,
@@ -56,6 +92,17 @@ impl<S: Read + Write> Session<S> {
 }
 
 impl<S> Session<S> {
+    /// True when the verified peer certificate lists `ip` among its iPAddress names.
+    fn certificate_names(&self, ip: IpAddr) -> bool {
+        let Ok(Some(chain)) = self.ctx.peer_cert() else {
+            return false;
+        };
+        chain
+            .iter()
+            .next()
+            .is_some_and(|leaf| names_ip_address(leaf.as_der(), ip))
+    }
+
     /// Explains a failed handshake: the stream's own I/O error, which certificate check
     /// failed, or the TLS-level reason.
     fn failure(&self, e: mbedtls::Error) -> Error {
@@ -107,13 +154,44 @@ impl<S> Session<S> {
     }
 }
 
-/// Starts a handshake on `stream` with `config`; `host` is set for clients.
+/// Who the other side must be, as far as the handshake checks it.
+pub(crate) enum Peer<'a> {
+    /// The server side: no name to check.
+    Client,
+    /// A DNS name: sent as SNI and checked by mbedTLS.
+    Name(&'a str),
+    /// An IP address (`text` as the caller wrote it): checked against iPAddress names unless
+    /// `verify` is false (hostname checks turned off).
+    Ip {
+        text: &'a str,
+        ip: IpAddr,
+        verify: bool,
+    },
+}
+
+/// Starts a handshake on `stream` with `config`.
 pub(crate) fn handshake<S: Read + Write>(
     config: Arc<Config>,
     stream: S,
-    host: Option<&str>,
+    peer: Peer<'_>,
 ) -> HandshakeResult<S> {
-    Session::start(config, stream, host)
+    Session::start(config, stream, peer)
+}
+
+/// True when the DER certificate `der` has an iPAddress subjectAltName equal to `ip`
+/// (RFC 5280 §4.2.1.6: 4 octets for IPv4, 16 for IPv6). Parsed with `x509-parser`.
+fn names_ip_address(der: &[u8], ip: IpAddr) -> bool {
+    let Ok((_, cert)) = x509_parser::parse_x509_certificate(der) else {
+        return false;
+    };
+    let Ok(Some(san)) = cert.subject_alternative_name() else {
+        return false;
+    };
+    san.value.general_names.iter().any(|name| match (name, ip) {
+        (GeneralName::IPAddress(b), IpAddr::V4(a)) => *b == a.octets(),
+        (GeneralName::IPAddress(b), IpAddr::V6(a)) => *b == a.octets(),
+        _ => false,
+    })
 }
 
 type HandshakeResult<S> = Result<TlsStream<S>, HandshakeError<S>>;

@@ -81,6 +81,66 @@ fn wrong_hostname_is_rejected_as_hostname_mismatch() {
     assert_eq!(e.verify_failure().unwrap().reasons().len(), 1, "{e}");
 }
 
+/// A host given as an IP address must be named by an iPAddress subjectAltName (RFC 9525
+/// §6.3); mbedTLS 2.28 matches DNS names only, so fstack-tls checks these itself.
+#[test]
+fn ip_address_hosts_match_ip_address_names() {
+    let ca = TestCa::new("Test CA");
+    let leaf = ca.leaf(&["localhost", "127.0.0.1", "::1"], Validity::Current);
+    let acceptor = acceptor_for(&ca, &leaf);
+    let connector = connector_for(&ca);
+    for host in ["127.0.0.1", "::1", "[::1]", "localhost"] {
+        let (client, server) = handshake_pair(&connector, host, &acceptor);
+        let (client, _server) = (client.unwrap(), server.unwrap());
+        assert_eq!(client.host(), Some(host));
+    }
+    // Another address, and an address that is only a DNS name in the certificate's CN/SANs.
+    // The address is checked once the handshake is done (the server has finished its side):
+    // the server learns of it from a bad_certificate alert on its first read.
+    let rejected = |connector: &TlsConnector, host: &str, acceptor: &TlsAcceptor| {
+        let (client, server) = handshake_pair(connector, host, acceptor);
+        if let Ok(mut server) = server {
+            let mut got = Vec::new();
+            let outcome = loop {
+                match read_available(&mut server, &mut got) {
+                    Ok(false) => std::thread::sleep(std::time::Duration::from_millis(1)),
+                    other => break other,
+                }
+            };
+            assert!(
+                outcome.is_err() && got.is_empty(),
+                "server read {outcome:?} {got:?}"
+            );
+        }
+        client
+            .err()
+            .expect("the client accepted a certificate for another address")
+    };
+    for host in ["127.0.0.2", "::2"] {
+        let e = rejected(&connector, host, &acceptor);
+        assert_reason(&e, VerifyReason::HostnameMismatch, "hostname mismatch");
+        assert!(
+            e.to_string().contains(&format!("failed for {host}:")),
+            "{e}"
+        );
+    }
+    let dns_only = ca.leaf(&["localhost"], Validity::Current);
+    let e = rejected(&connector, "127.0.0.1", &acceptor_for(&ca, &dns_only));
+    assert_reason(&e, VerifyReason::HostnameMismatch, "hostname mismatch");
+    // The other checks still apply to IP hosts: an untrusted chain is rejected as such.
+    let other = TestCa::new("Other CA");
+    let e = rejected(&connector_for(&other), "127.0.0.1", &acceptor);
+    assert_reason(&e, VerifyReason::UntrustedIssuer, "untrusted issuer");
+    // Turning hostname checks off skips the address check too.
+    let lenient = TlsConnector::builder()
+        .ca_pem(ca.ca.cert_pem.as_bytes())
+        .danger_accept_invalid_hostnames(true)
+        .build()
+        .unwrap();
+    let (client, server) = handshake_pair(&lenient, "127.0.0.9", &acceptor_for(&ca, &dns_only));
+    assert!(client.is_ok() && server.is_ok());
+}
+
 #[test]
 fn untrusted_ca_is_rejected_as_untrusted_issuer() {
     let ca = TestCa::new("Test CA");

@@ -82,13 +82,27 @@ fn der_len(len: usize) -> Vec<u8> {
     }
 }
 
-/// The value of a subjectAltName extension listing `dns_names`.
-fn san_value(dns_names: &[&str]) -> Vec<u8> {
+/// The value of a subjectAltName extension listing `names`: IP literals as iPAddress, the
+/// rest as dNSName.
+fn san_value(names_in: &[&str]) -> Vec<u8> {
     let mut names = Vec::new();
-    for name in dns_names {
-        names.push(0x82); // [2] dNSName, IA5String
-        names.extend(der_len(name.len()));
-        names.extend_from_slice(name.as_bytes());
+    for name in names_in {
+        match name.parse::<std::net::IpAddr>() {
+            Ok(ip) => {
+                let octets = match ip {
+                    std::net::IpAddr::V4(a) => a.octets().to_vec(),
+                    std::net::IpAddr::V6(a) => a.octets().to_vec(),
+                };
+                names.push(0x87); // [7] iPAddress, OCTET STRING
+                names.extend(der_len(octets.len()));
+                names.extend(octets);
+            }
+            Err(_) => {
+                names.push(0x82); // [2] dNSName, IA5String
+                names.extend(der_len(name.len()));
+                names.extend_from_slice(name.as_bytes());
+            }
+        }
     }
     let mut seq = vec![0x30];
     seq.extend(der_len(names.len()));
@@ -140,7 +154,8 @@ impl TestCa {
         }
     }
 
-    /// A server certificate for `dns_names` (the first is also the CN), signed by this CA.
+    /// A server certificate for `dns_names` (the first is also the CN; IP literals become
+    /// iPAddress names), signed by this CA.
     pub fn leaf(&self, dns_names: &[&str], validity: Validity) -> CertKey {
         let mut rng = rng();
         let (mut key, key_pem) = new_key(&mut rng);
