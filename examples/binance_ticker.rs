@@ -7,8 +7,9 @@
 //! ```
 //! On exit (`--count`, `--duration`, Ctrl-C or SIGTERM) it closes the WebSocket and TLS
 //! cleanly, stops the F-Stack loop and prints a summary (events, bytes, reconnects, malformed
-//! messages, receive latency percentiles) on stderr. Errors are one line on stderr and a
-//! non-zero exit.
+//! messages, receive latency percentiles) on stderr; with `--latency-histogram FILE` it also
+//! writes the latency histogram there (HdrHistogram V2 + DEFLATE, for comparing runs). Errors
+//! are one line on stderr and a non-zero exit.
 
 use std::io::Write;
 use std::ops::ControlFlow;
@@ -50,6 +51,14 @@ fn run(config: &Config) -> Result<(), String> {
         builder = builder.ca_file(ca);
     }
     let connector = builder.build().map_err(|e| format!("TLS setup: {e}"))?;
+    // Created now, so that a path that cannot be written fails before connecting.
+    let mut histogram_file = match &config.latency_histogram {
+        Some(path) => Some(
+            std::fs::File::create(path)
+                .map_err(|e| format!("--latency-histogram {}: {e}", path.display()))?,
+        ),
+        None => None,
+    };
     let feed_config = config.feed_config();
 
     let shutdown = ShutdownSignal::install().map_err(|e| format!("signal handlers: {e}"))?;
@@ -166,6 +175,17 @@ fn run(config: &Config) -> Result<(), String> {
     }
     if outcome.is_ok() {
         eprintln!("{}", stats.summary());
+        if let (Some(file), Some(path)) = (histogram_file.as_mut(), &config.latency_histogram) {
+            let written = stats
+                .latency_us
+                .write_v2_deflate(file)
+                .map_err(|e| format!("--latency-histogram {}: {e}", path.display()))?;
+            eprintln!(
+                "binance_ticker: latency histogram (n={}, HdrHistogram V2 + DEFLATE, {written} bytes) written to {}",
+                stats.latency_us.count(),
+                path.display()
+            );
+        }
     }
     outcome
 }

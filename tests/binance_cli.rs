@@ -466,4 +466,69 @@ fn stdout_write_errors_end_the_run() {
         "{stderr}"
     );
     let _ = std::fs::remove_file(&ca);
+
+/// `--latency-histogram FILE`: the histogram the summary was computed from, as HdrHistogram
+/// V2 + DEFLATE that reads back with the same count; a path that cannot be created fails
+/// before connecting (exit 1, one line).
+#[test]
+fn latency_histogram_file() {
+    if common::skip_unless_kernel_backend("latency_histogram_file") {
+        return;
+    }
+    use fstack_binance::stats::hdrhistogram::serialization::Deserializer;
+    use fstack_binance::stats::hdrhistogram::Histogram;
+
+    let mock = MockExchange::start(MockConfig {
+        rate: 50.0,
+        ..MockConfig::default()
+    })
+    .unwrap();
+    let dir = std::env::temp_dir().join(format!("binance-cli-hdr-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let ca = dir.join("ca.pem");
+    std::fs::write(&ca, mock.ca_pem()).unwrap();
+    let file = dir.join("latency.hdr");
+    let out = ticker(
+        &mock,
+        ca.to_str().unwrap(),
+        &[
+            "--stream",
+            "trade",
+            "--count",
+            "20",
+            "--latency-histogram",
+            file.to_str().unwrap(),
+        ],
+    );
+    let stderr = stderr_of(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("latency us (event time -> receive, n=20, ms timestamps): p50 "),
+        "{stderr}"
+    );
+    let bytes = std::fs::read(&file).unwrap();
+    assert!(
+        stderr.contains(&format!(
+            "binance_ticker: latency histogram (n=20, HdrHistogram V2 + DEFLATE, {} bytes) written to {}",
+            bytes.len(),
+            file.display()
+        )),
+        "{stderr}"
+    );
+    let h: Histogram<u64> = Deserializer::new()
+        .deserialize(&mut bytes.as_slice())
+        .expect("V2 + DEFLATE histogram");
+    assert_eq!(h.len(), 20);
+    assert_eq!(h.sigfig(), 3);
+    let _ = std::fs::remove_dir_all(&dir);
+
+    let out = run_ticker(&["--latency-histogram", "/nonexistent/dir/latency.hdr"]);
+    let stderr = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(out.stdout.is_empty());
+    assert_eq!(
+        stderr.trim_end(),
+        "binance_ticker: --latency-histogram /nonexistent/dir/latency.hdr: No such file or \
+         directory (os error 2)"
+    );
 }

@@ -92,6 +92,8 @@ pub struct Config {
     pub connect_retries: u32,
     /// `--format`
     pub format: Format,
+    /// `--latency-histogram`: where to write the latency histogram at a clean exit.
+    pub latency_histogram: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -111,6 +113,7 @@ impl Default for Config {
             connect_timeout: feed.connect_timeout,
             connect_retries: feed.connect_retries,
             format: Format::Text,
+            latency_histogram: None,
         }
     }
 }
@@ -221,6 +224,10 @@ struct Args {
     /// Output format: text or json (one JSON object per line)
     #[arg(long, value_name = "FORMAT", default_value = "text", value_parser = format)]
     format: Format,
+    /// At a clean exit, write the receive-latency histogram to FILE (HdrHistogram V2 + DEFLATE,
+    /// for comparing runs); FILE is created at start
+    #[arg(long, value_name = "FILE", value_parser = path)]
+    latency_histogram: Option<PathBuf>,
 }
 
 fn endpoint(v: &str) -> Result<Endpoint, String> {
@@ -427,6 +434,7 @@ impl Args {
             connect_timeout: self.connect_timeout,
             connect_retries: self.connect_retries,
             format: self.format,
+            latency_histogram: self.latency_histogram,
         }
     }
 }
@@ -491,6 +499,7 @@ mod tests {
             (c.count, c.duration, c.ca_file.as_ref()),
             (None, None, None)
         );
+        assert_eq!(c.latency_histogram, None);
         let names: Vec<String> = c.streams().iter().map(|s| s.name().to_owned()).collect();
         assert_eq!(names, ["btcusdt@ticker"]);
         assert_eq!(c.time_unit(), TimeUnit::Millisecond);
@@ -537,6 +546,8 @@ mod tests {
             "1",
             "--format",
             "json",
+            "--latency-histogram",
+            "/tmp/latency.hdr",
         ]);
         assert_eq!(c.endpoint.host, "127.0.0.1");
         assert_eq!(c.symbols, ["btcusdt", "ethusdt", "bnbusdt"]);
@@ -570,6 +581,7 @@ mod tests {
         assert_eq!(c.connect_timeout, Duration::from_millis(1500));
         assert_eq!(c.connect_retries, 1);
         assert_eq!(c.format, Format::Json);
+        assert_eq!(c.latency_histogram, Some(PathBuf::from("/tmp/latency.hdr")));
         let f = c.feed_config();
         assert_eq!(
             (f.endpoint.host.as_str(), f.endpoint.port),
@@ -625,6 +637,7 @@ mod tests {
             "--connect-timeout",
             "--connect-retries",
             "--format",
+            "--latency-histogram <FILE>",
             "--help",
             "depth20",
             "[default: 10]",
@@ -674,6 +687,7 @@ mod tests {
             (&["--endpoint", "ws://127.0.0.1:1"], "invalid value 'ws://127.0.0.1:1' for '--endpoint <URL>': only wss:// endpoints are supported (the feed always uses TLS) (see --help)"),
             (&["--endpoint", "wss://stream.binance.com:9443/ws"], "invalid value 'wss://stream.binance.com:9443/ws' for '--endpoint <URL>': give the base URL without /ws: the feed adds /ws/... or /stream?... itself (see --help)"),
             (&["--config", ""], "invalid value '' for '--config <FILE>': needs a path (see --help)"),
+            (&["--latency-histogram="], "invalid value '' for '--latency-histogram <FILE>': needs a path (see --help)"),
             (&["--config", "/nonexistent/f-stack.conf"], "invalid value '/nonexistent/f-stack.conf' for '--config <FILE>': cannot read it: No such file or directory (os error 2) (see --help)"),
             (&["--config", "/"], "invalid value '/' for '--config <FILE>': not a file (see --help)"),
         ];

@@ -6,7 +6,7 @@
 //! * [`decimal`]: exact decimals borrowed from the received text.
 //! * [`events`]: zero-copy, allocation-free decoding of market events ([`events::decode`]).
 //! * [`output`]: one text or JSON line per event into a reusable buffer.
-//! * [`stats`]: receive-latency histogram and counters, with a summary for stderr.
+//! * [`stats`]: receive-latency histogram (HdrHistogram) and counters, with a summary for stderr.
 //! * [`subscribe`]: stream names, request targets, SUBSCRIBE requests, control rate limit.
 //! * [`backoff`]: exponential backoff with jitter for reconnects.
 //! * [`endpoint`]: `wss://host[:port][/path]` parsing and URL building.

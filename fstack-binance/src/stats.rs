@@ -4,25 +4,36 @@
 //! microseconds with `timeUnit=MICROSECOND`) and the local wall clock, so it includes clock
 //! offset between the exchange and this host and has the timestamp's resolution.
 //!
-//! The histogram has a fixed number of log-linear buckets (values below 128 us are exact,
-//! larger ones within 1/64 = 1.6 %): memory is bounded (~30 KB, allocated once) whatever the
-//! number of samples. Recording does not allocate.
+//! The histogram is an [HdrHistogram](hdrhistogram) with 3 significant digits (values below
+//! 2048 us are exact, larger ones within 0.1 %) over 0 to [`MAX_TRACKED_US`] (one hour), sized
+//! once (~190 KB) and never resized: memory is bounded whatever the number of samples, and
+//! recording does not allocate. It serialises to HdrHistogram's V2 format
+//! ([`Histogram::write_v2_deflate`]), which every HdrHistogram implementation reads, for
+//! comparing runs later.
 
 use std::fmt;
+use std::io;
 use std::time::{SystemTime, UNIX_EPOCH};
+
+/// The [`hdrhistogram`] crate this module records into, for reading a serialised histogram
+/// back (`hdrhistogram::serialization::Deserializer`) with the same version.
+pub use hdrhistogram;
+use hdrhistogram::serialization::{Serializer, V2DeflateSerializer};
 
 use crate::subscribe::TimeUnit;
 
-const SUB_BITS: u32 = 6;
-const SUB: usize = 1 << SUB_BITS; // 64 sub-buckets per octave
-const LINEAR: u64 = 2 * SUB as u64; // values below 128 have their own bucket
-const BUCKETS: usize = 2 * SUB + (63 - SUB_BITS as usize) * SUB;
+/// Largest latency the histogram tells apart: one hour in microseconds. Larger values count as
+/// this in the quantiles (and in a serialised histogram); [`Histogram::max`] stays exact.
+pub const MAX_TRACKED_US: u64 = 3_600_000_000;
 
-/// Fixed-size log-linear histogram of `u64` values (microseconds here).
+/// Significant decimal digits the histogram keeps.
+pub const SIGNIFICANT_DIGITS: u8 = 3;
+
+/// Latency histogram of `u64` values (microseconds here): an HdrHistogram of fixed size,
+/// plus the exact minimum, maximum and mean.
 #[derive(Clone)]
 pub struct Histogram {
-    counts: Vec<u64>,
-    count: u64,
+    hdr: hdrhistogram::Histogram<u64>,
     sum: u128,
     min: u64,
     max: u64,
@@ -37,50 +48,30 @@ impl Default for Histogram {
 impl fmt::Debug for Histogram {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Histogram")
-            .field("count", &self.count)
+            .field("count", &self.count())
             .field("min", &self.min())
             .field("max", &self.max())
             .finish()
     }
 }
 
-fn bucket_of(v: u64) -> usize {
-    if v < LINEAR {
-        return v as usize;
-    }
-    let msb = 63 - v.leading_zeros(); // >= 7
-    let shift = msb - SUB_BITS; // >= 1; v >> shift is in [64, 128)
-    let top = (v >> shift) as usize;
-    2 * SUB + (shift as usize - 1) * SUB + (top - SUB)
-}
-
-/// Highest value that falls into bucket `i`.
-fn bucket_high(i: usize) -> u64 {
-    if i < 2 * SUB {
-        return i as u64;
-    }
-    let shift = (i - 2 * SUB) / SUB + 1;
-    let top = ((i - 2 * SUB) % SUB + SUB) as u64;
-    let low = top << shift;
-    low + ((1u64 << shift) - 1)
-}
-
 impl Histogram {
-    /// An empty histogram (allocates its fixed bucket array once).
+    /// An empty histogram (allocates its fixed bucket array once; auto-resize is off).
     pub fn new() -> Self {
+        let hdr = hdrhistogram::Histogram::new_with_bounds(1, MAX_TRACKED_US, SIGNIFICANT_DIGITS)
+            .expect("valid histogram bounds");
         Histogram {
-            counts: vec![0; BUCKETS],
-            count: 0,
+            hdr,
             sum: 0,
             min: u64::MAX,
             max: 0,
         }
     }
 
-    /// Adds one value.
+    /// Adds one value (above [`MAX_TRACKED_US`]: counted as that in the quantiles). Never
+    /// allocates.
     pub fn record(&mut self, v: u64) {
-        self.counts[bucket_of(v)] += 1;
-        self.count += 1;
+        self.hdr.saturating_record(v);
         self.sum += u128::from(v);
         self.min = self.min.min(v);
         self.max = self.max.max(v);
@@ -88,12 +79,12 @@ impl Histogram {
 
     /// Number of values.
     pub fn count(&self) -> u64 {
-        self.count
+        self.hdr.len()
     }
 
     /// Smallest value (exact), 0 when empty.
     pub fn min(&self) -> u64 {
-        if self.count == 0 {
+        if self.count() == 0 {
             0
         } else {
             self.min
@@ -107,38 +98,45 @@ impl Histogram {
 
     /// Mean (exact), 0 when empty.
     pub fn mean(&self) -> f64 {
-        if self.count == 0 {
+        if self.count() == 0 {
             0.0
         } else {
-            self.sum as f64 / self.count as f64
+            self.sum as f64 / self.count() as f64
         }
     }
 
-    /// The value at quantile `q` (0.0..=1.0): the upper bound of the bucket holding the
-    /// `ceil(q * count)`-th smallest value, never above the exact maximum. 0 when empty.
+    /// The value at quantile `q` (0.0..=1.0): HdrHistogram's `value_at_quantile`, the highest
+    /// value equivalent to the `ceil(q * count)`-th smallest one (within 0.1 %), kept within
+    /// the exact minimum and maximum. 0 when empty.
     pub fn quantile(&self, q: f64) -> u64 {
-        if self.count == 0 {
+        if self.count() == 0 {
             return 0;
         }
         let q = if q.is_nan() { 1.0 } else { q.clamp(0.0, 1.0) };
-        let rank = ((q * self.count as f64).ceil() as u64).clamp(1, self.count);
-        let mut seen = 0;
-        for (i, &c) in self.counts.iter().enumerate() {
-            seen += c;
-            if seen >= rank {
-                return bucket_high(i).min(self.max).max(self.min);
-            }
-        }
-        self.max
+        self.hdr.value_at_quantile(q).clamp(self.min, self.max)
     }
 
     /// Forgets all values (keeps the allocation).
     pub fn clear(&mut self) {
-        self.counts.iter_mut().for_each(|c| *c = 0);
-        self.count = 0;
+        self.hdr.reset();
         self.sum = 0;
         self.min = u64::MAX;
         self.max = 0;
+    }
+
+    /// The underlying HdrHistogram, to merge, iterate or serialise it.
+    pub fn hdr(&self) -> &hdrhistogram::Histogram<u64> {
+        &self.hdr
+    }
+
+    /// Writes the histogram to `out` in HdrHistogram's V2 + DEFLATE serialisation ("V2
+    /// compressed", as Java's `encodeIntoCompressedByteBuffer`); returns the bytes written.
+    /// Read it back with `hdrhistogram::serialization::Deserializer` (or any HdrHistogram
+    /// implementation) to compare runs. Allocates.
+    pub fn write_v2_deflate<W: io::Write>(&self, out: &mut W) -> io::Result<usize> {
+        V2DeflateSerializer::new()
+            .serialize(&self.hdr, out)
+            .map_err(io::Error::other)
     }
 }
 
@@ -265,27 +263,31 @@ mod tests {
     use super::*;
 
     #[test]
-    fn buckets_are_monotonic_and_tight() {
-        assert_eq!(BUCKETS, 3776);
-        let mut prev = 0;
-        for v in (0..100_000u64).chain([u64::MAX / 2, u64::MAX - 1, u64::MAX]) {
-            let b = bucket_of(v);
-            assert!(b >= prev && b < BUCKETS, "{v}");
-            prev = b;
-            let high = bucket_high(b);
-            assert!(high >= v, "{v} {high}");
-            // Relative width at most 1/64.
-            assert!((high - v) as f64 <= v as f64 / 64.0 + 0.5, "{v} {high}");
+    fn fixed_size_three_digits_and_saturation() {
+        let h = Histogram::new();
+        let hdr = h.hdr();
+        assert_eq!(hdr.sigfig(), SIGNIFICANT_DIGITS);
+        assert!(hdr.high() >= MAX_TRACKED_US, "{}", hdr.high());
+        // Sized once: ~190 KB of u64 counters.
+        let bytes = hdr.distinct_values() * 8;
+        assert!(bytes < 200_000, "{bytes}");
+        // Values below 2048 are exact; larger ones within 0.1 %.
+        let mut h = Histogram::new();
+        for v in (0..5000u64).chain([65_537, 1_000_003, MAX_TRACKED_US - 1]) {
+            h.clear();
+            h.record(v);
+            h.record(v); // two equal values: min and max do not clamp the quantile below
+            h.record(u64::MAX); // max far above: the quantile is the histogram's own
+            let q = h.quantile(0.5);
+            if v < 2048 {
+                assert_eq!(q, v);
+            }
+            assert!(q >= v && (q - v) as f64 <= v as f64 / 1000.0, "{v} {q}");
         }
-        assert_eq!(bucket_of(u64::MAX), BUCKETS - 1);
-        assert_eq!(bucket_high(BUCKETS - 1), u64::MAX);
-        for v in 0..128 {
-            assert_eq!(bucket_high(bucket_of(v)), v);
-        }
-        assert_eq!(bucket_of(128), 128);
-        assert_eq!(bucket_high(128), 129);
-        assert_eq!(bucket_of(129), 128);
-        assert_eq!(bucket_of(130), 129);
+        // Beyond the range: saturated in the quantiles (and never resized), exact in max.
+        assert_eq!(h.hdr().distinct_values() * 8, bytes);
+        assert_eq!(h.max(), u64::MAX);
+        assert!(h.quantile(1.0) >= MAX_TRACKED_US && h.quantile(1.0) < MAX_TRACKED_US * 2);
     }
 
     #[test]
@@ -313,9 +315,9 @@ mod tests {
             h.record(1_000);
         }
         h.record(1_000_000);
-        // 1000 lies in an 8-wide bucket [1000, 1007]: reported as its upper bound, within 1.6 %.
-        assert_eq!(h.quantile(0.5), 1_007);
-        assert_eq!(h.quantile(0.999), 1_007);
+        // 1000 is below 2048: exact (3 significant digits).
+        assert_eq!(h.quantile(0.5), 1_000);
+        assert_eq!(h.quantile(0.999), 1_000);
         assert_eq!(h.quantile(1.0), 1_000_000);
         assert_eq!(h.max(), 1_000_000);
         h.clear();
@@ -354,7 +356,7 @@ mod tests {
         assert_eq!(
             s.summary().to_string(),
             "events 4  messages 5  bytes 1460  reconnects 1  malformed 1\n\
-             latency us (event time -> receive, n=3, ms timestamps): p50 1007  p90 2000  p99 2000  p99.9 2000  max 2000  (clock ahead: 1)"
+             latency us (event time -> receive, n=3, ms timestamps): p50 1000  p90 2000  p99 2000  p99.9 2000  max 2000  (clock ahead: 1)"
         );
         let mut s = Stats::new(TimeUnit::Microsecond);
         s.record_event(Some(now - 42), now);
