@@ -466,6 +466,7 @@ fn stdout_write_errors_end_the_run() {
         "{stderr}"
     );
     let _ = std::fs::remove_file(&ca);
+}
 
 /// `--latency-histogram FILE`: the histogram the summary was computed from, as HdrHistogram
 /// V2 + DEFLATE that reads back with the same count; a path that cannot be created fails
