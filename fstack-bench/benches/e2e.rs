@@ -40,7 +40,7 @@ use fstack_bench::{
 use fstack_binance::events::{decode, Message};
 use fstack_binance::feed::{Feed, FeedConfig, Notice};
 use fstack_binance::stats::unix_micros_now;
-use fstack_binance::subscribe::{request_target, Stream, TimeUnit, UrlMode};
+use fstack_binance::stream::{request_target, Stream, TimeUnit, UrlMode};
 use fstack_examples::mock_exchange::{MockConfig, MockExchange};
 use fstack_tls::TlsConnector;
 
@@ -481,7 +481,7 @@ fn decode_allocations() -> (f64, f64) {
     );
     let combined = format!(r#"{{"stream":"btcusdt@ticker","data":{raw}}}"#);
     let n = 10_000u64;
-    let hint = fstack_binance::subscribe::StreamRef::parse("btcusdt@ticker").unwrap();
+    let hint = fstack_binance::stream::StreamRef::parse("btcusdt@ticker").unwrap();
     let (a0, _) = thread_allocs();
     for i in 0..n {
         let text = if i % 2 == 0 { &raw } else { &combined };

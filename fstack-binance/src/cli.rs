@@ -17,7 +17,7 @@ use crate::decimal::DecimalValue;
 use crate::endpoint::Endpoint;
 use crate::feed::{FeedConfig, StallTimeout};
 use crate::output::Format;
-use crate::subscribe::{streams_for, Stream, StreamKind, TimeUnit};
+use crate::stream::{streams_for, Stream, StreamKind, TimeUnit};
 
 /// A bad command line, as one line of text (e.g. `invalid value 'x' for '--count <N>': ...`).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -233,7 +233,7 @@ fn symbol(v: &str) -> Result<String, String> {
         .map_err(|_| {
             format!(
                 "invalid symbol (expected 1-{} letters or digits, e.g. btcusdt or 币安人生usdt)",
-                crate::subscribe::MAX_SYMBOL_CHARS
+                crate::stream::MAX_SYMBOL_CHARS
             )
         })
 }
@@ -410,7 +410,7 @@ impl Args {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::subscribe::{DepthLevels, DepthSpeed};
+    use crate::stream::{DepthLevels, DepthSpeed};
 
     /// The repository's F-Stack config (`--config` must name an existing file).
     fn conf() -> String {

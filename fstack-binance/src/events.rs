@@ -41,7 +41,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use crate::decimal::Decimal;
-use crate::subscribe::{StreamKind, StreamRef};
+use crate::stream::{StreamKind, StreamRef};
 
 /// Why a message could not be decoded. The caller counts it as malformed and skips it.
 #[derive(Debug, thiserror::Error)]
@@ -103,7 +103,7 @@ impl<'a> StreamEvent<'a> {
         self.event.symbol()
     }
 
-    /// The event time `E` (in the connection's [`crate::subscribe::TimeUnit`]), if any.
+    /// The event time `E` (in the connection's [`crate::stream::TimeUnit`]), if any.
     pub fn event_time(&self) -> Option<u64> {
         self.event.event_time()
     }
@@ -864,7 +864,7 @@ fn event<'a>(ev: MarketEvent<'a>, src: Source<'a>) -> Result<Message<'a>, Decode
             let sym = ev.symbol();
             let same_symbol = match ev {
                 MarketEvent::PartialDepth(_) => true,
-                _ => crate::subscribe::same_symbol(sym, h.symbol),
+                _ => crate::stream::same_symbol(sym, h.symbol),
             };
             (ev.matches_kind(h.kind) && same_symbol).then_some(h)
         }

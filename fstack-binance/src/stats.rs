@@ -11,7 +11,7 @@
 use std::fmt;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::subscribe::TimeUnit;
+use crate::stream::TimeUnit;
 
 const SUB_BITS: u32 = 6;
 const SUB: usize = 1 << SUB_BITS; // 64 sub-buckets per octave

@@ -1,5 +1,5 @@
 use super::*;
-use crate::subscribe::{DepthLevels, DepthSpeed, Stream};
+use crate::stream::{DepthLevels, DepthSpeed, Stream};
 
 pub(crate) const TICKER: &str = r#"{"e":"24hrTicker","E":1700000000123,"s":"BTCUSDT","p":"523.45000000","P":"1.226","w":"42987.65432100","x":"42726.67000000","c":"43250.12000000","Q":"0.01234000","b":"43250.11000000","B":"1.50000000","a":"43250.12000000","A":"0.25000000","o":"42726.67000000","h":"43800.00000000","l":"42650.50000000","v":"12345.67800000","q":"530712345.12345678","O":1699913600123,"C":1700000000123,"F":3200000000,"L":3201234567,"n":1234568}"#;
 pub(crate) const MINI: &str = r#"{"e":"24hrMiniTicker","E":1700000000456,"s":"ETHUSDT","c":"2250.55000000","o":"2200.00000000","h":"2275.10000000","l":"2190.01000000","v":"345678.12340000","q":"771234567.89000000"}"#;
@@ -698,7 +698,7 @@ fn non_ascii_symbols_decode_raw_and_combined() {
     crate::output::write_json(
         &mut line,
         &ev(decode(&text, None).unwrap()),
-        crate::subscribe::TimeUnit::Millisecond,
+        crate::stream::TimeUnit::Millisecond,
     );
     assert!(
         line.starts_with(
