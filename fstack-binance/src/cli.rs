@@ -239,11 +239,8 @@ fn symbol(v: &str) -> Result<String, String> {
 }
 
 fn kind(v: &str) -> Result<StreamKind, String> {
-    StreamKind::from_cli(v).map_err(|_| {
-        "unknown kind (expected ticker, miniTicker, bookTicker, trade, aggTrade, depth, \
-         depth5, depth10 or depth20)"
-            .to_owned()
-    })
+    StreamKind::from_cli(v)
+        .map_err(|_| format!("unknown kind (expected {})", StreamKind::cli_name_list()))
 }
 
 fn path(v: &str) -> Result<PathBuf, String> {
@@ -607,6 +604,10 @@ mod tests {
             "[default: 60]",
         ] {
             assert!(text.contains(opt), "{opt} missing from help:\n{text}");
+        }
+        // The `--stream` help is prose: it must name every kind the parser accepts by name.
+        for name in StreamKind::ALL.into_iter().filter_map(StreamKind::cli_name) {
+            assert!(text.contains(name), "{name} missing from help:\n{text}");
         }
     }
 

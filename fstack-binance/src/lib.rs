@@ -4,7 +4,8 @@
 //! WebSocket) inside the F-Stack loop on top of the other modules.
 //!
 //! * [`decimal`]: exact decimals borrowed from the received text.
-//! * [`events`]: zero-copy, allocation-free decoding of market events ([`events::decode`]).
+//! * [`events`]: zero-copy, allocation-free decoding of market events ([`events::decode`]);
+//!   its docs list the steps to add a stream kind.
 //! * [`output`]: one text or JSON line per event into a reusable buffer.
 //! * [`stats`]: receive-latency histogram and counters, with a summary for stderr.
 //! * [`stream`]: stream kinds and names, symbols, timestamp units, request targets.

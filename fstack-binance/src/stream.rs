@@ -51,6 +51,7 @@ pub enum DepthSpeed {
 }
 
 /// The kind of a market-data stream (the part of the stream name after `<symbol>@`).
+/// Adding one: see the checklist in [`crate::events`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum StreamKind {
     /// `@ticker`: 24 h rolling window ticker (`e = "24hrTicker"`).
@@ -88,15 +89,68 @@ pub enum StreamError {
     #[error("stream name has no '@'")]
     MissingAt,
     /// The kind is not one of the supported stream kinds.
-    #[error("unknown stream kind (expected ticker, miniTicker, bookTicker, trade, aggTrade, depth, depth5, depth10 or depth20)")]
+    #[error("unknown stream kind (expected {})", StreamKind::cli_name_list())]
     UnknownKind,
     /// More streams than fit on one connection.
     #[error("more than {MAX_STREAMS_PER_CONNECTION} streams on one connection")]
     TooManyStreams,
 }
 
+/// Defines [`StreamKind::ALL`] from one list that is also `match`ed without a wildcard, so
+/// the list is checked by the compiler: a kind missing from it (a new variant, level count or
+/// speed) fails to compile with "non-exhaustive patterns", one listed twice with
+/// "unreachable pattern". Field values must be full paths (`DepthSpeed::Ms100`): in a
+/// pattern, a bare name could bind a variable instead.
+macro_rules! every_kind {
+    ($(#[$doc:meta])* $($variant:ident $({ $($field:ident: $value:path),+ })?),+ $(,)?) => {
+        impl StreamKind {
+            $(#[$doc])*
+            pub const ALL: [StreamKind; [$(stringify!($variant)),+].len()] =
+                [$(StreamKind::$variant $({ $($field: $value),+ })?),+];
+        }
+
+        const _: () = {
+            // Never called: only compiled, for the exhaustiveness check.
+            #[allow(dead_code)]
+            fn every_kind_is_listed(kind: StreamKind) {
+                match kind {
+                    $(StreamKind::$variant $({ $($field: $value),+ })? => {})+
+                }
+            }
+        };
+    };
+}
+
+every_kind! {
+    /// Every stream kind, each level count and speed on its own: first the `--stream` kinds
+    /// in help order, then the 1000 ms depth streams. The compiler checks that the list is
+    /// complete.
+    ///
+    /// The name tables hang off exhaustive `match`es ([`StreamKind::suffix`],
+    /// [`StreamKind::cli_name`], [`StreamKind::event_name`], [`StreamKind::event_type`],
+    /// [`StreamKind::is_periodic`]), so a new variant does not compile until each knows it;
+    /// [`StreamKind::from_cli`] and the "expected ..." lists are derived from this array; the
+    /// tables that parse names ([`StreamKind::parse_suffix`], the decoder's `e` values) are
+    /// checked against it by tests. The steps to add a kind are listed in [`crate::events`].
+    Ticker,
+    MiniTicker,
+    BookTicker,
+    Trade,
+    AggTrade,
+    DiffDepth { speed: DepthSpeed::Ms100 },
+    PartialDepth { levels: DepthLevels::Five, speed: DepthSpeed::Ms100 },
+    PartialDepth { levels: DepthLevels::Ten, speed: DepthSpeed::Ms100 },
+    PartialDepth { levels: DepthLevels::Twenty, speed: DepthSpeed::Ms100 },
+    DiffDepth { speed: DepthSpeed::Ms1000 },
+    PartialDepth { levels: DepthLevels::Five, speed: DepthSpeed::Ms1000 },
+    PartialDepth { levels: DepthLevels::Ten, speed: DepthSpeed::Ms1000 },
+    PartialDepth { levels: DepthLevels::Twenty, speed: DepthSpeed::Ms1000 },
+}
+
 impl StreamKind {
-    /// All CLI kinds in their canonical spelling, as accepted by [`StreamKind::from_cli`].
+    /// All CLI kinds in their canonical spelling, as accepted by [`StreamKind::from_cli`]:
+    /// the `--stream` names that are also event names ([`StreamKind::event_name`]), one per
+    /// event name. Checked against [`StreamKind::ALL`] by a test.
     pub const CLI_NAMES: [&'static str; 6] = [
         "ticker",
         "miniTicker",
@@ -108,37 +162,67 @@ impl StreamKind {
 
     /// Parses a CLI `--stream KIND` (case-insensitive): `ticker`, `miniTicker`, `bookTicker`,
     /// `trade`, `aggTrade`, `depth` (= diff depth `@depth@100ms`). Extensions: `depth5`,
-    /// `depth10`, `depth20` (partial book at 100 ms) and any exact suffix accepted by
-    /// [`StreamKind::parse_suffix`] (e.g. `depth20@1000ms`, `depth@1000ms`).
+    /// `depth10`, `depth20` (partial book at 100 ms; exact spelling) and any exact suffix
+    /// accepted by [`StreamKind::parse_suffix`] (e.g. `depth20@1000ms`, `depth@1000ms`).
+    /// The names are the [`StreamKind::cli_name`]s of [`StreamKind::ALL`].
     pub fn from_cli(s: &str) -> Result<Self, StreamError> {
-        let pick = |name: &str| s.eq_ignore_ascii_case(name);
-        Ok(if pick("ticker") {
+        let named = Self::ALL.into_iter().find(|k| match k.cli_name() {
+            // The names in `CLI_NAMES` (one per event name) ignore case; extensions do not.
+            Some(n) if n == k.event_name() => s.eq_ignore_ascii_case(n),
+            Some(n) => s == n,
+            None => false,
+        });
+        named.map_or_else(|| Self::parse_suffix(s), Ok)
+    }
+
+    /// The `--stream` name of this kind: its suffix for the kinds without a speed, the suffix
+    /// without `@100ms` for the 100 ms depth streams (`depth`, `depth5`, `depth10`,
+    /// `depth20`); `None` for the 1000 ms depth streams (named by their exact suffix).
+    pub fn cli_name(self) -> Option<&'static str> {
+        match self {
             StreamKind::Ticker
-        } else if pick("miniTicker") {
-            StreamKind::MiniTicker
-        } else if pick("bookTicker") {
-            StreamKind::BookTicker
-        } else if pick("trade") {
-            StreamKind::Trade
-        } else if pick("aggTrade") {
-            StreamKind::AggTrade
-        } else if pick("depth") {
-            StreamKind::DiffDepth {
-                speed: DepthSpeed::Ms100,
+            | StreamKind::MiniTicker
+            | StreamKind::BookTicker
+            | StreamKind::Trade
+            | StreamKind::AggTrade => Some(self.suffix()),
+            StreamKind::PartialDepth { speed, .. } | StreamKind::DiffDepth { speed } => match speed
+            {
+                DepthSpeed::Ms100 => self.suffix().strip_suffix("@100ms"),
+                DepthSpeed::Ms1000 => None,
+            },
+        }
+    }
+
+    /// The `--stream` names of [`StreamKind::ALL`] as an English list, e.g. for error
+    /// messages: `ticker, miniTicker, ..., depth10 or depth20`.
+    pub fn cli_name_list() -> impl fmt::Display {
+        struct List;
+        impl fmt::Display for List {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                let mut names = StreamKind::ALL.into_iter().filter_map(StreamKind::cli_name);
+                let mut next = names.next();
+                let mut first = true;
+                while let Some(name) = next {
+                    next = names.next();
+                    if !first {
+                        f.write_str(if next.is_some() { ", " } else { " or " })?;
+                    }
+                    f.write_str(name)?;
+                    first = false;
+                }
+                Ok(())
             }
-        } else if let Some(levels) = depth_levels(s) {
-            StreamKind::PartialDepth {
-                levels,
-                speed: DepthSpeed::Ms100,
-            }
-        } else {
-            return Self::parse_suffix(s);
-        })
+        }
+        List
     }
 
     /// Parses the exact (case-sensitive) suffix of a stream name: `ticker`, `miniTicker`,
     /// `bookTicker`, `trade`, `aggTrade`, `depth`, `depth@100ms`, `depth@1000ms`,
     /// `depth5`..`depth20` with optional `@100ms`/`@1000ms`.
+    ///
+    /// The inverse of [`StreamKind::suffix`] (plus the explicit `@1000ms`), written as a
+    /// `match` rather than a search of [`StreamKind::ALL`] because the decoder calls it for
+    /// every combined-stream message; a test checks it against [`StreamKind::ALL`].
     pub fn parse_suffix(s: &str) -> Result<Self, StreamError> {
         Ok(match s {
             "ticker" => StreamKind::Ticker,
@@ -153,13 +237,14 @@ impl StreamKind {
                     Some((b, "1000ms")) => (b, DepthSpeed::Ms1000),
                     Some(_) => return Err(StreamError::UnknownKind),
                 };
-                if base == "depth" {
-                    StreamKind::DiffDepth { speed }
-                } else if let Some(levels) = depth_levels(base) {
-                    StreamKind::PartialDepth { levels, speed }
-                } else {
-                    return Err(StreamError::UnknownKind);
-                }
+                let levels = match base {
+                    "depth" => return Ok(StreamKind::DiffDepth { speed }),
+                    "depth5" => DepthLevels::Five,
+                    "depth10" => DepthLevels::Ten,
+                    "depth20" => DepthLevels::Twenty,
+                    _ => return Err(StreamError::UnknownKind),
+                };
+                StreamKind::PartialDepth { levels, speed }
             }
         })
     }
@@ -212,14 +297,21 @@ impl StreamKind {
             StreamKind::PartialDepth { .. } | StreamKind::DiffDepth { .. } => "depth",
         }
     }
-}
 
-fn depth_levels(s: &str) -> Option<DepthLevels> {
-    match s {
-        "depth5" => Some(DepthLevels::Five),
-        "depth10" => Some(DepthLevels::Ten),
-        "depth20" => Some(DepthLevels::Twenty),
-        _ => None,
+    /// The event type (`e` field) of this kind's payloads, which the decoder dispatches on:
+    /// `24hrTicker`, `24hrMiniTicker`, `bookTicker` (spot payloads omit it, others carry it),
+    /// `trade`, `aggTrade`, `depthUpdate`; `None` for partial depth, whose payloads have no
+    /// `e`. A test checks that the decoder knows each of them.
+    pub fn event_type(self) -> Option<&'static str> {
+        match self {
+            StreamKind::Ticker => Some("24hrTicker"),
+            StreamKind::MiniTicker => Some("24hrMiniTicker"),
+            StreamKind::BookTicker => Some("bookTicker"),
+            StreamKind::Trade => Some("trade"),
+            StreamKind::AggTrade => Some("aggTrade"),
+            StreamKind::DiffDepth { .. } => Some("depthUpdate"),
+            StreamKind::PartialDepth { .. } => None,
+        }
     }
 }
 
@@ -626,6 +718,99 @@ mod tests {
             );
         }
         assert_eq!(StreamKind::Ticker.to_string(), "ticker");
+    }
+
+    #[test]
+    fn name_tables_agree_with_all() {
+        let ms1000 = |k: StreamKind| {
+            matches!(
+                k,
+                StreamKind::DiffDepth {
+                    speed: DepthSpeed::Ms1000
+                } | StreamKind::PartialDepth {
+                    speed: DepthSpeed::Ms1000,
+                    ..
+                }
+            )
+        };
+        for (i, k) in StreamKind::ALL.into_iter().enumerate() {
+            assert!(!StreamKind::ALL[..i].contains(&k), "{k:?} listed twice");
+            assert!(
+                !StreamKind::ALL[..i]
+                    .iter()
+                    .any(|o| o.suffix() == k.suffix()),
+                "{k:?}: suffix taken"
+            );
+            // `parse_suffix` (a hand-written match) is the inverse of `suffix`.
+            assert_eq!(StreamKind::parse_suffix(k.suffix()), Ok(k), "{k:?}");
+            if ms1000(k) {
+                let explicit = format!("{}@1000ms", k.suffix());
+                assert_eq!(StreamKind::parse_suffix(&explicit), Ok(k), "{explicit}");
+            }
+            assert_eq!(k.to_string(), k.suffix());
+            let stream = Stream::new("btcusdt", k).unwrap();
+            assert_eq!(StreamRef::parse(stream.name()).unwrap().kind, k);
+            if let Some(n) = k.cli_name() {
+                assert_eq!(StreamKind::from_cli(n), Ok(k), "{n}");
+            }
+        }
+        // What `parse_suffix` accepts is a suffix of `ALL` (or one with `@1000ms` spelt out).
+        let mut candidates: Vec<String> = Vec::new();
+        for k in StreamKind::ALL {
+            for tail in ["", "@100ms", "@1000ms", "@250ms", "@"] {
+                candidates.push(format!("{}{tail}", k.suffix()));
+                candidates.push(format!("{}{tail}", k.suffix().to_uppercase()));
+            }
+        }
+        for s in &candidates {
+            if let Ok(k) = StreamKind::parse_suffix(s) {
+                let explicit = format!("{}@1000ms", k.suffix());
+                assert!(
+                    *s == k.suffix() || (ms1000(k) && *s == explicit),
+                    "{s:?} parsed as {k:?}"
+                );
+            }
+        }
+        // `CLI_NAMES`: the CLI names that are also event names, one per event name.
+        let main: Vec<&str> = StreamKind::ALL
+            .into_iter()
+            .filter_map(|k| k.cli_name().filter(|&n| n == k.event_name()))
+            .collect();
+        assert_eq!(main, StreamKind::CLI_NAMES);
+        assert_eq!(
+            StreamKind::cli_name_list().to_string(),
+            "ticker, miniTicker, bookTicker, trade, aggTrade, depth, depth5, depth10 or depth20"
+        );
+        assert_eq!(
+            StreamError::UnknownKind.to_string(),
+            "unknown stream kind (expected ticker, miniTicker, bookTicker, trade, aggTrade, \
+             depth, depth5, depth10 or depth20)"
+        );
+        // Periodic kinds (the stall timeout's default) and event types, kind by kind.
+        let periodic: Vec<&str> = StreamKind::ALL
+            .into_iter()
+            .filter(|k| k.is_periodic())
+            .filter_map(StreamKind::cli_name)
+            .collect();
+        assert_eq!(
+            periodic,
+            ["ticker", "miniTicker", "depth5", "depth10", "depth20"]
+        );
+        let types: Vec<Option<&str>> = StreamKind::CLI_NAMES
+            .into_iter()
+            .map(|n| StreamKind::from_cli(n).unwrap().event_type())
+            .collect();
+        assert_eq!(
+            types,
+            [
+                Some("24hrTicker"),
+                Some("24hrMiniTicker"),
+                Some("bookTicker"),
+                Some("trade"),
+                Some("aggTrade"),
+                Some("depthUpdate")
+            ]
+        );
     }
 
     #[test]

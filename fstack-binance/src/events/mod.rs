@@ -41,6 +41,39 @@
 //! * `levels`: [`Levels`], [`Level`], [`LevelIter`]: depth levels validated in place.
 //! * `decode`: [`decode`] itself: dispatch, combined envelope, control replies, probe pass.
 //! * `fast`: the hand parsers (the measured hot path; see its docs for why they exist).
+//!
+//! ## Adding a stream kind
+//! A step left out fails to compile (an exhaustive `match`) or fails `cargo test -p
+//! fstack-binance`, except where marked *unchecked*.
+//! 1. `stream.rs`: the [`StreamKind`] variant; its values in the `every_kind!` list
+//!    ([`StreamKind::ALL`], checked complete by the compiler); its names in the exhaustive
+//!    [`StreamKind::suffix`], [`StreamKind::cli_name`], [`StreamKind::event_name`],
+//!    [`StreamKind::event_type`] and [`StreamKind::is_periodic`]; and its suffix in
+//!    [`StreamKind::parse_suffix`] (a hand-written `match` on the hot path, checked against
+//!    `ALL` by `stream::tests::name_tables_agree_with_all`). `from_cli` and the "expected ..."
+//!    lists of error messages follow from `ALL`.
+//! 2. `events/mod.rs`: a [`MarketEvent`] variant and its struct, deriving `Deserialize` (the
+//!    serde fallback, and the reference the hand parser is tested against); then the
+//!    exhaustive `MarketEvent::{symbol, event_time, event_name, matches_kind}`.
+//! 3. `events/decode.rs`: dispatch to it: `decode_tagged`'s table of `e` values (checked
+//!    against [`StreamKind::event_type`] by `every_stream_kind_decodes`), or for a payload
+//!    without `e`, the first-key dispatch in `decode`/`decode_payload` and the `Probe`.
+//! 4. `events/fast.rs` (*unchecked*, optional: serde alone is correct): a hand parser when
+//!    the kind matters for speed, and its agreement with serde in `events/tests/fast_path.rs`.
+//! 5. `output.rs`: its text line (`write_text`) and JSON fields (`write_json`), exhaustive.
+//! 6. `feed.rs`: `order_key`, the per-stream key that drops duplicate events while two
+//!    connections overlap (exhaustive).
+//! 7. Tests: a payload fixture in `events/tests/mod.rs` and its arm in `sample` in
+//!    `events/tests/kinds.rs` (exhaustive); *unchecked*: a field-by-field decode test there
+//!    and an output test in `output.rs`.
+//! 8. The mock exchange, `src/mock_exchange.rs` (`Kind`, `parse_stream`, `event_json`), and
+//!    the end-to-end checks in `tests/binance_feed.rs` (`seq_of` and the value checks, both
+//!    exhaustive over [`MarketEvent`]). The mock describes Binance's streams on its own, on
+//!    purpose: it checks this decoder, so it must not reuse it (*unchecked*: without it the
+//!    kind is simply not generated).
+//! 9. *Unchecked* prose: the `--stream` and `--stall-timeout` help in `cli.rs` (the `help`
+//!    test checks that every CLI name appears), the README's option list, and the `Speed`
+//!    notes here and in BENCHMARKS.md.
 
 use std::borrow::Cow;
 
@@ -48,7 +81,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use crate::decimal::Decimal;
-use crate::stream::{StreamKind, StreamRef};
+use crate::stream::{DepthLevels, DepthSpeed, StreamKind, StreamRef};
 
 mod decode;
 mod fast;
@@ -169,34 +202,38 @@ impl<'a> MarketEvent<'a> {
         }
     }
 
-    /// `ticker`, `miniTicker`, `bookTicker`, `trade`, `aggTrade` or `depth` (same as
-    /// [`StreamKind::event_name`]).
+    /// `ticker`, `miniTicker`, `bookTicker`, `trade`, `aggTrade` or `depth`: the
+    /// [`StreamKind::event_name`] of the streams that carry this event.
     pub fn event_name(&self) -> &'static str {
-        match self {
-            MarketEvent::Ticker(_) => "ticker",
-            MarketEvent::MiniTicker(_) => "miniTicker",
-            MarketEvent::BookTicker(_) => "bookTicker",
-            MarketEvent::Trade(_) => "trade",
-            MarketEvent::AggTrade(_) => "aggTrade",
-            MarketEvent::PartialDepth(_) | MarketEvent::DepthUpdate(_) => "depth",
-        }
+        // Any kind that carries the event will do: the depth kinds share their event name.
+        let kind = match self {
+            MarketEvent::Ticker(_) => StreamKind::Ticker,
+            MarketEvent::MiniTicker(_) => StreamKind::MiniTicker,
+            MarketEvent::BookTicker(_) => StreamKind::BookTicker,
+            MarketEvent::Trade(_) => StreamKind::Trade,
+            MarketEvent::AggTrade(_) => StreamKind::AggTrade,
+            MarketEvent::PartialDepth(_) => StreamKind::PartialDepth {
+                levels: DepthLevels::Five,
+                speed: DepthSpeed::Ms100,
+            },
+            MarketEvent::DepthUpdate(_) => StreamKind::DiffDepth {
+                speed: DepthSpeed::Ms100,
+            },
+        };
+        kind.event_name()
     }
 
     /// Whether a stream of `kind` carries this event.
     pub fn matches_kind(&self, kind: StreamKind) -> bool {
-        matches!(
-            (self, kind),
-            (MarketEvent::Ticker(_), StreamKind::Ticker)
-                | (MarketEvent::MiniTicker(_), StreamKind::MiniTicker)
-                | (MarketEvent::BookTicker(_), StreamKind::BookTicker)
-                | (MarketEvent::Trade(_), StreamKind::Trade)
-                | (MarketEvent::AggTrade(_), StreamKind::AggTrade)
-                | (
-                    MarketEvent::PartialDepth(_),
-                    StreamKind::PartialDepth { .. }
-                )
-                | (MarketEvent::DepthUpdate(_), StreamKind::DiffDepth { .. })
-        )
+        match self {
+            MarketEvent::Ticker(_) => kind == StreamKind::Ticker,
+            MarketEvent::MiniTicker(_) => kind == StreamKind::MiniTicker,
+            MarketEvent::BookTicker(_) => kind == StreamKind::BookTicker,
+            MarketEvent::Trade(_) => kind == StreamKind::Trade,
+            MarketEvent::AggTrade(_) => kind == StreamKind::AggTrade,
+            MarketEvent::PartialDepth(_) => matches!(kind, StreamKind::PartialDepth { .. }),
+            MarketEvent::DepthUpdate(_) => matches!(kind, StreamKind::DiffDepth { .. }),
+        }
     }
 }
 

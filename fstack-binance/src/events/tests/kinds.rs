@@ -346,3 +346,53 @@ fn non_ascii_symbols_decode_raw_and_combined() {
         "{line}"
     );
 }
+
+/// A payload of each kind in Binance's layout: one arm per variant, so a new kind does not
+/// compile here until it has a sample.
+fn sample(kind: StreamKind) -> &'static str {
+    match kind {
+        StreamKind::Ticker => TICKER,
+        StreamKind::MiniTicker => MINI,
+        StreamKind::BookTicker => BOOK,
+        StreamKind::Trade => TRADE,
+        StreamKind::AggTrade => AGG,
+        StreamKind::PartialDepth { .. } => PARTIAL,
+        StreamKind::DiffDepth { .. } => DIFF,
+    }
+}
+
+#[test]
+fn every_stream_kind_decodes() {
+    for kind in StreamKind::ALL {
+        let data = sample(kind);
+        let e = ev(decode(data, None).unwrap());
+        assert!(e.event.matches_kind(kind), "{kind}: {e:?}");
+        assert_eq!(e.event.event_name(), kind.event_name(), "{kind}");
+        // The decoder's table of `e` values knows the kind's event type.
+        match kind.event_type() {
+            Some(tag) => {
+                let tagged = if data.contains(r#""e":"#) {
+                    data.to_owned()
+                } else {
+                    data.replacen('{', &format!(r#"{{"e":"{tag}","#), 1)
+                };
+                assert!(
+                    tagged.contains(&format!(r#""e":"{tag}""#)),
+                    "{kind}: {data}"
+                );
+                let e = ev(decode(&tagged, None).unwrap());
+                assert!(e.event.matches_kind(kind), "{kind}: {e:?}");
+            }
+            None => assert!(!data.contains(r#""e":"#), "{kind}: {data}"),
+        }
+        // Combined, under a stream name of this kind, and raw with that name as the hint.
+        // (Partial depth payloads name no symbol.)
+        let symbol = Some(e.symbol()).filter(|s| !s.is_empty());
+        let stream = Stream::new(symbol.unwrap_or("btcusdt"), kind).unwrap();
+        let text = combined(stream.name(), data);
+        let c = ev(decode(&text, None).unwrap());
+        assert_eq!(c.stream, Some(stream.as_ref()), "{kind}");
+        let h = ev(decode(data, Some(stream.as_ref())).unwrap());
+        assert_eq!(h.stream, Some(stream.as_ref()), "{kind}");
+    }
+}
