@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use common::Scenario;
 use fstack_binance::events::{decode, MarketEvent, Message, StreamEvent};
 use fstack_binance::feed::{Feed, FeedConfig, FeedCounters, Notice, StallTimeout};
-use fstack_binance::subscribe::{Stream, UrlMode};
+use fstack_binance::stream::{Stream, UrlMode};
 use fstack_examples::mock_exchange::{self, Faults, MockConfig, MockExchange};
 use fstack_tls::TlsConnector;
 
@@ -53,7 +53,7 @@ fn check_exact(stream: &str, ev: &StreamEvent<'_>) -> Result<(), String> {
     );
     let want = match decode(
         &expected,
-        Some(fstack_binance::subscribe::StreamRef::parse(stream).unwrap()),
+        Some(fstack_binance::stream::StreamRef::parse(stream).unwrap()),
     ) {
         Ok(Message::Event(e)) => e,
         other => return Err(format!("regenerated payload did not decode: {other:?}")),

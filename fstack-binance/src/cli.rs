@@ -17,7 +17,7 @@ use crate::decimal::DecimalValue;
 use crate::endpoint::Endpoint;
 use crate::feed::{FeedConfig, StallTimeout};
 use crate::output::Format;
-use crate::subscribe::{streams_for, Stream, StreamKind, TimeUnit};
+use crate::stream::{streams_for, Stream, StreamKind, TimeUnit};
 
 /// A bad command line, as one line of text (e.g. `invalid value 'x' for '--count <N>': ...`).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -252,17 +252,14 @@ fn symbol(v: &str) -> Result<String, String> {
         .map_err(|_| {
             format!(
                 "invalid symbol (expected 1-{} letters or digits, e.g. btcusdt or 币安人生usdt)",
-                crate::subscribe::MAX_SYMBOL_CHARS
+                crate::stream::MAX_SYMBOL_CHARS
             )
         })
 }
 
 fn kind(v: &str) -> Result<StreamKind, String> {
-    StreamKind::from_cli(v).map_err(|_| {
-        "unknown kind (expected ticker, miniTicker, bookTicker, trade, aggTrade, depth, \
-         depth5, depth10 or depth20)"
-            .to_owned()
-    })
+    StreamKind::from_cli(v)
+        .map_err(|_| format!("unknown kind (expected {})", StreamKind::cli_name_list()))
 }
 
 fn path(v: &str) -> Result<PathBuf, String> {
@@ -366,12 +363,12 @@ where
     let args = Args::from_arg_matches(&matches).map_err(one_line)?;
     let config = args.into_config();
     let streams = config.streams().len();
-    if streams > crate::subscribe::MAX_STREAMS_PER_CONNECTION {
+    if streams > crate::stream::MAX_STREAMS_PER_CONNECTION {
         return Err(CliError(format!(
             "{} symbols x {} kinds = {streams} streams, more than Binance's {} per connection (see --help)",
             config.symbols.len(),
             config.kinds.len(),
-            crate::subscribe::MAX_STREAMS_PER_CONNECTION
+            crate::stream::MAX_STREAMS_PER_CONNECTION
         )));
     }
     Ok(Command::Run(config))
@@ -442,7 +439,7 @@ impl Args {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::subscribe::{DepthLevels, DepthSpeed};
+    use crate::stream::{DepthLevels, DepthSpeed};
 
     /// The repository's F-Stack config (`--config` must name an existing file).
     fn conf() -> String {
@@ -645,6 +642,10 @@ mod tests {
             "[default: 60]",
         ] {
             assert!(text.contains(opt), "{opt} missing from help:\n{text}");
+        }
+        // The `--stream` help is prose: it must name every kind the parser accepts by name.
+        for name in StreamKind::ALL.into_iter().filter_map(StreamKind::cli_name) {
+            assert!(text.contains(name), "{name} missing from help:\n{text}");
         }
     }
 

@@ -7,7 +7,7 @@
 
 use std::fmt;
 
-use crate::subscribe::TimeUnit;
+use crate::stream::TimeUnit;
 
 /// Why an endpoint URL was rejected.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -141,7 +141,7 @@ impl Endpoint {
         }
     }
 
-    /// Prefixes `target` (from [`crate::subscribe::request_target`], e.g. `/ws/btcusdt@ticker`)
+    /// Prefixes `target` (from [`crate::stream::request_target`], e.g. `/ws/btcusdt@ticker`)
     /// with the path and merges the endpoint's query.
     pub fn request_target(&self, target: &str) -> String {
         let mut t = String::with_capacity(self.path.len() + target.len() + 32);

@@ -4,10 +4,12 @@
 //! WebSocket) inside the F-Stack loop on top of the other modules.
 //!
 //! * [`decimal`]: exact decimals borrowed from the received text.
-//! * [`events`]: zero-copy, allocation-free decoding of market events ([`events::decode`]).
+//! * [`events`]: zero-copy, allocation-free decoding of market events ([`events::decode`]);
+//!   its docs list the steps to add a stream kind.
 //! * [`output`]: one text or JSON line per event into a reusable buffer.
 //! * [`stats`]: receive-latency histogram (HdrHistogram) and counters, with a summary for stderr.
-//! * [`subscribe`]: stream names, request targets, SUBSCRIBE requests, control rate limit.
+//! * [`stream`]: stream kinds and names, symbols, timestamp units, request targets.
+//! * [`control`]: SUBSCRIBE / UNSUBSCRIBE / LIST_SUBSCRIPTIONS requests, control rate limit.
 //! * [`backoff`]: exponential backoff with jitter for reconnects.
 //! * [`endpoint`]: `wss://host[:port][/path]` parsing and URL building.
 //! * [`cli`]: the `binance_ticker` command line.
@@ -17,17 +19,18 @@
 
 pub mod backoff;
 pub mod cli;
+pub mod control;
 pub mod decimal;
 pub mod endpoint;
 pub mod events;
 pub mod feed;
 pub mod output;
 pub mod stats;
-pub mod subscribe;
+pub mod stream;
 
 pub use decimal::{Decimal, DecimalError, DecimalValue};
 pub use endpoint::Endpoint;
 pub use events::{decode, DecodeError, MarketEvent, Message, StreamEvent};
 pub use output::{Format, Formatter};
 pub use stats::Stats;
-pub use subscribe::{Stream, StreamKind, StreamRef, TimeUnit};
+pub use stream::{Stream, StreamKind, StreamRef, TimeUnit};

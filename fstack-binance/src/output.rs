@@ -28,7 +28,7 @@ use std::fmt::Write as _;
 
 use crate::decimal::Decimal;
 use crate::events::{Levels, MarketEvent, StreamEvent};
-use crate::subscribe::TimeUnit;
+use crate::stream::TimeUnit;
 
 /// Output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -76,7 +76,7 @@ impl Formatter {
     }
 }
 
-use crate::subscribe::{push_lowercase as push_lower, push_uppercase as push_upper};
+use crate::stream::{push_lowercase as push_lower, push_uppercase as push_upper};
 
 fn price(out: &mut String, d: Decimal<'_>) {
     out.push_str(d.trimmed(2));
@@ -363,7 +363,7 @@ mod tests {
     use super::*;
     use crate::events::tests::{AGG, BOOK, DIFF, MINI, PARTIAL, TICKER, TRADE};
     use crate::events::{decode, Message};
-    use crate::subscribe::Stream;
+    use crate::stream::Stream;
 
     fn line(text: &str, hint: Option<&Stream>, f: Formatter) -> String {
         let Message::Event(e) = decode(text, hint.map(|h| h.as_ref())).unwrap() else {

@@ -20,7 +20,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 pub use hdrhistogram;
 use hdrhistogram::serialization::{Serializer, V2DeflateSerializer};
 
-use crate::subscribe::TimeUnit;
+use crate::stream::TimeUnit;
 
 /// Largest latency the histogram tells apart: one hour in microseconds. Larger values count as
 /// this in the quantiles (and in a serialised histogram); [`Histogram::max`] stays exact.

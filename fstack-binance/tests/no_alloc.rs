@@ -7,10 +7,11 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
+use fstack_binance::control::RateLimiter;
 use fstack_binance::events::{decode, MarketEvent, Message};
 use fstack_binance::output::{Format, Formatter};
 use fstack_binance::stats::Stats;
-use fstack_binance::subscribe::{RateLimiter, Stream, TimeUnit};
+use fstack_binance::stream::{Stream, TimeUnit};
 
 struct Counting;
 

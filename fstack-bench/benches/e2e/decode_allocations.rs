@@ -18,7 +18,7 @@ pub fn decode_allocations() -> (f64, f64) {
     );
     let combined = format!(r#"{{"stream":"btcusdt@ticker","data":{raw}}}"#);
     let n = 10_000u64;
-    let hint = fstack_binance::subscribe::StreamRef::parse("btcusdt@ticker").unwrap();
+    let hint = fstack_binance::stream::StreamRef::parse("btcusdt@ticker").unwrap();
     let (a0, _) = thread_allocs();
     for i in 0..n {
         let text = if i % 2 == 0 { &raw } else { &combined };

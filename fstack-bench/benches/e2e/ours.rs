@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use fstack_binance::feed::{Feed, FeedConfig, Notice};
 use fstack_binance::stats::unix_micros_now;
-use fstack_binance::subscribe::TimeUnit;
+use fstack_binance::stream::TimeUnit;
 use fstack_tls::TlsConnector;
 
 use crate::measure::{finish, RunResult, Snapshot};

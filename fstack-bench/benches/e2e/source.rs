@@ -3,7 +3,7 @@
 
 use std::net::SocketAddr;
 
-use fstack_binance::subscribe::{request_target, Stream, TimeUnit, UrlMode};
+use fstack_binance::stream::{request_target, Stream, TimeUnit, UrlMode};
 use fstack_examples::mock_exchange::MockExchange;
 
 /// Where a mode's events come from.

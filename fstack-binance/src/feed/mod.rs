@@ -27,11 +27,10 @@ use tungstenite::{Message as WsMessage, WebSocket};
 mod overlap;
 
 use crate::backoff::{Backoff, Jitter};
+use crate::control::{Method, RateLimiter, RequestIds};
 use crate::endpoint::Endpoint;
 use crate::events::{decode, Message, StreamEvent};
-use crate::subscribe::{
-    request_target, Method, RateLimiter, RequestIds, Stream, StreamRef, TimeUnit, UrlMode,
-};
+use crate::stream::{request_target, Stream, StreamRef, TimeUnit, UrlMode};
 use overlap::Overlap;
 
 type Tls = TlsStream<FStackSocket>;
@@ -451,7 +450,7 @@ impl Feed {
     /// Creates the feed; nothing happens until [`poll`](Self::poll). Must be called on the
     /// F-Stack thread after `Stack::init`.
     pub fn new(config: FeedConfig, connector: TlsConnector) -> Result<Feed, FeedError> {
-        if config.streams.len() > crate::subscribe::MAX_STREAMS_PER_CONNECTION {
+        if config.streams.len() > crate::stream::MAX_STREAMS_PER_CONNECTION {
             return Err(FeedError::TooManyStreams);
         }
         let poll = Poll::new().map_err(FeedError::Poll)?;
@@ -799,7 +798,7 @@ impl Feed {
             .filter(|s| !self.config.streams.contains(s))
             .cloned()
             .collect();
-        if self.config.streams.len() + new.len() > crate::subscribe::MAX_STREAMS_PER_CONNECTION {
+        if self.config.streams.len() + new.len() > crate::stream::MAX_STREAMS_PER_CONNECTION {
             return Err(FeedError::TooManyStreams);
         }
         self.config.streams.extend(new.iter().cloned());
@@ -1196,7 +1195,7 @@ fn handle_text(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::subscribe::StreamKind;
+    use crate::stream::StreamKind;
     use std::time::SystemTime;
 
     fn rejected(status: u16, retry_after: Option<Duration>) -> FeedError {
