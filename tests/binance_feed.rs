@@ -15,7 +15,7 @@ use common::Scenario;
 use fstack_binance::events::{decode, MarketEvent, Message, StreamEvent};
 use fstack_binance::feed::{Feed, FeedConfig, FeedCounters, Notice, StallTimeout};
 use fstack_binance::subscribe::{Stream, UrlMode};
-use fstack_examples::mock_exchange::{self, Faults, MockConfig, MockExchange};
+use fstack_mock_exchange::{self as mock_exchange, Faults, MockConfig, MockExchange};
 use fstack_tls::TlsConnector;
 
 /// The sequence number an event carries (see `mock_exchange::event_json`).

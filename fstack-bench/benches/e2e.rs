@@ -41,7 +41,7 @@ use fstack_binance::events::{decode, Message};
 use fstack_binance::feed::{Feed, FeedConfig, Notice};
 use fstack_binance::stats::unix_micros_now;
 use fstack_binance::subscribe::{request_target, Stream, TimeUnit, UrlMode};
-use fstack_examples::mock_exchange::{MockConfig, MockExchange};
+use fstack_mock_exchange::{MockConfig, MockExchange};
 use fstack_tls::TlsConnector;
 
 #[global_allocator]
@@ -472,9 +472,9 @@ mod baseline {
 /// Allocations per decode of captured-shape payloads, on this thread: ours and the baseline's.
 fn decode_allocations() -> (f64, f64) {
     let mut raw = String::new();
-    fstack_examples::mock_exchange::event_json(
+    fstack_mock_exchange::event_json(
         "BTCUSDT",
-        fstack_examples::mock_exchange::Kind::Ticker,
+        fstack_mock_exchange::Kind::Ticker,
         12345,
         unix_micros_now(),
         &mut raw,
