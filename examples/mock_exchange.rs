@@ -1,5 +1,5 @@
-//! A local stand-in for Binance's market-data WebSocket service (see
-//! `fstack_examples::mock_exchange`).
+//! A local stand-in for Binance's market-data WebSocket service: the command line of the
+//! `fstack-mock-exchange` crate.
 //!
 //! ```text
 //! cargo run --example mock_exchange -- [--listen ADDR:PORT] [--ca-out PEM] [--host NAME]...
@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 use fstack_examples::args;
-use fstack_examples::mock_exchange::{Faults, MockConfig, MockExchange};
+use fstack_mock_exchange::{Faults, MockConfig, MockExchange};
 
 /// The command line (`--help` prints it).
 #[derive(Parser, Debug)]

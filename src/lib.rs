@@ -5,4 +5,3 @@
 pub mod args;
 pub mod http;
 pub mod latency;
-pub mod mock_exchange;

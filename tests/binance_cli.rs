@@ -11,7 +11,7 @@ use std::process::{Command, Output};
 
 use std::time::Duration;
 
-use fstack_examples::mock_exchange::{Faults, MockConfig, MockExchange};
+use fstack_mock_exchange::{Faults, MockConfig, MockExchange};
 
 /// The example binary `name`, built by cargo for this test's profile (never a guessed path
 /// that could hold a stale build).

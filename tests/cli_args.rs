@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use fstack_examples::mock_exchange::Faults;
+use fstack_mock_exchange::Faults;
 
 fn run(name: &str, args: &[&str]) -> Output {
     Command::new(support::example_bin(name))

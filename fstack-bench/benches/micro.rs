@@ -17,7 +17,7 @@ use divan::{AllocProfiler, Bencher};
 use fstack_binance::decimal::{Decimal, DecimalValue};
 use fstack_binance::events::{decode, Message};
 use fstack_binance::stream::StreamRef;
-use fstack_examples::mock_exchange::{event_json, parse_stream};
+use fstack_mock_exchange::{event_json, parse_stream};
 use fstack_tls::{HandshakeError, TlsAcceptor, TlsConnector, TlsStream};
 use tungstenite::protocol::frame::coding::{Data, OpCode};
 use tungstenite::protocol::frame::Frame;

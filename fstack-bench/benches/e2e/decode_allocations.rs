@@ -9,9 +9,9 @@ use crate::baseline;
 /// Allocations per decode of captured-shape payloads, on this thread: ours and the baseline's.
 pub fn decode_allocations() -> (f64, f64) {
     let mut raw = String::new();
-    fstack_examples::mock_exchange::event_json(
+    fstack_mock_exchange::event_json(
         "BTCUSDT",
-        fstack_examples::mock_exchange::Kind::Ticker,
+        fstack_mock_exchange::Kind::Ticker,
         12345,
         unix_micros_now(),
         &mut raw,

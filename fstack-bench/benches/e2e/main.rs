@@ -43,7 +43,7 @@ use std::time::{Duration, Instant};
 
 use fstack::{Stack, StackOptions};
 use fstack_bench::{load_average, CountingAlloc};
-use fstack_examples::mock_exchange::{MockConfig, MockExchange};
+use fstack_mock_exchange::{MockConfig, MockExchange};
 
 use decode_allocations::decode_allocations;
 use measure::RunResult;

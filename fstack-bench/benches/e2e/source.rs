@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 
 use fstack_binance::stream::{request_target, Stream, TimeUnit, UrlMode};
-use fstack_examples::mock_exchange::MockExchange;
+use fstack_mock_exchange::MockExchange;
 
 /// Where a mode's events come from.
 pub struct Source {
