@@ -18,7 +18,8 @@ use std::time::Instant;
 
 use fstack::{ShutdownSignal, Stack, StackOptions};
 use fstack_binance::cli::{self, Command, Config};
-use fstack_binance::feed::{Feed, Notice};
+use fstack_binance::events::StreamEvent;
+use fstack_binance::feed::{Feed, FeedHandler, Notice};
 use fstack_binance::output::Formatter;
 use fstack_binance::stats::{unix_micros_now, Stats};
 use fstack_tls::TlsConnector;
@@ -70,17 +71,18 @@ fn run(config: &Config) -> Result<(), String> {
         endpoint.url("")
     );
 
-    let formatter = Formatter::new(config.format, config.time_unit());
-    let mut stats = Stats::new(config.time_unit());
-    let mut line = String::with_capacity(512);
-    let mut out = std::io::BufWriter::with_capacity(64 << 10, std::io::stdout().lock());
+    let mut printer = Printer {
+        count: config.count,
+        formatter: Formatter::new(config.format, config.time_unit()),
+        stats: Stats::new(config.time_unit()),
+        line: String::with_capacity(512),
+        out: std::io::BufWriter::with_capacity(64 << 10, std::io::stdout().lock()),
+        write_error: None,
+    };
     let started = Instant::now();
     let mut feed: Option<Feed> = None;
     let mut closing = false;
     let mut outcome: Result<(), String> = Ok(());
-    // A failed write to stdout (a closed pipe, a full disk) ends the run: nothing printed
-    // after it would reach the reader.
-    let mut write_error: Option<std::io::Error> = None;
 
     let result = stack.run(|| {
         let now = Instant::now();
@@ -91,61 +93,15 @@ fn run(config: &Config) -> Result<(), String> {
                 Err(e) => return ControlFlow::Break(Err(e.to_string())),
             },
         };
-        let done = config.count.is_some_and(|n| stats.events >= n)
+        let done = printer.has_enough()
             || config.duration.is_some_and(|d| started.elapsed() >= d)
             || shutdown.requested();
-        let done = done || write_error.is_some();
         if done && !closing {
             closing = true;
             feed.close(now);
         }
-        let polled = feed.poll(
-            now,
-            &mut |ev, len| {
-                if config.count.is_some_and(|n| stats.events >= n) || write_error.is_some() {
-                    return; // already have what was asked for, or nowhere to put it
-                }
-                stats.record_message(len);
-                stats.record_event(ev.event_time(), unix_micros_now());
-                line.clear();
-                formatter.write_line(&mut line, ev);
-                if let Err(e) = out.write_all(line.as_bytes()) {
-                    write_error = Some(e);
-                }
-            },
-            &mut |notice| match notice {
-                Notice::Connected { addr, standby } => {
-                    eprintln!(
-                        "binance_ticker: connected to {addr}{}",
-                        if standby { " (standby)" } else { "" }
-                    )
-                }
-                Notice::Disconnected { cause, retry_in } if retry_in.is_zero() => {
-                    eprintln!("binance_ticker: connection lost, the standby takes over: {cause}")
-                }
-                Notice::Disconnected { cause, retry_in } => {
-                    eprintln!("binance_ticker: reconnecting in {retry_in:.2?}: {cause}")
-                }
-                Notice::ReplacementFailed { cause, retry_in } => {
-                    eprintln!(
-                        "binance_ticker: replacement connection failed, current one kept, next try in {retry_in:.2?}: {cause}"
-                    )
-                }
-                Notice::Rotating { reason } => {
-                    eprintln!("binance_ticker: replacing connection: {reason}")
-                }
-                Notice::Malformed { error } => {
-                    eprintln!("binance_ticker: skipped malformed message: {error}")
-                }
-                Notice::Ack { .. } => {}
-                Notice::ControlError { code, msg } => {
-                    eprintln!("binance_ticker: server error {code}: {msg}")
-                }
-            },
-        );
-        if let Err(e) = out.flush() {
-            write_error.get_or_insert(e);
-        }
+        let polled = feed.poll(now, &mut printer);
+        printer.flush();
         if let Err(e) = polled {
             return ControlFlow::Break(Err(e.to_string()));
         }
@@ -157,9 +113,12 @@ fn run(config: &Config) -> Result<(), String> {
     if let Some(Err(e)) = result {
         outcome = Err(e);
     }
-    if let Err(e) = out.flush() {
-        write_error.get_or_insert(e);
-    }
+    printer.flush();
+    let Printer {
+        mut stats,
+        write_error,
+        ..
+    } = printer;
     if let (Some(e), Ok(())) = (&write_error, &outcome) {
         outcome = Err(format!("writing to stdout: {e}"));
     }
@@ -188,4 +147,75 @@ fn run(config: &Config) -> Result<(), String> {
         }
     }
     outcome
+}
+
+/// Prints each event as one line and reports notices on stderr.
+struct Printer<W: Write> {
+    /// `--count`: events beyond it are not printed.
+    count: Option<u64>,
+    formatter: Formatter,
+    stats: Stats,
+    /// Reused for every line.
+    line: String,
+    out: W,
+    /// A failed write to stdout (a closed pipe, a full disk) ends the run: nothing printed
+    /// after it would reach the reader.
+    write_error: Option<std::io::Error>,
+}
+
+impl<W: Write> Printer<W> {
+    /// True once `--count` events were printed, or output failed.
+    fn has_enough(&self) -> bool {
+        self.count.is_some_and(|n| self.stats.events >= n) || self.write_error.is_some()
+    }
+
+    fn flush(&mut self) {
+        if let Err(e) = self.out.flush() {
+            self.write_error.get_or_insert(e);
+        }
+    }
+}
+
+impl<W: Write> FeedHandler for Printer<W> {
+    fn on_event(&mut self, ev: &StreamEvent<'_>, frame_len: usize) {
+        if self.has_enough() {
+            return; // already have what was asked for, or nowhere to put it
+        }
+        self.stats.record_message(frame_len);
+        self.stats.record_event(ev.event_time(), unix_micros_now());
+        self.line.clear();
+        self.formatter.write_line(&mut self.line, ev);
+        if let Err(e) = self.out.write_all(self.line.as_bytes()) {
+            self.write_error = Some(e);
+        }
+    }
+
+    fn on_notice(&mut self, notice: Notice<'_>) {
+        match notice {
+            Notice::Connected { addr, standby } => eprintln!(
+                "binance_ticker: connected to {addr}{}",
+                if standby { " (standby)" } else { "" }
+            ),
+            Notice::Disconnected { cause, retry_in } if retry_in.is_zero() => {
+                eprintln!("binance_ticker: connection lost, the standby takes over: {cause}")
+            }
+            Notice::Disconnected { cause, retry_in } => {
+                eprintln!("binance_ticker: reconnecting in {retry_in:.2?}: {cause}")
+            }
+            Notice::ReplacementFailed { cause, retry_in } => eprintln!(
+                "binance_ticker: replacement connection failed, current one kept, next try in \
+                 {retry_in:.2?}: {cause}"
+            ),
+            Notice::Rotating { reason } => {
+                eprintln!("binance_ticker: replacing connection: {reason}")
+            }
+            Notice::Malformed { error } => {
+                eprintln!("binance_ticker: skipped malformed message: {error}")
+            }
+            Notice::Ack { .. } => {}
+            Notice::ControlError { code, msg } => {
+                eprintln!("binance_ticker: server error {code}: {msg}")
+            }
+        }
+    }
 }

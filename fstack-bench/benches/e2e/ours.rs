@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use fstack_binance::feed::{Feed, FeedConfig, Notice};
+use fstack_binance::feed::{handler_fn, Feed, FeedConfig, Notice};
 use fstack_binance::stats::unix_micros_now;
 use fstack_binance::stream::TimeUnit;
 use fstack_tls::TlsConnector;
@@ -61,30 +61,32 @@ impl OursRun {
         );
         let polled = self.feed.poll(
             now,
-            &mut |ev, _len| {
-                let t = unix_micros_now();
-                *seen += 1;
-                if *seen > warmup && *seen <= warmup + target {
-                    lat.push(t.saturating_sub(ev.event_time().unwrap_or(t)) as u32);
-                    if *seen == warmup + target {
-                        *end = Some(Snapshot::now());
+            &mut handler_fn(
+                |ev, _len| {
+                    let t = unix_micros_now();
+                    *seen += 1;
+                    if *seen > warmup && *seen <= warmup + target {
+                        lat.push(t.saturating_sub(ev.event_time().unwrap_or(t)) as u32);
+                        if *seen == warmup + target {
+                            *end = Some(Snapshot::now());
+                        }
+                    } else if *seen == warmup {
+                        *start = Some(Snapshot::now());
                     }
-                } else if *seen == warmup {
-                    *start = Some(Snapshot::now());
-                }
-            },
-            &mut |notice| match notice {
-                Notice::Connected { .. } | Notice::Ack { .. } => {}
-                Notice::Disconnected { cause, .. } => {
-                    eprintln!("e2e: ours: disconnected: {cause}");
-                    *problems += 1;
-                }
-                Notice::Malformed { error } => {
-                    eprintln!("e2e: ours: malformed: {error}");
-                    *problems += 1;
-                }
-                _ => {}
-            },
+                },
+                |notice| match notice {
+                    Notice::Connected { .. } | Notice::Ack { .. } => {}
+                    Notice::Disconnected { cause, .. } => {
+                        eprintln!("e2e: ours: disconnected: {cause}");
+                        *problems += 1;
+                    }
+                    Notice::Malformed { error } => {
+                        eprintln!("e2e: ours: malformed: {error}");
+                        *problems += 1;
+                    }
+                    _ => {}
+                },
+            ),
         );
         if let Err(e) = polled {
             panic!("e2e: ours: feed failed: {e}");

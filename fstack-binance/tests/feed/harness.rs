@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use fstack_binance::events::{decode, MarketEvent, Message, StreamEvent};
-use fstack_binance::feed::{Feed, FeedConfig, FeedCounters, Notice};
+use fstack_binance::feed::{handler_fn, Feed, FeedConfig, FeedCounters, Notice};
 use fstack_binance::stream::Stream;
 use fstack_mock_exchange::{MockConfig, MockExchange};
 use fstack_tls::TlsConnector;
@@ -148,28 +148,30 @@ impl Scenario for Run {
         );
         let polled = self.feed.poll(
             now,
-            &mut |ev, _len| {
-                let stream = ev.stream.map(|s| s.name.to_string()).unwrap_or_default();
-                if let Err(e) = check_exact(&stream, ev) {
-                    error.get_or_insert(e);
-                }
-                seen.entry(stream).or_default().push(seq_of(&ev.event));
-            },
-            &mut |n| match n {
-                Notice::Ack { .. } => *acks += 1,
-                Notice::Disconnected { cause, .. } => {
-                    notices.push(format!("disconnected: {cause}"))
-                }
-                Notice::Malformed { error } => notices.push(format!("malformed: {error}")),
-                Notice::Rotating { reason } => notices.push(format!("rotating: {reason}")),
-                Notice::ReplacementFailed { cause, .. } => {
-                    notices.push(format!("replacement failed: {cause}"))
-                }
-                Notice::ControlError { code, msg } => {
-                    notices.push(format!("control error {code} {msg}"))
-                }
-                Notice::Connected { .. } => notices.push("connected".into()),
-            },
+            &mut handler_fn(
+                |ev, _len| {
+                    let stream = ev.stream.map(|s| s.name.to_string()).unwrap_or_default();
+                    if let Err(e) = check_exact(&stream, ev) {
+                        error.get_or_insert(e);
+                    }
+                    seen.entry(stream).or_default().push(seq_of(&ev.event));
+                },
+                |n| match n {
+                    Notice::Ack { .. } => *acks += 1,
+                    Notice::Disconnected { cause, .. } => {
+                        notices.push(format!("disconnected: {cause}"))
+                    }
+                    Notice::Malformed { error } => notices.push(format!("malformed: {error}")),
+                    Notice::Rotating { reason } => notices.push(format!("rotating: {reason}")),
+                    Notice::ReplacementFailed { cause, .. } => {
+                        notices.push(format!("replacement failed: {cause}"))
+                    }
+                    Notice::ControlError { code, msg } => {
+                        notices.push(format!("control error {code} {msg}"))
+                    }
+                    Notice::Connected { .. } => notices.push("connected".into()),
+                },
+            ),
         );
         if let Err(e) = polled {
             self.fatal = Some(e.to_string());

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use fstack_binance::feed::{Feed, FeedConfig, Notice};
+use fstack_binance::feed::{handler_fn, Feed, FeedConfig, Notice};
 use fstack_binance::stream::{Stream, UrlMode};
 use fstack_mock_exchange::{MockConfig, MockExchange};
 use fstack_tls::TlsConnector;
@@ -240,21 +240,23 @@ impl Scenario for Dynamic {
         );
         let polled = self.feed.poll(
             now,
-            &mut |ev, _| {
-                let stream = ev.stream.map(|s| s.name.to_string()).unwrap_or_default();
-                if let Err(e) = check_exact(&stream, ev) {
-                    error.get_or_insert(e);
-                }
-                if unsub_acked && stream == removed {
-                    *after += 1;
-                }
-                *seen.entry(stream).or_default() += 1;
-            },
-            &mut |n| {
-                if let Notice::Ack { id } = n {
-                    acks.push(id);
-                }
-            },
+            &mut handler_fn(
+                |ev, _| {
+                    let stream = ev.stream.map(|s| s.name.to_string()).unwrap_or_default();
+                    if let Err(e) = check_exact(&stream, ev) {
+                        error.get_or_insert(e);
+                    }
+                    if unsub_acked && stream == removed {
+                        *after += 1;
+                    }
+                    *seen.entry(stream).or_default() += 1;
+                },
+                |n| {
+                    if let Notice::Ack { id } = n {
+                        acks.push(id);
+                    }
+                },
+            ),
         );
         if let Err(e) = polled {
             return Some(Err(format!("fatal: {e}")));
