@@ -533,3 +533,68 @@ fn latency_histogram_file() {
          directory (os error 2)"
     );
 }
+
+/// An IPv6 literal endpoint, `wss://[::1]:PORT`, from the command line: dialed without
+/// `--resolve`, verified against the certificate's iPAddress name, exact events out.
+#[test]
+fn ipv6_literal_endpoint() {
+    if common::skip_unless_kernel_backend("ipv6_literal_endpoint") {
+        return;
+    }
+    let mock = MockExchange::start(MockConfig {
+        listen: "[::1]:0".parse().unwrap(),
+        hostnames: vec!["::1".into()],
+        rate: 50.0,
+        ..MockConfig::default()
+    })
+    .unwrap();
+    let ca = std::env::temp_dir().join(format!("binance-cli-v6-{}.pem", std::process::id()));
+    std::fs::write(&ca, mock.ca_pem()).unwrap();
+    let endpoint = format!("wss://[::1]:{}/?probe=v6", mock.local_addr().port());
+    let out = run_ticker(&[
+        "--endpoint",
+        &endpoint,
+        "--ca-file",
+        ca.to_str().unwrap(),
+        "--stream",
+        "trade",
+        "--count",
+        "3",
+        "--format",
+        "json",
+        "--duration",
+        "30",
+    ]);
+    let _ = std::fs::remove_file(&ca);
+    let stderr = stderr_of(&out);
+    assert!(out.status.success(), "{stderr}");
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let ids: Vec<u64> = stdout
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            assert_eq!(
+                (v["stream"].as_str(), v["symbol"].as_str()),
+                (Some("btcusdt@trade"), Some("BTCUSDT")),
+                "{l}"
+            );
+            assert_eq!(
+                v["price"],
+                fstack_mock_exchange::price(
+                    4_325_012_000_000,
+                    v["trade_id"].as_u64().unwrap(),
+                    1_000_000
+                ),
+                "{l}"
+            );
+            v["trade_id"].as_u64().unwrap()
+        })
+        .collect();
+    assert_eq!(ids, [1, 2, 3], "{stdout}");
+    assert!(stderr.contains("connected to [::1]:"), "{stderr}");
+    // The endpoint's query parameter reached the server with the request.
+    assert_eq!(
+        *mock.stats().request_targets.lock().unwrap(),
+        ["/ws/btcusdt@trade?probe=v6"]
+    );
+}

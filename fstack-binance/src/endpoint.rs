@@ -1,4 +1,5 @@
-//! The `--endpoint` base URL: `wss://host[:port][/path][?query]` (or `ws://` without TLS).
+//! The `--endpoint` base URL: `wss://host[:port][/path][?query]` (or `ws://` without TLS),
+//! parsed by the `url` crate.
 //!
 //! The port defaults to 443 for `wss` and 80 for `ws`; Binance's `stream.binance.com` also
 //! listens on 9443, which must then be given explicitly. A path is a prefix put before
@@ -52,83 +53,67 @@ impl Endpoint {
     /// Binance's default, `wss://stream.binance.com:9443`.
     pub const DEFAULT: &'static str = "wss://stream.binance.com:9443";
 
-    /// Parses `wss://host[:port][/path][?query]`.
-    pub fn parse(url: &str) -> Result<Self, EndpointError> {
-        let (scheme, rest) = url
-            .split_once("://")
-            .ok_or(EndpointError::UnsupportedScheme)?;
-        let tls = if scheme.eq_ignore_ascii_case("wss") {
-            true
-        } else if scheme.eq_ignore_ascii_case("ws") {
-            false
-        } else {
-            return Err(EndpointError::UnsupportedScheme);
-        };
-        if rest.contains('#') {
-            return Err(EndpointError::Fragment);
-        }
-        let auth_end = rest.find(['/', '?']).unwrap_or(rest.len());
-        let (authority, tail) = rest.split_at(auth_end);
-        if authority.contains('@') {
-            return Err(EndpointError::UserInfo);
-        }
-        if authority.is_empty() {
-            return Err(EndpointError::MissingHost);
-        }
-        let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
-            let (h, after) = v6.split_once(']').ok_or(EndpointError::InvalidHost)?;
-            if h.parse::<std::net::Ipv6Addr>().is_err() {
-                return Err(EndpointError::InvalidHost);
-            }
-            let port = match after {
-                "" => None,
-                p => Some(p.strip_prefix(':').ok_or(EndpointError::InvalidPort)?),
-            };
-            (h.to_ascii_lowercase(), port)
-        } else {
-            let (h, p) = match authority.split_once(':') {
-                Some((h, p)) => (h, Some(p)),
-                None => (authority, None),
-            };
-            if h.is_empty() {
+    /// Parses `wss://host[:port][/path][?query]` with the `url` crate (WHATWG URL rules: the
+    /// scheme and host are lowercased, international names become punycode), then applies
+    /// this client's rules: `wss`/`ws` only, a host of letters, digits, `.` and `-` or an IP
+    /// literal, a non-zero port, no user info, no fragment.
+    pub fn parse(input: &str) -> Result<Self, EndpointError> {
+        // Special schemes let `wss:///ws` mean host `ws`; say what it is instead.
+        if let Some((_, rest)) = input.split_once("://") {
+            if rest.is_empty() || rest.starts_with(['/', '?', '#']) {
                 return Err(EndpointError::MissingHost);
             }
-            if !h
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
+            // WHATWG allows an empty port (`host:`); an endpoint with one is a typo.
+            let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+            // After an IPv6 literal only `:PORT` may follow.
+            let after_v6 = authority.split_once(']').map(|(_, after)| after);
+            if authority.ends_with(':')
+                || after_v6.is_some_and(|a| !a.is_empty() && !a.starts_with(':'))
             {
-                return Err(EndpointError::InvalidHost);
+                return Err(EndpointError::InvalidPort);
             }
-            (h.to_ascii_lowercase(), p)
+        }
+        let url = url::Url::parse(input).map_err(|e| match e {
+            url::ParseError::EmptyHost => EndpointError::MissingHost,
+            url::ParseError::InvalidPort => EndpointError::InvalidPort,
+            url::ParseError::RelativeUrlWithoutBase => EndpointError::UnsupportedScheme,
+            _ => EndpointError::InvalidHost,
+        })?;
+        let tls = match url.scheme() {
+            "wss" => true,
+            "ws" => false,
+            _ => return Err(EndpointError::UnsupportedScheme),
         };
-        let port = match port {
-            None => {
-                if tls {
-                    443
-                } else {
-                    80
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(EndpointError::UserInfo);
+        }
+        if url.fragment().is_some() {
+            return Err(EndpointError::Fragment);
+        }
+        let host = match url.host() {
+            Some(url::Host::Domain(d)) => {
+                if !d
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
+                {
+                    return Err(EndpointError::InvalidHost);
                 }
+                d.to_owned()
             }
-            Some(p) => {
-                if p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit()) {
-                    return Err(EndpointError::InvalidPort);
-                }
-                match p.parse::<u16>() {
-                    Ok(0) | Err(_) => return Err(EndpointError::InvalidPort),
-                    Ok(n) => n,
-                }
-            }
+            Some(url::Host::Ipv4(a)) => a.to_string(),
+            Some(url::Host::Ipv6(a)) => a.to_string(),
+            None => return Err(EndpointError::MissingHost),
         };
-        let (path, query) = match tail.split_once('?') {
-            Some((p, q)) => (p, (!q.is_empty()).then(|| q.to_owned())),
-            None => (tail, None),
+        let port = match url.port_or_known_default() {
+            Some(0) | None => return Err(EndpointError::InvalidPort),
+            Some(p) => p,
         };
         Ok(Endpoint {
             tls,
             host,
             port,
-            path: path.trim_end_matches('/').to_owned(),
-            query,
+            path: url.path().trim_end_matches('/').to_owned(),
+            query: url.query().filter(|q| !q.is_empty()).map(str::to_owned),
         })
     }
 
@@ -253,6 +238,15 @@ mod tests {
         );
         assert_eq!(ep(Endpoint::DEFAULT).time_unit(), TimeUnit::Millisecond);
         assert_eq!(ep("wss://h?").query, None);
+        // The url crate's rules: international names in punycode, the query kept as sent.
+        assert_eq!(
+            ep("wss://Bücher.example:9443").host,
+            "xn--bcher-kva.example"
+        );
+        assert_eq!(
+            ep("wss://h/?a=x%20y&timeUnit=MICROSECOND").query.as_deref(),
+            Some("a=x%20y&timeUnit=MICROSECOND")
+        );
     }
 
     #[test]
