@@ -115,25 +115,20 @@ fn run(config: &Config) -> Result<(), String> {
     }
     printer.flush();
     let Printer {
-        mut stats,
-        write_error,
-        ..
+        stats, write_error, ..
     } = printer;
     if let (Some(e), Ok(())) = (&write_error, &outcome) {
         outcome = Err(format!("writing to stdout: {e}"));
     }
-    if let (Some(f), true) = (&feed, outcome.is_ok()) {
-        let c = f.counters();
-        // The feed counts what it skipped and how often it reconnected.
-        stats.malformed = c.malformed;
-        stats.reconnects = c.reconnects;
+    let counters = feed.as_ref().map(Feed::counters).unwrap_or_default();
+    if let (Some(c), true) = (feed.as_ref().map(Feed::counters), outcome.is_ok()) {
         eprintln!(
             "binance_ticker: oversize messages {}, pings answered {}, rotations {}",
             c.oversize, c.pings, c.rotations
         );
     }
     if outcome.is_ok() {
-        eprintln!("{}", stats.summary());
+        eprintln!("{}", stats.summary(&counters));
         if let (Some(file), Some(path)) = (histogram_file.as_mut(), &config.latency_histogram) {
             let written = stats
                 .latency_us
@@ -177,11 +172,10 @@ impl<W: Write> Printer<W> {
 }
 
 impl<W: Write> FeedHandler for Printer<W> {
-    fn on_event(&mut self, ev: &StreamEvent<'_>, frame_len: usize) {
+    fn on_event(&mut self, ev: &StreamEvent<'_>, _frame_len: usize) {
         if self.has_enough() {
             return; // already have what was asked for, or nowhere to put it
         }
-        self.stats.record_message(frame_len);
         self.stats.record_event(ev.event_time(), unix_micros_now());
         self.line.clear();
         self.formatter.write_line(&mut self.line, ev);

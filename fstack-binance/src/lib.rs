@@ -1,7 +1,7 @@
-//! Network-free building blocks of a low-latency Binance market-data client.
+//! A low-latency Binance market-data client on F-Stack.
 //!
-//! Everything but [`feed`] is free of I/O; [`feed`] drives one `wss://` connection (TCP + TLS +
-//! WebSocket) inside the F-Stack loop on top of the other modules.
+//! [`feed`] drives `wss://` connections (DNS, TCP, TLS, WebSocket; reconnects and rotation)
+//! inside the F-Stack loop; the other modules are free of I/O and usable on their own.
 //!
 //! * [`decimal`]: exact decimals borrowed from the received text.
 //! * [`events`]: zero-copy, allocation-free decoding of market events ([`events::decode`]);
@@ -13,7 +13,8 @@
 //! * [`backoff`]: exponential backoff with jitter for reconnects.
 //! * [`endpoint`]: `wss://host[:port][/path]` parsing and URL building.
 //! * [`cli`]: the `binance_ticker` command line.
-//! * [`feed`]: the connection driver: DNS, TCP, TLS, WebSocket, subscriptions, reconnects.
+//! * [`feed`]: the connection driver: DNS, TCP, TLS, WebSocket, subscriptions, reconnects;
+//!   events go to a [`feed::FeedHandler`].
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
 

@@ -20,6 +20,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 pub use hdrhistogram;
 use hdrhistogram::serialization::{Serializer, V2DeflateSerializer};
 
+use crate::feed::FeedCounters;
 use crate::stream::TimeUnit;
 
 /// Largest latency the histogram tells apart: one hour in microseconds. Larger values count as
@@ -151,16 +152,8 @@ pub fn unix_micros_now() -> u64 {
 /// Counters and the receive-latency histogram of a client run.
 #[derive(Debug, Clone, Default)]
 pub struct Stats {
-    /// Market events decoded.
+    /// Market events recorded (for `binance_ticker`, the events it printed).
     pub events: u64,
-    /// WebSocket messages received (events, replies, malformed, ...).
-    pub messages: u64,
-    /// Payload bytes received (as counted by the caller, e.g. text frame lengths).
-    pub bytes: u64,
-    /// Reconnections (not counting the first connection).
-    pub reconnects: u64,
-    /// Messages that could not be decoded (malformed or unexpected) and were skipped.
-    pub malformed: u64,
     /// Events whose timestamp was ahead of the local clock (recorded as 0 latency).
     pub clock_ahead: u64,
     /// Receive latency in microseconds (event timestamp to local receive time).
@@ -179,12 +172,6 @@ impl Stats {
         }
     }
 
-    /// Counts one received message of `bytes` bytes.
-    pub fn record_message(&mut self, bytes: usize) {
-        self.messages += 1;
-        self.bytes += bytes as u64;
-    }
-
     /// Counts one decoded event; with an event time (in [`Stats::time_unit`]), records its
     /// latency against `now_us` (microseconds since the epoch, e.g. [`unix_micros_now`]).
     pub fn record_event(&mut self, event_time: Option<u64>, now_us: u64) {
@@ -200,19 +187,9 @@ impl Stats {
         }
     }
 
-    /// Counts one malformed or unexpected message.
-    pub fn record_malformed(&mut self) {
-        self.malformed += 1;
-    }
-
-    /// Counts one reconnection.
-    pub fn record_reconnect(&mut self) {
-        self.reconnects += 1;
-    }
-
     /// A displayable multi-line summary (for stderr at exit).
-    pub fn summary(&self) -> Summary<'_> {
-        Summary { stats: self }
+    pub fn summary<'s>(&'s self, feed: &'s FeedCounters) -> Summary<'s> {
+        Summary { stats: self, feed }
     }
 }
 
@@ -223,15 +200,18 @@ impl Stats {
 /// ```
 pub struct Summary<'s> {
     stats: &'s Stats,
+    /// What the feed counted: messages, bytes, reconnects, skipped messages (one home for
+    /// those counts; `Stats` keeps only what the feed cannot know).
+    feed: &'s FeedCounters,
 }
 
 impl fmt::Display for Summary<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let s = self.stats;
+        let (s, c) = (self.stats, self.feed);
         writeln!(
             f,
             "events {}  messages {}  bytes {}  reconnects {}  malformed {}",
-            s.events, s.messages, s.bytes, s.reconnects, s.malformed
+            s.events, c.messages, c.bytes, c.reconnects, c.malformed
         )?;
         let h = &s.latency_us;
         let unit = match s.time_unit {
@@ -335,26 +315,25 @@ mod tests {
     fn stats_and_summary() {
         let mut s = Stats::new(TimeUnit::Millisecond);
         let now = 1_700_000_000_500_000; // us
-        s.record_message(450);
         s.record_event(Some(1_700_000_000_499), now); // 1 ms
-        s.record_message(450);
         s.record_event(Some(1_700_000_000_498), now); // 2 ms
-        s.record_message(100);
         s.record_event(None, now); // bookTicker: counted, no latency
-        s.record_message(10);
-        s.record_malformed();
-        s.record_reconnect();
-        s.record_message(450);
         s.record_event(Some(1_700_000_000_501), now); // ahead of the clock
-        assert_eq!(
-            (s.events, s.messages, s.bytes, s.malformed, s.reconnects),
-            (4, 5, 1460, 1, 1)
-        );
+        assert_eq!(s.events, 4);
+        // The feed's counts: 5 messages (one malformed), one reconnect.
+        let feed = FeedCounters {
+            events: 4,
+            messages: 5,
+            bytes: 1460,
+            reconnects: 1,
+            malformed: 1,
+            ..FeedCounters::default()
+        };
         assert_eq!(s.clock_ahead, 1);
         assert_eq!(s.latency_us.count(), 3);
         assert_eq!(s.latency_us.max(), 2_000);
         assert_eq!(
-            s.summary().to_string(),
+            s.summary(&feed).to_string(),
             "events 4  messages 5  bytes 1460  reconnects 1  malformed 1\n\
              latency us (event time -> receive, n=3, ms timestamps): p50 1000  p90 2000  p99 2000  p99.9 2000  max 2000  (clock ahead: 1)"
         );
@@ -362,12 +341,13 @@ mod tests {
         s.record_event(Some(now - 42), now);
         assert_eq!(s.latency_us.quantile(0.5), 42);
         assert!(s
-            .summary()
+            .summary(&feed)
             .to_string()
             .contains("n=1, us timestamps): p50 42"));
         let s = Stats::new(TimeUnit::Millisecond);
+        let feed = FeedCounters::default();
         assert_eq!(
-            s.summary().to_string(),
+            s.summary(&feed).to_string(),
             "events 0  messages 0  bytes 0  reconnects 0  malformed 0\nlatency: no timestamped events"
         );
         assert!(unix_micros_now() > 1_600_000_000_000_000);

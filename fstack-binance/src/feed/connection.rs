@@ -271,6 +271,7 @@ impl Feed {
                 match frame {
                     Frame::Text(text) => {
                         let text = text.as_str();
+                        self.counters.messages += 1;
                         self.counters.bytes += text.len() as u64;
                         let hint = conn.raw_hint.as_ref().map(Stream::as_ref);
                         let overlap =
@@ -303,6 +304,7 @@ impl Feed {
                         conn.flush_pending = true;
                     }
                     Frame::Binary(len) => {
+                        self.counters.messages += 1;
                         self.counters.bytes += len as u64;
                         self.counters.malformed += 1;
                         handler.on_notice(Notice::Malformed {

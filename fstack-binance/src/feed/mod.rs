@@ -137,6 +137,9 @@ pub enum Notice<'a> {
 pub struct FeedCounters {
     /// Market events delivered.
     pub events: u64,
+    /// Text and binary WebSocket messages received: events (delivered or deduplicated),
+    /// control replies, skipped ones.
+    pub messages: u64,
     /// Payload bytes of all frames received.
     pub bytes: u64,
     /// Reconnects after a failure.
