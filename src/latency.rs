@@ -304,6 +304,14 @@ fn io_error(op: &'static str, source: std::io::Error) -> fstack::Error {
     fstack::Error::Io { op, source }
 }
 
+impl std::fmt::Debug for LatencyClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LatencyClient")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -12,6 +12,7 @@ thread_local! {
 /// The system allocator, counting allocations (and reallocations) per thread. Install it with
 /// `#[global_allocator] static A: CountingAlloc = CountingAlloc;` and read the calling thread's
 /// counts with [`thread_allocs`].
+#[derive(Debug)]
 pub struct CountingAlloc;
 
 fn count(bytes: usize) {

@@ -198,6 +198,7 @@ impl Stats {
 /// events 1200  messages 1203  bytes 540000  reconnects 1  malformed 2
 /// latency us (event time -> receive, n=1200, ms timestamps): p50 812  p90 1020  p99 1500  p99.9 2100  max 3050
 /// ```
+#[derive(Debug)]
 pub struct Summary<'s> {
     stats: &'s Stats,
     /// What the feed counted: messages, bytes, reconnects, skipped messages (one home for

@@ -197,10 +197,8 @@ pub(crate) fn close(fd: c_int) {
 pub(crate) fn socket(domain: c_int) -> Result<c_int> {
     ensure("ff_socket", Need::Thread)?;
     // SAFETY: plain FFI call with integer arguments on the F-Stack thread.
-    check(
-        unsafe { fstack_sys::ff_socket(domain, libc::SOCK_STREAM, 0) },
-        "ff_socket",
-    )
+    let rc = unsafe { fstack_sys::ff_socket(domain, libc::SOCK_STREAM, 0) };
+    check(rc, "ff_socket")
 }
 
 /// `ff_ioctl(FIONBIO)`: F-Stack has no blocking mode; every socket is switched right away.
@@ -209,10 +207,8 @@ pub(crate) fn set_nonblocking(fd: c_int) -> Result<()> {
     ensure(OP, Need::Thread)?;
     let mut on: c_int = 1;
     // SAFETY: FIONBIO reads one int through the pointer, which is valid for the call.
-    check(
-        unsafe { fstack_sys::ff_ioctl(fd, libc::FIONBIO as _, &mut on as *mut c_int) },
-        OP,
-    )?;
+    let rc = unsafe { fstack_sys::ff_ioctl(fd, libc::FIONBIO as _, &mut on as *mut c_int) };
+    check(rc, OP)?;
     Ok(())
 }
 
@@ -301,10 +297,8 @@ pub(crate) fn name(fd: c_int, end: End) -> Result<(RawAddr, libc::socklen_t)> {
 pub(crate) fn connect(fd: c_int, raw: &RawAddr, len: libc::socklen_t) -> Result<()> {
     ensure("ff_connect", Need::Loop)?;
     // SAFETY: raw/len describe a valid socket address of that length.
-    check(
-        unsafe { fstack_sys::ff_connect(fd, raw.as_ptr(), len) },
-        "ff_connect",
-    )?;
+    let rc = unsafe { fstack_sys::ff_connect(fd, raw.as_ptr(), len) };
+    check(rc, "ff_connect")?;
     Ok(())
 }
 
@@ -312,10 +306,8 @@ pub(crate) fn connect(fd: c_int, raw: &RawAddr, len: libc::socklen_t) -> Result<
 pub(crate) fn bind(fd: c_int, raw: &RawAddr, len: libc::socklen_t) -> Result<()> {
     ensure("ff_bind", Need::Thread)?;
     // SAFETY: raw/len describe a valid socket address of that length.
-    check(
-        unsafe { fstack_sys::ff_bind(fd, raw.as_ptr(), len) },
-        "ff_bind",
-    )?;
+    let rc = unsafe { fstack_sys::ff_bind(fd, raw.as_ptr(), len) };
+    check(rc, "ff_bind")?;
     Ok(())
 }
 
@@ -392,10 +384,8 @@ pub(crate) fn writev(fd: c_int, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
 pub(crate) fn epoll_create() -> Result<c_int> {
     ensure("ff_epoll_create", Need::Thread)?;
     // SAFETY: plain FFI call with an integer argument on the F-Stack thread.
-    check(
-        unsafe { fstack_sys::ff_epoll_create(1024) },
-        "ff_epoll_create",
-    )
+    let rc = unsafe { fstack_sys::ff_epoll_create(1024) };
+    check(rc, "ff_epoll_create")
 }
 
 /// `ff_epoll_ctl`; `op` names the operation in errors (`ff_epoll_ctl(ADD)`, ...).
@@ -408,10 +398,8 @@ pub(crate) fn epoll_ctl(
 ) -> Result<()> {
     ensure(op, Need::Thread)?;
     // SAFETY: `event` is a valid epoll_event for the duration of the call.
-    check(
-        unsafe { fstack_sys::ff_epoll_ctl(epfd, ctl, fd, event) },
-        op,
-    )?;
+    let rc = unsafe { fstack_sys::ff_epoll_ctl(epfd, ctl, fd, event) };
+    check(rc, op)?;
     Ok(())
 }
 

@@ -2,7 +2,7 @@
 //!
 //! [`Feed::poll`] is called once per loop iteration and never blocks. It walks each connection
 //! through DNS (kernel resolver on a helper thread, or a `--resolve` override), a non-blocking
-//! TCP connect on an [`FStackSocket`], the TLS handshake (hostname verified), the WebSocket
+//! TCP connect on an [`FStackSocket`](fstack::FStackSocket), the TLS handshake (hostname verified), the WebSocket
 //! upgrade, then reads frames until `WouldBlock`, decoding every text frame and handing market
 //! events to the caller. It answers pings (tungstenite queues the pong; the feed flushes it),
 //! honours close frames, sends SUBSCRIBE requests within Binance's message rate limit, and
@@ -154,6 +154,41 @@ pub struct FeedCounters {
     pub rotations: u64,
 }
 
+impl fmt::Debug for Notice<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Notice::Connected { addr, standby } => f
+                .debug_struct("Connected")
+                .field("addr", addr)
+                .field("standby", standby)
+                .finish(),
+            Notice::Disconnected { cause, retry_in } => f
+                .debug_struct("Disconnected")
+                .field("cause", cause)
+                .field("retry_in", retry_in)
+                .finish(),
+            Notice::ReplacementFailed { cause, retry_in } => f
+                .debug_struct("ReplacementFailed")
+                .field("cause", cause)
+                .field("retry_in", retry_in)
+                .finish(),
+            Notice::Rotating { reason } => {
+                f.debug_struct("Rotating").field("reason", reason).finish()
+            }
+            Notice::Malformed { error } => f
+                .debug_struct("Malformed")
+                .field("error", &error.to_string())
+                .finish(),
+            Notice::Ack { id } => f.debug_struct("Ack").field("id", id).finish(),
+            Notice::ControlError { code, msg } => f
+                .debug_struct("ControlError")
+                .field("code", code)
+                .field("msg", msg)
+                .finish(),
+        }
+    }
+}
+
 /// A resilient Binance market-data feed; see the [module docs](self).
 pub struct Feed {
     config: FeedConfig,
@@ -178,6 +213,17 @@ pub struct Feed {
     standby_retry_at: Option<Instant>,
     /// Why the current connection is being replaced, until a replacement takes over.
     rotation: Option<&'static str>,
+}
+
+impl fmt::Debug for Feed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Feed")
+            .field("endpoint", &self.config.endpoint)
+            .field("streams", &self.config.streams.len())
+            .field("connected", &self.is_connected())
+            .field("counters", &self.counters)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Feed {
