@@ -152,6 +152,15 @@ impl Drop for MockExchange {
     }
 }
 
+impl std::fmt::Debug for MockExchange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MockExchange")
+            .field("addr", &self.addr)
+            .field("stats", &self.stats)
+            .finish_non_exhaustive()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

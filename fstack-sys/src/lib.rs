@@ -48,7 +48,14 @@
 #![allow(clippy::all)]
 #![no_std]
 
-include!(concat!(env!("OUT_DIR"), "/bindings.rs"));
+/// The bindings (bindgen's, or the pregenerated ones for the kernel backend and docs.rs).
+/// Generated code: the workspace's Debug and SAFETY-comment lints do not apply to it.
+#[allow(missing_debug_implementations, clippy::undocumented_unsafe_blocks)]
+mod bindings {
+    #![allow(non_camel_case_types, non_upper_case_globals, non_snake_case)]
+    include!(concat!(env!("OUT_DIR"), "/bindings.rs"));
+}
+pub use bindings::*;
 
 mod functions;
 pub use functions::{FSTACK_ONLY_FUNCTIONS, FUNCTIONS};
