@@ -216,6 +216,28 @@ fn stderr_of(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
+/// A mock exchange with its CA in a file for `--ca-file` (removed when dropped).
+struct Exchange {
+    mock: MockExchange,
+    ca: PathBuf,
+}
+
+impl Exchange {
+    fn start(name: &str, config: MockConfig) -> Exchange {
+        let mock = MockExchange::start(config).unwrap();
+        let ca =
+            std::env::temp_dir().join(format!("binance-cli-{name}-{}.pem", std::process::id()));
+        std::fs::write(&ca, mock.ca_pem()).unwrap();
+        Exchange { mock, ca }
+    }
+}
+
+impl Drop for Exchange {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.ca);
+    }
+}
+
 /// Argument errors: exit 2, one line naming the option, `(see --help)` once; `--help` on
 /// stdout, exit 0.
 #[test]
@@ -276,15 +298,16 @@ fn non_ascii_symbol() {
     if common::skip_unless_kernel_backend("non_ascii_symbol") {
         return;
     }
-    let mock = MockExchange::start(MockConfig {
-        rate: 50.0,
-        ..MockConfig::default()
-    })
-    .unwrap();
-    let ca = std::env::temp_dir().join(format!("binance-cli-utf8-{}.pem", std::process::id()));
-    std::fs::write(&ca, mock.ca_pem()).unwrap();
+    let ex = Exchange::start(
+        "utf8",
+        MockConfig {
+            rate: 50.0,
+            ..MockConfig::default()
+        },
+    );
+    let (mock, ca) = (&ex.mock, &ex.ca);
     let out = ticker(
-        &mock,
+        mock,
         ca.to_str().unwrap(),
         &[
             "--symbol",
@@ -297,7 +320,6 @@ fn non_ascii_symbol() {
             "json",
         ],
     );
-    let _ = std::fs::remove_file(&ca);
     assert!(out.status.success(), "{}", stderr_of(&out));
     let stdout = String::from_utf8(out.stdout).unwrap();
     assert_eq!(stdout.lines().count(), 5, "{stdout}");
@@ -316,21 +338,22 @@ fn rate_limited_upgrade_and_connect_timeout() {
     if common::skip_unless_kernel_backend("rate_limited_upgrade_and_connect_timeout") {
         return;
     }
-    let mock = MockExchange::start(MockConfig {
-        rate: 50.0,
-        faults: Faults {
-            reject_upgrade: Some(429),
-            reject_first: Some(1),
-            retry_after: Some(2),
-            ..Faults::default()
+    let ex = Exchange::start(
+        "429",
+        MockConfig {
+            rate: 50.0,
+            faults: Faults {
+                reject_upgrade: Some(429),
+                reject_first: Some(1),
+                retry_after: Some(2),
+                ..Faults::default()
+            },
+            ..MockConfig::default()
         },
-        ..MockConfig::default()
-    })
-    .unwrap();
-    let ca = std::env::temp_dir().join(format!("binance-cli-429-{}.pem", std::process::id()));
-    std::fs::write(&ca, mock.ca_pem()).unwrap();
+    );
+    let (mock, ca) = (&ex.mock, &ex.ca);
     let out = ticker(
-        &mock,
+        mock,
         ca.to_str().unwrap(),
         &[
             "--stream",
@@ -341,7 +364,6 @@ fn rate_limited_upgrade_and_connect_timeout() {
             "2",
         ],
     );
-    let _ = std::fs::remove_file(&ca);
     let stderr = stderr_of(&out);
     assert!(out.status.success(), "{stderr}");
     assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 3);
@@ -395,13 +417,14 @@ fn stdout_write_errors_end_the_run() {
     if common::skip_unless_kernel_backend("stdout_write_errors_end_the_run") {
         return;
     }
-    let mock = MockExchange::start(MockConfig {
-        rate: 100.0,
-        ..MockConfig::default()
-    })
-    .unwrap();
-    let ca = std::env::temp_dir().join(format!("binance-cli-out-{}.pem", std::process::id()));
-    std::fs::write(&ca, mock.ca_pem()).unwrap();
+    let ex = Exchange::start(
+        "out",
+        MockConfig {
+            rate: 100.0,
+            ..MockConfig::default()
+        },
+    );
+    let (mock, ca) = (&ex.mock, &ex.ca);
     let port = mock.local_addr().port();
     let config = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("f-stack.conf");
     let args = |extra: &[&str]| {
@@ -465,7 +488,6 @@ fn stdout_write_errors_end_the_run() {
         "binance_ticker: writing to stdout: Broken pipe (os error 32)",
         "{stderr}"
     );
-    let _ = std::fs::remove_file(&ca);
 }
 
 /// `--latency-histogram FILE`: the histogram the summary was computed from, as HdrHistogram
@@ -541,15 +563,16 @@ fn ipv6_literal_endpoint() {
     if common::skip_unless_kernel_backend("ipv6_literal_endpoint") {
         return;
     }
-    let mock = MockExchange::start(MockConfig {
-        listen: "[::1]:0".parse().unwrap(),
-        hostnames: vec!["::1".into()],
-        rate: 50.0,
-        ..MockConfig::default()
-    })
-    .unwrap();
-    let ca = std::env::temp_dir().join(format!("binance-cli-v6-{}.pem", std::process::id()));
-    std::fs::write(&ca, mock.ca_pem()).unwrap();
+    let ex = Exchange::start(
+        "v6",
+        MockConfig {
+            listen: "[::1]:0".parse().unwrap(),
+            hostnames: vec!["::1".into()],
+            rate: 50.0,
+            ..MockConfig::default()
+        },
+    );
+    let (mock, ca) = (&ex.mock, &ex.ca);
     let endpoint = format!("wss://[::1]:{}/?probe=v6", mock.local_addr().port());
     let out = run_ticker(&[
         "--endpoint",
@@ -565,7 +588,6 @@ fn ipv6_literal_endpoint() {
         "--duration",
         "30",
     ]);
-    let _ = std::fs::remove_file(&ca);
     let stderr = stderr_of(&out);
     assert!(out.status.success(), "{stderr}");
     let stdout = String::from_utf8(out.stdout).unwrap();

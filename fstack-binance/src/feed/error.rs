@@ -8,33 +8,13 @@ use fstack_tls::dial::DialError;
 
 use super::websocket::WebSocketError;
 
-impl From<DialError> for FeedError {
-    fn from(e: DialError) -> FeedError {
-        match e {
-            DialError::Dns { host, reason } => FeedError::Dns { host, reason },
-            DialError::Connect(e) => FeedError::Connect(e),
-            DialError::Tls(e) => FeedError::Tls(e),
-        }
-    }
-}
-
 /// Why a connection ended or could not be made.
 #[derive(Debug, thiserror::Error)]
 pub enum FeedError {
-    /// Name resolution failed.
-    #[error("DNS lookup of {host} failed: {reason}")]
-    Dns {
-        /// The host.
-        host: String,
-        /// Why.
-        reason: String,
-    },
-    /// The TCP connection could not be established.
-    #[error("{0}")]
-    Connect(#[source] fstack::Error),
-    /// The TLS handshake failed (certificate verification failures are fatal).
-    #[error("{0}")]
-    Tls(#[source] fstack_tls::Error),
+    /// Name resolution, the TCP connect or the TLS handshake failed (certificate
+    /// verification failures are fatal).
+    #[error(transparent)]
+    Dial(#[from] DialError),
     /// The server answered the WebSocket upgrade with an HTTP status other than 101.
     #[error("WebSocket upgrade rejected by {host}: HTTP {status}{}", retry_after_text(*.retry_after))]
     UpgradeRejected {
@@ -126,7 +106,7 @@ impl FeedError {
     /// local poll failures.
     pub fn is_fatal(&self) -> bool {
         match self {
-            FeedError::Tls(e) => !matches!(
+            FeedError::Dial(DialError::Tls(e)) => !matches!(
                 e,
                 fstack_tls::Error::Io(_) | fstack_tls::Error::Handshake(_)
             ),
@@ -134,7 +114,7 @@ impl FeedError {
                 (400..500).contains(status) && !is_rate_limit_status(*status)
             }
             FeedError::GaveUp { .. } | FeedError::Poll(_) | FeedError::TooManyStreams => true,
-            FeedError::Connect(e) => matches!(
+            FeedError::Dial(DialError::Connect(e)) => matches!(
                 e,
                 fstack::Error::NotInitialized { .. }
                     | fstack::Error::NotRunning { .. }
