@@ -237,19 +237,25 @@ impl Client {
         if events.iter().next().is_some() {
             self.ready = true;
         }
+        // The dial is advanced on every iteration: its DNS lookup answers from a helper
+        // thread, which raises no socket event.
+        if let State::Dialing(dial) = &mut self.state {
+            let dialed = dial.advance(std::mem::take(&mut self.ready), poll, Token(0));
+            self.peer = dial.peer_addr();
+            match dialed.map_err(|e| e.to_string())? {
+                Some(tls) => {
+                    self.state = State::Sending(tls, 0);
+                    self.ready = true;
+                }
+                None => return Ok(false),
+            }
+        }
         while self.ready {
             self.state = match std::mem::replace(&mut self.state, State::Done) {
                 State::Start | State::Done => return Ok(true),
-                State::Dialing(mut dial) => {
-                    let dialed = dial.advance(true, poll, Token(0));
-                    self.peer = dial.peer_addr();
-                    match dialed.map_err(|e| e.to_string())? {
-                        Some(tls) => State::Sending(tls, 0),
-                        None => {
-                            self.ready = false;
-                            State::Dialing(dial)
-                        }
-                    }
+                dialing @ State::Dialing(_) => {
+                    self.ready = false; // advanced above, once per iteration
+                    dialing
                 }
                 State::Sending(mut tls, off) if off == self.request.len() => match tls.flush() {
                     Ok(()) => State::Receiving(tls),

@@ -230,6 +230,24 @@ fn tls_get_fetches_pages_and_fails_cleanly() {
     );
     assert_eq!(out.stdout, b"hello over F-Stack and mbedTLS\n");
 
+    // Without --resolve the kernel resolves localhost (on a helper thread: the loop must keep
+    // checking the lookup, which raises no socket event).
+    let out = tls_get(&[
+        "--ca-file",
+        ca_file,
+        "--config",
+        conf,
+        "--timeout",
+        "20",
+        &format!("https://localhost:{port}/hello"),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.stdout, b"hello over F-Stack and mbedTLS\n");
+
     // Chunked body (with a chunk extension and a trailer).
     let out = get("/chunked");
     assert!(

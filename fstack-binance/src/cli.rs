@@ -231,9 +231,13 @@ struct Args {
 }
 
 fn endpoint(v: &str) -> Result<Endpoint, String> {
-    let e = Endpoint::parse(v).map_err(|e| e.to_string())?;
+    const WSS_ONLY: &str = "only wss:// endpoints are supported (the feed always uses TLS)";
+    let e = Endpoint::parse(v).map_err(|e| match e {
+        crate::endpoint::EndpointError::UnsupportedScheme => WSS_ONLY.to_owned(),
+        e => e.to_string(),
+    })?;
     if !e.tls {
-        return Err("only wss:// endpoints are supported (the feed always uses TLS)".into());
+        return Err(WSS_ONLY.into());
     }
     // Binance documents raw streams at /ws/<stream> and combined ones at /stream?streams=...:
     // the feed adds those; a base URL ending in them would double the path.
@@ -365,9 +369,8 @@ where
     let streams = config.streams().len();
     if streams > crate::stream::MAX_STREAMS_PER_CONNECTION {
         return Err(CliError(format!(
-            "{} symbols x {} kinds = {streams} streams, more than Binance's {} per connection (see --help)",
-            config.symbols.len(),
-            config.kinds.len(),
+            "{streams} streams (every --symbol with every --stream), more than Binance's {} \
+             per connection (see --help)",
             crate::stream::MAX_STREAMS_PER_CONNECTION
         )));
     }

@@ -331,7 +331,9 @@ pub const MAX_SYMBOL_CHARS: usize = 32;
 pub fn valid_symbol(s: &str) -> bool {
     let mut n = 0;
     for c in s.chars() {
-        if !c.is_alphanumeric() {
+        // Its lowercase form too: stream names carry the symbol lowercased, and `İ` (U+0130)
+        // lowercases to `i` plus a combining dot, which is not a letter.
+        if !c.is_alphanumeric() || !c.to_lowercase().all(char::is_alphanumeric) {
             return false;
         }
         n += 1;

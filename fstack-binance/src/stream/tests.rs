@@ -107,10 +107,17 @@ fn non_ascii_symbols() {
     assert_eq!(Stream::parse("币安人生usdt@trade").unwrap(), s);
     let r = StreamRef::parse("币安人生usdt@trade").unwrap();
     assert_eq!((r.symbol, r.kind), ("币安人生usdt", StreamKind::Trade));
-    // Lowercasing that changes the length in bytes (U+0130 → "i̇", 2 → 3 bytes).
-    let s = Stream::new("İUSDT", StreamKind::Ticker).unwrap();
-    assert_eq!(s.name(), "i\u{307}usdt@ticker");
-    assert_eq!(s.symbol(), "i\u{307}usdt");
+    // Lowercasing that changes the length in bytes (U+1E9E "ẞ" → U+00DF "ß", 3 → 2 bytes).
+    let s = Stream::new("ẞUSDT", StreamKind::Ticker).unwrap();
+    assert_eq!(s.name(), "ßusdt@ticker");
+    assert_eq!(s.symbol(), "ßusdt");
+    assert_eq!(Stream::parse(s.name()).unwrap(), s);
+    // A letter whose lowercase form is not one (U+0130 → "i" + U+0307 combining dot) cannot be
+    // put into a stream name.
+    assert_eq!(
+        Stream::new("İUSDT", StreamKind::Ticker),
+        Err(StreamError::InvalidSymbol)
+    );
     assert_eq!(
         Stream::new(&"币".repeat(32), StreamKind::Ticker)
             .unwrap()
