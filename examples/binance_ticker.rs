@@ -52,12 +52,21 @@ fn run(config: &Config) -> Result<(), String> {
         builder = builder.ca_file(ca);
     }
     let connector = builder.build().map_err(|e| format!("TLS setup: {e}"))?;
-    // Created now, so that a path that cannot be written fails before connecting.
+    // A temporary file beside the target, created now so that a directory that cannot be
+    // written fails before connecting; it replaces FILE only after a clean run (an existing
+    // FILE survives a failed one) and disappears otherwise.
     let mut histogram_file = match &config.latency_histogram {
-        Some(path) => Some(
-            std::fs::File::create(path)
-                .map_err(|e| format!("--latency-histogram {}: {e}", path.display()))?,
-        ),
+        Some(path) => {
+            let dir = match path.parent() {
+                Some(d) if !d.as_os_str().is_empty() => d,
+                _ => std::path::Path::new("."),
+            };
+            let fail =
+                |e: &dyn std::fmt::Display| format!("--latency-histogram {}: {e}", path.display());
+            // The directory's own error first: tempfile's would name the temporary file.
+            std::fs::metadata(dir).map_err(|e| fail(&e))?;
+            Some(tempfile::NamedTempFile::new_in(dir).map_err(|e| fail(&e))?)
+        }
         None => None,
     };
     let feed_config = config.feed_config();
@@ -129,11 +138,14 @@ fn run(config: &Config) -> Result<(), String> {
     }
     if outcome.is_ok() {
         eprintln!("{}", stats.summary(&counters));
-        if let (Some(file), Some(path)) = (histogram_file.as_mut(), &config.latency_histogram) {
+        if let (Some(mut file), Some(path)) = (histogram_file.take(), &config.latency_histogram) {
+            let fail =
+                |e: &dyn std::fmt::Display| format!("--latency-histogram {}: {e}", path.display());
             let written = stats
                 .latency_us
-                .write_v2_deflate(file)
-                .map_err(|e| format!("--latency-histogram {}: {e}", path.display()))?;
+                .write_v2_deflate(file.as_file_mut())
+                .map_err(|e| fail(&e))?;
+            file.persist(path).map_err(|e| fail(&e.error))?;
             eprintln!(
                 "binance_ticker: latency histogram (n={}, HdrHistogram V2 + DEFLATE, {written} bytes) written to {}",
                 stats.latency_us.count(),

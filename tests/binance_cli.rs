@@ -545,6 +545,28 @@ fn latency_histogram_file() {
     assert_eq!(h.sigfig(), 3);
     let _ = std::fs::remove_dir_all(&dir);
 
+    // A failed run leaves an existing file as it was.
+    let kept = std::env::temp_dir().join(format!("binance-cli-kept-{}.hdr", std::process::id()));
+    std::fs::write(&kept, b"earlier run").unwrap();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let out = run_ticker(&[
+        "--latency-histogram",
+        kept.to_str().unwrap(),
+        "--endpoint",
+        &format!("wss://localhost:{closed}"),
+        "--resolve",
+        &format!("localhost:{closed}:127.0.0.1"),
+        "--connect-retries",
+        "1",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr_of(&out));
+    assert_eq!(std::fs::read(&kept).unwrap(), b"earlier run");
+    let _ = std::fs::remove_file(&kept);
+
     let out = run_ticker(&["--latency-histogram", "/nonexistent/dir/latency.hdr"]);
     let stderr = stderr_of(&out);
     assert_eq!(out.status.code(), Some(1), "{stderr}");

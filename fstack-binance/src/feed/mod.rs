@@ -150,7 +150,8 @@ pub struct FeedCounters {
     pub oversize: u64,
     /// Pings received (each answered).
     pub pings: u64,
-    /// Connections replaced before their end (age or `serverShutdown`).
+    /// Connections replaced before their end (age or `serverShutdown`): counted when the
+    /// replacement takes over.
     pub rotations: u64,
 }
 
@@ -384,6 +385,7 @@ impl Feed {
                     }
                     conn.standby = false;
                     self.primary = Some(conn);
+                    self.counters.rotations += 1;
                     self.end_rotation();
                 }
                 Step::Continue => self.standby = Some(conn),
@@ -431,7 +433,6 @@ impl Feed {
     fn rotate(&mut self, reason: &'static str, handler: &mut dyn FeedHandler) {
         if self.rotation.is_none() && !self.closing {
             handler.on_notice(Notice::Rotating { reason });
-            self.counters.rotations += 1;
             self.rotation = Some(reason);
         }
     }
