@@ -19,6 +19,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use fstack::{ShutdownSignal, Stack, StackOptions};
+use fstack_examples::args;
 use fstack_examples::http::{self, HttpServer, ServerConfig};
 
 /// A keep-alive HTTP/1.1 server on F-Stack (F-Stack's helloworld): answers GET and HEAD with
@@ -36,11 +37,12 @@ struct Cli {
     listen: SocketAddr,
 
     /// F-Stack config file.
-    #[arg(long, value_name = "FILE", default_value = "f-stack.conf")]
+    #[arg(long, value_name = "FILE", default_value = "f-stack.conf", value_parser = args::existing_file)]
     config: PathBuf,
 
-    /// Seconds a client has to send a complete request head, from its first byte (from the
-    /// accept for a connection's first request); then 408 and close. Decimals allowed.
+    /// Seconds a client has to send a complete request, head and body, from its first byte
+    /// (from the accept for a connection's first request); then 408 and close. Decimals
+    /// allowed.
     #[arg(
         long,
         value_name = "SECS",

@@ -41,7 +41,9 @@ struct Args {
     /// Where to write the CA certificate (PEM) that clients trust
     #[arg(long, value_name = "PEM", default_value = "mock-ca.pem", value_parser = args::path)]
     ca_out: PathBuf,
-    /// DNS name in the server certificate; repeatable [default: localhost, stream.binance.com]
+    /// Name in the server certificate: a DNS name, or an IP address (an iPAddress name, for
+    /// clients that connect to a literal address); repeatable [default: localhost,
+    /// stream.binance.com]
     #[arg(long = "host", value_name = "NAME", value_parser = host)]
     hosts: Vec<String>,
     /// Events per second per stream; 0 sends as fast as the client reads
@@ -72,8 +74,16 @@ fn faults_help() -> String {
 }
 
 fn host(v: &str) -> Result<String, String> {
-    if v.is_empty() {
-        return Err("needs a host name".into());
+    if v.parse::<std::net::IpAddr>().is_ok() {
+        return Ok(v.to_owned());
+    }
+    let label_char = |b: u8| b.is_ascii_alphanumeric() || b == b'-' || b == b'*';
+    if v.is_empty()
+        || !v
+            .split('.')
+            .all(|l| !l.is_empty() && l.bytes().all(label_char))
+    {
+        return Err("expected a DNS name (letters, digits, '-', dots) or an IP address".into());
     }
     Ok(v.to_owned())
 }
@@ -94,7 +104,14 @@ fn main() -> ExitCode {
         Ok(args) => {
             // Faults that only make sense together are checked as a whole.
             let mut faults = Faults::default();
+            let mut names = Vec::new();
             for spec in &args.faults {
+                let name = spec.split('=').next().unwrap_or_default();
+                if names.contains(&name) {
+                    eprintln!("mock_exchange: fault {name} given twice (see --help)");
+                    return ExitCode::from(2);
+                }
+                names.push(name);
                 if let Err(e) = faults.apply(spec) {
                     eprintln!("mock_exchange: {e} (see --help)");
                     return ExitCode::from(2);
@@ -150,8 +167,9 @@ fn run(args: Args) -> Result<(), String> {
     mock.stop();
     let s = mock.stats();
     eprintln!(
-        "mock_exchange: stopped; connections {}, events {}, pings {}, pongs {}, control requests {}, client closes {}",
+        "mock_exchange: stopped; connections {}, rejected upgrades {}, events {}, pings {}, pongs {}, control requests {}, client closes {}",
         s.connections.load(Ordering::Relaxed),
+        s.rejected_upgrades.load(Ordering::Relaxed),
         s.events.load(Ordering::Relaxed),
         s.pings.load(Ordering::Relaxed),
         s.pongs.load(Ordering::Relaxed),

@@ -87,7 +87,8 @@ fn main() {
                     searched.join("\n")
                 ));
             }
-            let reason = format!("no F-Stack found ({})", searched.join("; "));
+            let places: Vec<&str> = searched.iter().map(|s| s.trim()).collect();
+            let reason = format!("no F-Stack found; searched {}", places.join("; "));
             build_kernel(&manifest, &out, &reason);
         }
     }

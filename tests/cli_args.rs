@@ -110,7 +110,9 @@ fn mock_exchange() {
         (&["--ping-interval", "0"], "invalid value '0' for '--ping-interval <SECS>': expected a positive number of seconds (see --help)"),
         (&["--duration", "-5"], "invalid value '-5' for '--duration <SECS>': expected a positive number of seconds (see --help)"),
         (&["--duration"], "a value is required for '--duration <SECS>' but none was supplied (see --help)"),
-        (&["--host", ""], "invalid value '' for '--host <NAME>': needs a host name (see --help)"),
+        (&["--host", ""], "invalid value '' for '--host <NAME>': expected a DNS name (letters, digits, '-', dots) or an IP address (see --help)"),
+        (&["--host", "a b"], "invalid value 'a b' for '--host <NAME>': expected a DNS name (letters, digits, '-', dots) or an IP address (see --help)"),
+        (&["--fault", "reject-upgrade=429", "--fault", "reject-upgrade=503"], "fault reject-upgrade given twice (see --help)"),
         (&["--ca-out", ""], "invalid value '' for '--ca-out <PEM>': needs a path (see --help)"),
     ];
     for (args, want) in cases {

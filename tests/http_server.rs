@@ -47,8 +47,10 @@ fn hostile(addr: SocketAddr) -> Result<(), String> {
     // Two pipelined requests in one write, the second asking to close.
     let s = TcpStream::connect(addr).map_err(|e| e.to_string())?;
     s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    (&s).write_all(b"GET / HTTP/1.1\r\n\r\nHEAD / HTTP/1.1\r\nConnection: close\r\n\r\n")
-        .unwrap();
+    (&s).write_all(
+        b"GET / HTTP/1.1\r\nHost: t\r\n\r\nHEAD / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+    )
+    .unwrap();
     let mut r = BufReader::new(s);
     let (st, _, body) = read_response(&mut r)?;
     if st != "HTTP/1.1 200 OK" || body != PAGE {

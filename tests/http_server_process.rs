@@ -235,13 +235,13 @@ fn ambiguous_requests_get_exactly_400_and_close() {
     let chunked = [
         &b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n24;ext=1\r\n"[..],
         SMUGGLED,
-        b"\r\n0\r\nX-Trailer: 1\r\n\r\nGET / HTTP/1.1\r\nConnection: close\r\n\r\n",
+        b"\r\n0\r\nX-Trailer: 1\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
     ]
     .concat();
     let length = [
         &b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 36\r\n\r\n"[..],
         SMUGGLED,
-        b"GET / HTTP/1.1\r\nConnection: close\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
     ]
     .concat();
     for (name, input) in [("chunked body", chunked), ("Content-Length body", length)] {
@@ -290,6 +290,37 @@ fn slow_heads_get_408_and_idle_keep_alive_closes() {
             })
         })
         .collect();
+    // One sends a complete head, then its body a byte every 200 ms: each byte is progress
+    // (the idle timeout never passes), but the whole request is due within the header
+    // timeout.
+    let slow_body = std::thread::spawn(move || {
+        let start = Instant::now();
+        let mut s = connect(addr);
+        s.write_all(b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 100\r\n\r\n")
+            .unwrap();
+        s.set_read_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
+        let mut got = Vec::new();
+        let mut buf = [0u8; 1024];
+        while start.elapsed() < Duration::from_secs(20) {
+            match s.read(&mut buf) {
+                Ok(0) => return (start.elapsed(), true, got),
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    if s.write_all(b"x").is_err() {
+                        return (start.elapsed(), true, got);
+                    }
+                }
+                Err(_) => return (start.elapsed(), true, got),
+            }
+        }
+        (start.elapsed(), false, got)
+    });
     // One keep-alive client is served, then closed after 1 s idle.
     let idle = std::thread::spawn(move || {
         let stream = connect(addr);
@@ -326,6 +357,17 @@ fn slow_heads_get_408_and_idle_keep_alive_closes() {
             "{lifetime:?}"
         );
     }
+    let (lifetime, closed, got) = slow_body.join().unwrap();
+    assert!(closed, "slow body still open after {lifetime:?}: {got:?}");
+    assert!(
+        lifetime >= Duration::from_millis(900) && lifetime < Duration::from_secs(10),
+        "{lifetime:?}"
+    );
+    assert!(
+        got.is_empty() || got == timeout,
+        "{:?}",
+        String::from_utf8_lossy(&got)
+    );
     let (response, idle_for, eof, rest) = idle.join().unwrap();
     let (status, headers, body) = response.expect("idle client served");
     assert_eq!(status, "HTTP/1.1 200 OK");
@@ -341,8 +383,9 @@ fn slow_heads_get_408_and_idle_keep_alive_closes() {
 
     let (status, stderr) = server.stop();
     assert!(status.success(), "exit {status:?}: {stderr}");
-    // 5 trickling + 2 silent (header deadline) + 1 idle; the normal client is not among them.
-    assert!(stderr.contains("; 8 timed out,"), "summary: {stderr}");
+    // 5 trickling + 2 silent + 1 slow body (header deadline) + 1 idle; the normal client is
+    // not among them.
+    assert!(stderr.contains("; 9 timed out,"), "summary: {stderr}");
 }
 
 #[test]

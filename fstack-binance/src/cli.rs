@@ -326,7 +326,9 @@ fn duration(v: &str, allow_zero: bool) -> Result<Duration, String> {
         .rescale(6)
         .or_else(|_| d.round(6).rescale(6))
         .map_err(|_| bad())?;
-    if us < 0 || (us == 0 && !allow_zero) {
+    // Zero only as written: a value that rounds to zero would silently mean "off".
+    let written_zero = v.bytes().all(|b| b == b'0' || b == b'.');
+    if us < 0 || (us == 0 && (!allow_zero || !written_zero)) {
         return Err(bad());
     }
     let us = u64::try_from(us).map_err(|_| bad())?;

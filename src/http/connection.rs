@@ -59,12 +59,10 @@ impl Conn {
 fn process_input(conn: &mut Conn, now: Instant, stats: &mut Stats) {
     let mut used = 0;
     loop {
-        let was_head = conn.parser.in_head();
         let (n, request) = conn.parser.advance(&conn.input[used..]);
         used += n;
-        if was_head && !conn.parser.in_head() {
-            conn.timer.head_done(); // a body follows
-        }
+        // A body that follows keeps the request's clock running: the whole request must
+        // arrive within the header timeout, or a trickled body would hold the connection.
         let Some(request) = request else {
             if n == 0 {
                 break;
@@ -85,8 +83,9 @@ fn process_input(conn: &mut Conn, now: Instant, stats: &mut Stats) {
     if conn.closing {
         conn.input.clear();
     } else {
+        // A request is under way while a body is arriving or part of a head waits.
         conn.timer
-            .head_pending(now, conn.parser.in_head() && !conn.input.is_empty());
+            .head_pending(now, !conn.parser.in_head() || !conn.input.is_empty());
     }
 }
 

@@ -27,16 +27,16 @@
 //! a transfer coding other than `chunked` (e.g. `gzip, chunked`) gets `501 Not Implemented`
 //! and close (RFC 9112 §6.1). Other methods get `405` with `Allow: GET, HEAD` after their body
 //! (`Content-Length` or chunked) has been read and discarded, and the connection stays open.
-//! Pipelined requests are answered in order. `Host` is not required (the page is the same for
-//! every host).
+//! Pipelined requests are answered in order. HTTP/1.1 requests need exactly one valid `Host`
+//! (RFC 9112 §3.2; the page is the same for every host); absolute-form targets are accepted.
 //!
 //! # Timeouts and the connection limit
 //!
 //! F-Stack's loop never blocks and its sockets have no timeouts, so every deadline is state
 //! checked by [`HttpServer::poll_at`] with the loop's `now` (see [`ServerConfig`]):
-//! - **header timeout**: a request head must be complete within
+//! - **header timeout**: a request, head and body, must be complete within
 //!   [`ServerConfig::header_timeout`] of its first byte (the first request's, of the accept).
-//!   Trickling bytes does not extend it (slowloris). If some of the request had arrived the
+//!   Trickling bytes does not extend it (slowloris, in the head or in the body). If some of the request had arrived the
 //!   client gets `408 Request Timeout`, otherwise the connection just closes.
 //! - **idle timeout**: a keep-alive connection with no request in progress is closed after
 //!   [`ServerConfig::idle_timeout`]; so is one whose request body or response makes no

@@ -262,8 +262,27 @@ fn analyse(req: &httparse::Request) -> Result<(Request, Option<Body>), Request> 
     let (Some(method), Some(target), Some(version)) = (req.method, req.path, req.version) else {
         return Err(Request::Bad);
     };
-    if !target.is_ascii() || !target.starts_with('/') && target != "*" {
+    // origin-form, asterisk-form, and absolute-form, which servers must accept
+    // (RFC 9112 §3.2.2); the page is the same for every target.
+    let absolute = ["http://", "https://"].iter().any(|scheme| {
+        target
+            .get(..scheme.len())
+            .is_some_and(|t| t.eq_ignore_ascii_case(scheme))
+    });
+    if !target.is_ascii() || !target.starts_with('/') && target != "*" && !absolute {
         return Err(Request::Bad);
+    }
+    // Exactly one valid Host in HTTP/1.1, at most one in HTTP/1.0 (RFC 9112 §3.2: 400
+    // otherwise).
+    let mut hosts = req
+        .headers
+        .iter()
+        .filter(|h| h.name.eq_ignore_ascii_case("host"));
+    match (hosts.next(), hosts.next()) {
+        (_, Some(_)) => return Err(Request::Bad),
+        (None, None) if version == 1 => return Err(Request::Bad),
+        (Some(host), None) if !valid_host(host.value) => return Err(Request::Bad),
+        _ => {}
     }
     let mut close = version == 0;
     let mut content_length = None;
@@ -325,6 +344,14 @@ fn analyse(req: &httparse::Request) -> Result<(Request, Option<Body>), Request> 
     Ok((request, body))
 }
 
+/// A Host value: `uri-host [ ":" port ]` (RFC 9110 §7.2), checked for what cannot be in one:
+/// white space, controls, `/`, `@`, `?`, `#`, or anything not ASCII.
+fn valid_host(value: &[u8]) -> bool {
+    value
+        .iter()
+        .all(|&b| b.is_ascii_graphic() && !matches!(b, b'/' | b'@' | b'?' | b'#' | b'\\'))
+}
+
 /// `1*DIGIT`, within u64.
 fn parse_content_length(value: &[u8]) -> Option<u64> {
     if value.is_empty() || !value.iter().all(u8::is_ascii_digit) {
@@ -365,7 +392,8 @@ mod tests {
             }
         );
         assert_eq!(n, 27);
-        let (r, _) = parse_request(b"GET / HTTP/1.1\r\nConnection: close\r\n\r\n").unwrap();
+        let (r, _) =
+            parse_request(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
         assert_eq!(
             r,
             Request::Page {
@@ -389,9 +417,10 @@ mod tests {
                 close: false
             }
         );
-        let (r, _) =
-            parse_request(b"GET / HTTP/1.1\r\nConnection: foo, close\r\nContent-Length: 0\r\n\r\n")
-                .unwrap();
+        let (r, _) = parse_request(
+            b"GET / HTTP/1.1\r\nHost: x\r\nConnection: foo, close\r\nContent-Length: 0\r\n\r\n",
+        )
+        .unwrap();
         assert_eq!(
             r,
             Request::Page {
@@ -407,7 +436,7 @@ mod tests {
         assert_eq!(parse_request(b""), None);
         let big = vec![b'a'; MAX_HEAD + 1];
         assert_eq!(parse_request(&big).unwrap().0, Request::TooLarge);
-        let mut many = b"GET / HTTP/1.1\r\n".to_vec();
+        let mut many = b"GET / HTTP/1.1\r\nHost: x\r\n".to_vec();
         for i in 0..=MAX_HEADERS {
             many.extend_from_slice(format!("X-{i}: y\r\n").as_bytes());
         }
@@ -419,10 +448,10 @@ mod tests {
         for bad in [
             &b"GARBAGE\r\n\r\n"[..],
             b"GET / HTTP/2.0\r\n\r\n",
-            b"GET noslash HTTP/1.1\r\n\r\n",
-            b"GET / HTTP/1.1\r\nno colon\r\n\r\n",
-            b"GET / HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello",
-            b"GET /\xff HTTP/1.1\r\n\r\n",
+            b"GET noslash HTTP/1.1\r\nHost: x\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: x\r\nno colon\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello",
+            b"GET /\xff HTTP/1.1\r\nHost: x\r\n\r\n",
         ] {
             assert_eq!(
                 parse_request(bad).unwrap().0,
@@ -431,7 +460,7 @@ mod tests {
                 String::from_utf8_lossy(bad)
             );
         }
-        let (r, _) = parse_request(b"POST / HTTP/1.1\r\n\r\n").unwrap();
+        let (r, _) = parse_request(b"POST / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
         assert_eq!(r, Request::MethodNotAllowed { close: false });
     }
 
@@ -448,44 +477,52 @@ mod tests {
             // obs-fold (§5.2), also as the first field and with an empty value before it.
             b"POST / HTTP/1.1\r\nHost: x\r\nX-Pad: a\r\n Content-Length: 36\r\n\r\n",
             b"GET / HTTP/1.1\r\n Host: x\r\n\r\n",
-            b"GET / HTTP/1.1\r\nX-Pad:\r\n\tb\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: x\r\nX-Pad:\r\n\tb\r\n\r\n",
             // Characters outside token in the name; control characters in the value.
-            b"GET / HTTP/1.1\r\nX-Bad(name): 1\r\n\r\n",
-            b"GET / HTTP/1.1\r\n[Content-Length]: 36\r\n\r\n",
-            b"GET / HTTP/1.1\r\nContent\x00Length: 36\r\n\r\n",
-            b"GET / HTTP/1.1\r\nX-A: a\x01b\r\n\r\n",
-            b"GET / HTTP/1.1\r\n: empty\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: x\r\nX-Bad(name): 1\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: x\r\n[Content-Length]: 36\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: x\r\nContent\x00Length: 36\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: x\r\nX-A: a\x01b\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: x\r\n: empty\r\n\r\n",
             // Bare CR and bare LF.
-            b"GET / HTTP/1.1\r\nX-A: a\rb\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: x\r\nX-A: a\rb\r\n\r\n",
             b"GET / HTTP/1.1\nHost: x\n\n",
             b"GET / HTTP/1.1\r\nHost: x\n\r\n",
             // Content-Length: duplicates, conflicts, lists, signs, garbage, overflow.
-            b"POST / HTTP/1.1\r\nContent-Length: 0\r\nContent-Length: 36\r\n\r\n",
-            b"POST / HTTP/1.1\r\nContent-Length: 36\r\nContent-Length: 36\r\n\r\n",
-            b"POST / HTTP/1.1\r\nContent-Length: 36, 36\r\n\r\n",
-            b"POST / HTTP/1.1\r\nContent-Length: +36\r\n\r\n",
-            b"POST / HTTP/1.1\r\nContent-Length: 0x24\r\n\r\n",
-            b"POST / HTTP/1.1\r\nContent-Length: \r\n\r\n",
-            b"POST / HTTP/1.1\r\nContent-Length: 99999999999999999999999\r\n\r\n",
+            b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nContent-Length: 36\r\n\r\n",
+            b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 36\r\nContent-Length: 36\r\n\r\n",
+            b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 36, 36\r\n\r\n",
+            b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: +36\r\n\r\n",
+            b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 0x24\r\n\r\n",
+            b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: \r\n\r\n",
+            b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999999999999999\r\n\r\n",
             // Content-Length with Transfer-Encoding (§6.3), in either order.
-            b"POST / HTTP/1.1\r\nContent-Length: 36\r\nTransfer-Encoding: chunked\r\n\r\n",
-            b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Length: 0\r\n\r\n",
+            b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 36\r\nTransfer-Encoding: chunked\r\n\r\n",
+            b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nContent-Length: 0\r\n\r\n",
             // Transfer-Encoding whose length cannot be determined, or in HTTP/1.0.
-            b"POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n",
-            b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked, gzip\r\n\r\n",
-            b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: x\r\n\r\n",
-            b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked, chunked\r\n\r\n",
-            b"POST / HTTP/1.1\r\nTransfer-Encoding: \r\n\r\n",
-            b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked;a=b\r\n\r\n",
+            b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n",
+            b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, gzip\r\n\r\n",
+            b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: x\r\n\r\n",
+            b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, chunked\r\n\r\n",
+            b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: \r\n\r\n",
+            b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked;a=b\r\n\r\n",
             b"POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
             // GET and HEAD with a body.
-            b"GET / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
-            b"HEAD / HTTP/1.1\r\nContent-Length: 1\r\n\r\nx",
+            b"GET / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+            b"HEAD / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\nx",
             // Request line: extra spaces, absolute-form, non-ASCII target.
             b"GET  / HTTP/1.1\r\n\r\n",
             b"GET / HTTP/1.1 \r\n\r\n",
+            // absolute-form is accepted (RFC 9112 §3.2.2), but HTTP/1.1 still needs Host.
             b"GET http://x/ HTTP/1.1\r\n\r\n",
-            b"GET /\xc3\xa9 HTTP/1.1\r\n\r\n",
+            // Host: missing in HTTP/1.1, twice, or not a host (RFC 9112 §3.2).
+            b"GET / HTTP/1.1\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: x\r\nHost: x\r\n\r\n",
+            b"GET / HTTP/1.0\r\nHost: a\r\nHost: b\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: a b\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: a/b\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: user@a\r\n\r\n",
+            b"GET /\xc3\xa9 HTTP/1.1\r\nHost: x\r\n\r\n",
         ] {
             let mut input = head.to_vec();
             input.extend_from_slice(smuggled);
@@ -500,10 +537,11 @@ mod tests {
     fn chunked_bodies_are_framed_exactly() {
         let body = b"5;name=value\r\nGET /\r\n1C\r\nGET /smuggled HTTP/1.1\r\n\r\nxx\r\n0\r\n\
                      Trailer: yes\r\n\r\n";
-        let mut input = b"POST / HTTP/1.1\r\nTransfer-Encoding: Chunked\r\n\r\n".to_vec();
+        let mut input =
+            b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: Chunked\r\n\r\n".to_vec();
         let head = input.len();
         input.extend_from_slice(body);
-        let next = b"GET / HTTP/1.1\r\n\r\n";
+        let next = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n";
         input.extend_from_slice(next);
         let (r, used) = parse_request(&input).unwrap();
         assert_eq!(r, Request::MethodNotAllowed { close: false });
@@ -533,13 +571,13 @@ mod tests {
         assert_eq!(got, Some(Request::MethodNotAllowed { close: false }));
         // Content-Length bodies too, in pieces.
         let mut parser = RequestParser::new();
-        let input = b"DELETE /x HTTP/1.1\r\nContent-Length: 10\r\n\r\n0123456789";
-        let (n, r) = parser.advance(&input[..47]);
-        assert_eq!((n, r), (42, None));
+        let input = b"DELETE /x HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n0123456789";
+        let (n, r) = parser.advance(&input[..56]);
+        assert_eq!((n, r), (51, None));
         assert!(!parser.in_head());
-        assert_eq!(parser.advance(&input[42..47]), (5, None));
+        assert_eq!(parser.advance(&input[51..56]), (5, None));
         assert_eq!(
-            parser.advance(&input[47..]),
+            parser.advance(&input[56..]),
             (5, Some(Request::MethodNotAllowed { close: false }))
         );
         assert!(parser.in_head());
@@ -563,26 +601,30 @@ mod tests {
             b"5\r\nhello\r\n0\r\n\n",
             b"11111111111111111\r\n",
         ] {
-            let mut input = b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+            let mut input =
+                b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
             input.extend_from_slice(body);
-            input.extend_from_slice(b"GET /smuggled HTTP/1.1\r\n\r\n");
+            input.extend_from_slice(b"GET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n");
             let (r, used) = parse_request(&input).unwrap();
             assert_eq!(r, Request::Bad, "{:?}", String::from_utf8_lossy(body));
             assert_eq!(used, input.len());
         }
         // An endless chunk-size line.
-        let mut input = b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5;".to_vec();
+        let mut input =
+            b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5;".to_vec();
         input.resize(input.len() + MAX_CHUNK_LINE, b'a');
         assert_eq!(parse_request(&input).unwrap().0, Request::Bad);
     }
 
     #[test]
     fn limits_and_unknown_codings() {
-        let (r, _) =
-            parse_request(b"POST / HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n").unwrap();
+        let (r, _) = parse_request(
+            b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
+        )
+        .unwrap();
         assert_eq!(r, Request::NotImplemented);
         let too_long = format!(
-            "POST / HTTP/1.1\r\nContent-Length: {}\r\n\r\n",
+            "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n",
             MAX_BODY + 1
         );
         assert_eq!(
@@ -590,7 +632,7 @@ mod tests {
             Request::ContentTooLarge
         );
         let chunks = format!(
-            "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n{:x}\r\n",
+            "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n{:x}\r\n",
             MAX_BODY + 1
         );
         assert_eq!(
@@ -598,11 +640,17 @@ mod tests {
             Request::ContentTooLarge
         );
         // Exactly MAX_BODY is fine (and waits for its bytes).
-        let at_limit = format!("POST / HTTP/1.1\r\nContent-Length: {MAX_BODY}\r\n\r\n");
+        let at_limit = format!("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: {MAX_BODY}\r\n\r\n");
         assert_eq!(parse_request(at_limit.as_bytes()), None);
         // A leading empty line is skipped (RFC 9112 §2.2).
-        let (r, used) = parse_request(b"\r\nGET / HTTP/1.1\r\n\r\n").unwrap();
+        let (r, used) = parse_request(b"\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
         assert!(matches!(r, Request::Page { .. }));
-        assert_eq!(used, 20);
+        assert_eq!(used, 29);
+        // absolute-form targets are accepted (RFC 9112 §3.2.2), with their Host.
+        let (r, _) = parse_request(b"GET http://x/ HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        assert!(matches!(r, Request::Page { .. }));
+        // HTTP/1.0 needs no Host.
+        let (r, _) = parse_request(b"GET / HTTP/1.0\r\n\r\n").unwrap();
+        assert!(matches!(r, Request::Page { close: true, .. }));
     }
 }

@@ -19,8 +19,8 @@ pub(super) enum Expiry {
 /// The deadlines of one connection, as state advanced with the caller's `now`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) struct ConnTimer {
-    /// When the current request head began (its first byte, or the accept for the first
-    /// request); `None` when no head is pending (idle, or inside a body).
+    /// When the current request began (its first byte, or the accept for the first request),
+    /// while its head or body is still arriving; `None` when idle or answered.
     pub(super) head_since: Option<Instant>,
     /// When the current (or last) request began: its head's first byte, or the accept.
     pub(super) request_since: Instant,

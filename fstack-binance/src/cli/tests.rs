@@ -229,6 +229,7 @@ fn errors_are_one_line() {
         (&["--duration", "1e3"], "invalid value '1e3' for '--duration <SECS>': expected a positive decimal number of seconds such as 2.5 (see --help)"),
         (&["--read-timeout", ""], "invalid value '' for '--read-timeout <SECS>': expected a positive decimal number of seconds such as 2.5 (see --help)"),
         (&["--connect-timeout", "0"], "invalid value '0' for '--connect-timeout <SECS>': expected a positive decimal number of seconds such as 2.5 (see --help)"),
+        (&["--stall-timeout", "0.0000000001"], "invalid value '0.0000000001' for '--stall-timeout <SECS>': expected a decimal number of seconds such as 2.5 (0 = off) (see --help)"),
         (&["--stall-timeout", "x"], "invalid value 'x' for '--stall-timeout <SECS>': expected a decimal number of seconds such as 2.5 (0 = off) (see --help)"),
         (&["--duration", "99999999999999999999999999"], "invalid value '99999999999999999999999999' for '--duration <SECS>': expected a positive decimal number of seconds such as 2.5 (see --help)"),
         (&["--format", "xml"], "invalid value 'xml' for '--format <FORMAT>': expected text or json (see --help)"),
