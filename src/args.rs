@@ -107,12 +107,9 @@ pub fn exit(program: &str, result: Result<(), String>) -> ExitCode {
     }
 }
 
-/// Value parser: a non-empty path.
+/// Value parser: a non-empty path (see [`fstack_binance::cli::path`]).
 pub fn path(v: &str) -> Result<PathBuf, String> {
-    if v.is_empty() {
-        return Err("needs a path".into());
-    }
-    Ok(PathBuf::from(v))
+    fstack_binance::cli::path(v)
 }
 
 /// Value parser: a socket address, `ADDR:PORT` (IPv6 as `[ADDR]:PORT`).

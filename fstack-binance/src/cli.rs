@@ -266,7 +266,8 @@ fn kind(v: &str) -> Result<StreamKind, String> {
         .map_err(|_| format!("unknown kind (expected {})", StreamKind::cli_name_list()))
 }
 
-fn path(v: &str) -> Result<PathBuf, String> {
+/// A non-empty path; shared with the other examples' command lines.
+pub fn path(v: &str) -> Result<PathBuf, String> {
     if v.is_empty() {
         return Err("needs a path".into());
     }
