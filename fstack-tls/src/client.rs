@@ -1,41 +1,28 @@
-//! The client side: trust anchors, verification policy and `connect`.
+//! The client side: trust anchors, verification policy, engine and `connect`.
 
 use std::io::{Read, Write};
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
-use mbedtls::alloc::List as CertList;
-use mbedtls::ssl::config::{AuthMode, Endpoint, Preset, Transport};
-use mbedtls::ssl::Config;
-use mbedtls::x509::{Certificate, VerifyError};
-
-use crate::error::{Error, SELF_SIGNED};
-use crate::stream::{self, HandshakeError, Peer, TlsStream};
-use crate::{new_rng, parse_certificates, read_file};
-
-/// Where [`TlsConnectorBuilder::build`] looks for the system's CA bundle when neither
-/// `SSL_CERT_FILE` nor `SSL_CERT_DIR` is set, in this order.
-pub const SYSTEM_CA_BUNDLES: &[&str] = &[
-    "/etc/ssl/certs/ca-certificates.crt", // Debian, Ubuntu, Gentoo, Arch
-    "/etc/pki/tls/certs/ca-bundle.crt",   // Fedora, RHEL, CentOS
-    "/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem", // RHEL 7+
-    "/etc/ssl/ca-bundle.pem",             // openSUSE
-    "/etc/ssl/cert.pem",                  // Alpine, macOS, OpenBSD
-    "/usr/local/share/certs/ca-root-nss.crt", // FreeBSD
-];
+use crate::certs::{parse_certificates, read_file, system_trust_anchors};
+use crate::engine::{ClientSettings, ConnectorConfig, Engine, Peer, Protocol, Versions};
+use crate::error::Error;
+use crate::stream::{self, HandshakeError, TlsStream};
 
 /// Builds a [`TlsConnector`]; start from [`TlsConnector::builder`].
 ///
 /// Without [`ca_file`](Self::ca_file) or [`ca_pem`](Self::ca_pem), the system's CA bundle is
 /// trusted: the file named by `SSL_CERT_FILE`, else the certificates in `SSL_CERT_DIR`, else
-/// the first of [`SYSTEM_CA_BUNDLES`] that exists.
+/// the first of [`SYSTEM_CA_BUNDLES`](crate::SYSTEM_CA_BUNDLES) that exists.
 #[derive(Debug, Clone, Default)]
 pub struct TlsConnectorBuilder {
     ca_files: Vec<PathBuf>,
     ca_pems: Vec<Vec<u8>>,
     accept_invalid_certs: bool,
     accept_invalid_hostnames: bool,
+    engine: Option<Engine>,
+    min_version: Option<Protocol>,
+    max_version: Option<Protocol>,
 }
 
 impl TlsConnectorBuilder {
@@ -68,127 +55,98 @@ impl TlsConnectorBuilder {
         self
     }
 
+    /// The TLS engine; [`Engine::default()`] (rustls when compiled in) if not called.
+    pub fn engine(mut self, engine: Engine) -> Self {
+        self.engine = Some(engine);
+        self
+    }
+
+    /// The lowest protocol version offered; `None` (the default) means TLS 1.2.
+    pub fn min_protocol_version(mut self, version: Option<Protocol>) -> Self {
+        self.min_version = version;
+        self
+    }
+
+    /// The highest protocol version offered; `None` (the default) means TLS 1.3.
+    pub fn max_protocol_version(mut self, version: Option<Protocol>) -> Self {
+        self.max_version = version;
+        self
+    }
+
     /// Loads the trust anchors and builds the connector.
+    ///
+    /// Fails with [`Error::EngineUnavailable`] for an engine not compiled in,
+    /// [`Error::InvalidVersions`] for a minimum above the maximum, and file and parse errors
+    /// naming the file.
     pub fn build(self) -> Result<TlsConnector, Error> {
-        let mut config = Config::new(Endpoint::Client, Transport::Stream, Preset::Default);
-        config.set_rng(new_rng()?);
-        if self.accept_invalid_certs {
-            config.set_authmode(AuthMode::None);
-        } else {
-            config.set_authmode(AuthMode::Required);
-            config.set_ca_list(Arc::new(self.trust_anchors()?), None);
-            let accept_invalid_hostnames = self.accept_invalid_hostnames;
-            config.set_verify_callback(
-                move |cert: &Certificate, depth: i32, flags: &mut VerifyError| {
-                    if depth == 0 {
-                        if accept_invalid_hostnames {
-                            flags.remove(VerifyError::CERT_CN_MISMATCH);
-                        }
-                        if flags.contains(VerifyError::CERT_NOT_TRUSTED) && is_self_signed(cert) {
-                            flags.insert(VerifyError::from_bits_truncate(SELF_SIGNED));
-                        }
-                    }
-                    Ok(())
-                },
-            );
+        let engine = self.engine.unwrap_or_default();
+        if !engine.is_available() {
+            return Err(Error::EngineUnavailable(engine));
         }
+        let versions = Versions::new(self.min_version, self.max_version)?;
+        let (roots, roots_from) = if self.accept_invalid_certs {
+            (Vec::new(), "no CA certificates (verification is off)")
+        } else {
+            self.trust_anchors()?
+        };
+        let settings = ClientSettings {
+            roots,
+            roots_from,
+            accept_invalid_certs: self.accept_invalid_certs,
+            accept_invalid_hostnames: self.accept_invalid_hostnames,
+            versions,
+        };
         Ok(TlsConnector {
-            config: Arc::new(config),
+            config: ConnectorConfig::new(engine, &settings)?,
             verify_ip_names: !self.accept_invalid_certs && !self.accept_invalid_hostnames,
         })
     }
 
-    fn trust_anchors(&self) -> Result<CertList<Certificate>, Error> {
-        let mut list = CertList::new();
+    fn trust_anchors(
+        &self,
+    ) -> Result<(Vec<rustls_pki_types::CertificateDer<'static>>, &'static str), Error> {
         if self.ca_files.is_empty() && self.ca_pems.is_empty() {
-            return system_trust_anchors();
+            return Ok((system_trust_anchors()?, "the system CA bundle"));
         }
+        let mut list = Vec::new();
         for path in &self.ca_files {
             let bytes = read_file("CA certificates", path)?;
-            list.append(parse_certificates(&bytes, "CA certificate file")?);
+            list.extend(parse_certificates(&bytes, "CA certificate file")?);
         }
         for pem in &self.ca_pems {
-            list.append(parse_certificates(pem, "CA certificate")?);
+            list.extend(parse_certificates(pem, "CA certificate")?);
         }
-        Ok(list)
+        Ok((list, "the given CA certificates"))
     }
-}
-
-/// A certificate whose issuer is its own subject.
-fn is_self_signed(cert: &Certificate) -> bool {
-    match (cert.subject_raw(), cert.issuer_raw()) {
-        (Ok(subject), Ok(issuer)) => subject == issuer,
-        _ => false,
-    }
-}
-
-/// The system's CA certificates (see [`TlsConnectorBuilder`]).
-fn system_trust_anchors() -> Result<CertList<Certificate>, Error> {
-    if let Some(file) = std::env::var_os("SSL_CERT_FILE").filter(|v| !v.is_empty()) {
-        let path = PathBuf::from(file);
-        let bytes = read_file("CA certificates (SSL_CERT_FILE)", &path)?;
-        return parse_certificates(&bytes, "CA bundle named by SSL_CERT_FILE");
-    }
-    if let Some(dir) = std::env::var_os("SSL_CERT_DIR").filter(|v| !v.is_empty()) {
-        let dir = PathBuf::from(dir);
-        let entries = std::fs::read_dir(&dir).map_err(|source| Error::ReadFile {
-            what: "CA certificates (SSL_CERT_DIR)",
-            path: dir.clone(),
-            source,
-        })?;
-        let mut list = CertList::new();
-        for entry in entries.flatten() {
-            // Directories hold certificates plus hash links and other files: take what parses.
-            if let Ok(bytes) = std::fs::read(entry.path()) {
-                if let Ok(certs) = parse_certificates(&bytes, "CA certificate") {
-                    list.append(certs);
-                }
-            }
-        }
-        if list.is_empty() {
-            return Err(Error::NoTrustAnchors(format!(
-                "SSL_CERT_DIR={} contains no readable certificates",
-                dir.display()
-            )));
-        }
-        return Ok(list);
-    }
-    for candidate in SYSTEM_CA_BUNDLES {
-        let path = Path::new(candidate);
-        if path.exists() {
-            let bytes = read_file("the system CA bundle", path)?;
-            return parse_certificates(&bytes, "system CA bundle");
-        }
-    }
-    Err(Error::NoTrustAnchors(format!(
-        "no system CA bundle found (SSL_CERT_FILE and SSL_CERT_DIR are unset, and none of {} \
-         exists); install ca-certificates or pass a CA file",
-        SYSTEM_CA_BUNDLES.join(", ")
-    )))
 }
 
 /// Connects TLS clients. Build it once (loading trust anchors is the expensive part) and
 /// share it: cloning is cheap.
 ///
 /// Server Name Indication and host name verification always use the name passed to
-/// [`connect`](Self::connect). mbedTLS 2.28 matches that name against the certificate's DNS
-/// names and common name only (not IP address entries), and speaks TLS 1.2.
+/// [`connect`](Self::connect). A host written as an IP address (`192.0.2.1`, `::1` or `[::1]`)
+/// is not sent as SNI and must appear among the certificate's iPAddress names.
 #[derive(Clone)]
 pub struct TlsConnector {
-    config: Arc<Config>,
+    config: ConnectorConfig,
     /// False when a `danger_` option turned certificate or hostname checks off.
     verify_ip_names: bool,
 }
 
 impl TlsConnector {
-    /// A connector trusting the system's CA bundle.
+    /// A connector trusting the system's CA bundle, with the default engine.
     pub fn new() -> Result<TlsConnector, Error> {
         TlsConnector::builder().build()
     }
 
-    /// A builder for custom trust anchors and verification policy.
+    /// A builder for custom trust anchors, verification policy, engine and versions.
     pub fn builder() -> TlsConnectorBuilder {
         TlsConnectorBuilder::default()
+    }
+
+    /// The engine this connector's sessions use.
+    pub fn engine(&self) -> Engine {
+        self.config.engine()
     }
 
     /// Starts a TLS handshake as a client on a connected non-blocking `stream`, sending `host`
@@ -216,13 +174,16 @@ impl TlsConnector {
             },
             Err(_) => Peer::Name(host),
         };
-        stream::handshake(self.config.clone(), stream, peer)
+        let session = self.config.session(stream, &peer)?;
+        stream::handshake(session, Some(peer.host().to_owned()))
     }
 }
 
 impl std::fmt::Debug for TlsConnector {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TlsConnector").finish_non_exhaustive()
+        f.debug_struct("TlsConnector")
+            .field("engine", &self.engine())
+            .finish_non_exhaustive()
     }
 }
 

@@ -4,8 +4,7 @@ use std::fmt;
 use std::io;
 use std::path::PathBuf;
 
-use mbedtls::error::codes;
-use mbedtls::x509::VerifyError;
+use crate::engine::{Engine, Protocol};
 
 /// Everything that can go wrong while configuring TLS or during a handshake.
 ///
@@ -30,7 +29,7 @@ pub enum Error {
     Parse {
         /// What was being parsed, e.g. `"private key"`.
         what: &'static str,
-        /// mbedTLS's reason.
+        /// The parser's reason.
         #[source]
         source: TlsError,
     },
@@ -63,9 +62,21 @@ pub enum Error {
     /// The underlying stream failed during the handshake.
     #[error("TLS handshake failed: {0}")]
     Io(#[source] io::Error),
-    /// mbedTLS refused the configuration (for example, the random generator failed).
+    /// The engine refused the configuration (for example, its random generator failed).
     #[error("TLS setup failed: {0}")]
     Setup(#[source] TlsError),
+    /// The engine asked for is not compiled into this build (cargo features `rustls`,
+    /// `mbedtls`).
+    #[error("the {0} TLS engine is not compiled in (enable the fstack-tls cargo feature \"{0}\")")]
+    EngineUnavailable(Engine),
+    /// The minimum protocol version is above the maximum.
+    #[error("invalid TLS version range: minimum {min} is above maximum {max}")]
+    InvalidVersions {
+        /// The minimum asked for.
+        min: Protocol,
+        /// The maximum asked for.
+        max: Protocol,
+    },
 }
 
 impl Error {
@@ -91,118 +102,68 @@ impl From<Error> for io::Error {
     }
 }
 
-/// An mbedTLS error code with a readable explanation.
+/// A TLS engine's (or the PEM parser's) reason for a failure, in words, with the engine's own
+/// error code where it has one.
 #[derive(Debug)]
 pub struct TlsError {
-    inner: mbedtls::Error,
+    engine: Option<Engine>,
+    text: String,
+    mbedtls_code: Option<i32>,
 }
 
 impl TlsError {
-    pub(crate) fn new(inner: mbedtls::Error) -> TlsError {
-        TlsError { inner }
+    /// An mbedTLS error: `code` is negative (e.g. `-0x7780`), `text` says what it means.
+    #[cfg_attr(not(feature = "mbedtls"), allow(dead_code))]
+    pub(crate) fn mbedtls(code: i32, text: impl Into<String>) -> TlsError {
+        TlsError {
+            engine: Some(Engine::Mbedtls),
+            text: text.into(),
+            mbedtls_code: Some(code),
+        }
     }
 
-    /// The raw (negative) mbedTLS error code, e.g. `-0x7780` for a fatal alert.
-    pub fn code(&self) -> i32 {
-        self.inner.to_int()
+    /// A rustls error, explained in `text`.
+    #[cfg_attr(not(feature = "rustls"), allow(dead_code))]
+    pub(crate) fn rustls(text: impl Into<String>) -> TlsError {
+        TlsError {
+            engine: Some(Engine::Rustls),
+            text: text.into(),
+            mbedtls_code: None,
+        }
     }
 
-    /// mbedTLS's own name for the error, e.g. `"mbedTLS error HiError::SslFatalAlertMessage"`.
-    pub fn mbedtls_name(&self) -> &'static str {
-        self.inner.as_str()
+    /// A failure before any engine is involved (PEM or DER parsing).
+    pub(crate) fn parse(text: impl Into<String>) -> TlsError {
+        TlsError {
+            engine: None,
+            text: text.into(),
+            mbedtls_code: None,
+        }
     }
 
-    /// A sentence describing the error, or `None` for codes without one.
-    fn explanation(&self) -> Option<&'static str> {
-        let Some(high) = self.inner.high_level() else {
-            return match self.inner.low_level() {
-                Some(codes::NetRecvFailed) => Some("reading from the connection failed"),
-                Some(codes::NetSendFailed) => Some("writing to the connection failed"),
-                Some(codes::NetConnReset) => Some("the connection was reset by the peer"),
-                _ => None,
-            };
-        };
-        Some(match high {
-            codes::SslConnEof => "the peer closed the connection",
-            codes::SslPeerCloseNotify => "the peer closed the TLS session",
-            codes::SslFatalAlertMessage => {
-                "the peer aborted with a fatal alert (it may reject our certificate, \
-                 protocol version or cipher suites)"
-            }
-            codes::SslNoCipherChosen | codes::SslNoUsableCiphersuite => {
-                "no cipher suite in common with the peer"
-            }
-            codes::SslBadHsProtocolVersion => {
-                "the peer does not support TLS 1.2 (the only version mbedTLS 2.28 offers)"
-            }
-            codes::SslBadHsClientHello => {
-                "the client's hello message was malformed or unsupported (is it speaking TLS?)"
-            }
-            codes::SslBadHsServerHello => {
-                "the server's hello message was malformed or unsupported (is it speaking TLS?)"
-            }
-            codes::SslInvalidRecord => {
-                "received data that is not a valid TLS record (is the peer speaking TLS?)"
-            }
-            codes::SslInvalidMac => "a TLS record failed its integrity check (corrupted data)",
-            codes::SslUnexpectedMessage | codes::SslUnexpectedRecord => {
-                "the peer sent an unexpected TLS message"
-            }
-            codes::SslBadHsCertificate => "the peer's certificate message was malformed",
-            codes::SslCertificateRequired | codes::SslNoClientCertificate => {
-                "the peer requires a client certificate"
-            }
-            codes::SslCaChainRequired => "no trusted CA certificates are configured",
-            codes::SslPrivateKeyRequired => "no certificate and private key are configured",
-            codes::SslPeerVerifyFailed | codes::X509CertVerifyFailed => {
-                "the peer's certificate could not be verified"
-            }
-            codes::SslAllocFailed | codes::X509AllocFailed | codes::PemAllocFailed => {
-                "out of memory"
-            }
-            codes::SslBadInputData => "invalid input to mbedTLS",
-            codes::SslInternalError => "internal mbedTLS error",
-            codes::SslCounterWrapping => "too many records on one session (sequence number wrap)",
-            codes::PemNoHeaderFooterPresent => "no PEM block (-----BEGIN ...-----) found",
-            codes::PemInvalidData | codes::PemBadInputData => "malformed PEM data",
-            codes::PemPasswordRequired | codes::PkPasswordRequired => {
-                "the key is encrypted; an unencrypted key is required"
-            }
-            codes::PkKeyInvalidFormat | codes::PkKeyInvalidVersion => "not a valid private key",
-            codes::PkUnknownPkAlg => "unsupported key algorithm",
-            codes::PkInvalidPubkey => "not a valid public key",
-            codes::X509InvalidFormat | codes::X509CertUnknownFormat => {
-                "not a valid X.509 certificate"
-            }
-            codes::X509InvalidDate => "the certificate has an invalid validity date",
-            codes::X509InvalidSignature | codes::X509SigMismatch => {
-                "the certificate's signature is malformed"
-            }
-            codes::X509UnknownSigAlg | codes::X509UnknownVersion => {
-                "the certificate uses an unsupported signature algorithm or version"
-            }
-            codes::X509InvalidExtensions => "the certificate has malformed extensions",
-            _ => return None,
-        })
+    /// The engine that failed (`None` for certificate and key parsing, which is shared).
+    pub fn engine(&self) -> Option<Engine> {
+        self.engine
+    }
+
+    /// The raw (negative) mbedTLS error code, e.g. `-0x7780` for a fatal alert, when the
+    /// mbedTLS engine failed.
+    pub fn mbedtls_code(&self) -> Option<i32> {
+        self.mbedtls_code
     }
 }
 
 impl fmt::Display for TlsError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let code = self.code();
-        let hex = format!("-0x{:04X}", code.unsigned_abs());
-        match self.explanation() {
-            Some(text) => write!(f, "{text} (mbedTLS error {hex})"),
-            None => write!(f, "{} (mbedTLS error {hex})", self.inner),
+        f.write_str(&self.text)?;
+        if let Some(code) = self.mbedtls_code {
+            write!(f, " (mbedTLS error -0x{:04X})", code.unsigned_abs())?;
         }
+        Ok(())
     }
 }
 
 impl std::error::Error for TlsError {}
-
-/// Marker set by this crate's verify callback: a certificate that is not trusted and signed
-/// itself. mbedTLS leaves bits 20 and up of the verify flags to applications.
-pub(crate) const SELF_SIGNED: u32 = VerifyError::CUSTOM_BIT_20.bits();
 
 /// One check that a peer certificate failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -232,6 +193,23 @@ pub enum VerifyReason {
     Other,
 }
 
+impl VerifyReason {
+    /// Every reason, most important first.
+    pub const ALL: [VerifyReason; 11] = [
+        VerifyReason::HostnameMismatch,
+        VerifyReason::SelfSigned,
+        VerifyReason::UntrustedIssuer,
+        VerifyReason::Expired,
+        VerifyReason::NotYetValid,
+        VerifyReason::Revoked,
+        VerifyReason::UnacceptableKey,
+        VerifyReason::UnacceptableHash,
+        VerifyReason::WrongKeyUsage,
+        VerifyReason::NoCertificate,
+        VerifyReason::Other,
+    ];
+}
+
 impl fmt::Display for VerifyReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
@@ -259,82 +237,50 @@ impl fmt::Display for VerifyReason {
     }
 }
 
-/// The failed checks of a rejected certificate, from mbedTLS's verify flags.
+/// The failed checks of a rejected certificate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct VerifyFailure {
-    flags: u32,
+    /// One bit per [`VerifyReason`], in declaration order.
+    reasons: u16,
+    mbedtls_flags: Option<u32>,
 }
 
 impl VerifyFailure {
-    pub(crate) fn from_flags(flags: u32) -> VerifyFailure {
-        VerifyFailure { flags }
+    /// The reasons an engine found; [`VerifyReason::Other`] when it named none.
+    pub(crate) fn new(
+        reasons: impl IntoIterator<Item = VerifyReason>,
+        mbedtls_flags: Option<u32>,
+    ) -> VerifyFailure {
+        let mut bits = reasons
+            .into_iter()
+            .fold(0u16, |bits, r| bits | 1 << (r as u16));
+        if bits == 0 {
+            bits = 1 << (VerifyReason::Other as u16);
+        }
+        VerifyFailure {
+            reasons: bits,
+            mbedtls_flags,
+        }
     }
 
-    /// The raw mbedTLS verify flags (`MBEDTLS_X509_BADCERT_*`; bit 20 marks self-signed).
-    pub fn flags(&self) -> u32 {
-        self.flags
+    /// The raw mbedTLS verify flags (`MBEDTLS_X509_BADCERT_*`) when the mbedTLS engine
+    /// verified the certificate.
+    pub fn mbedtls_flags(&self) -> Option<u32> {
+        self.mbedtls_flags
     }
 
     /// The failed checks, most important first.
     pub fn reasons(&self) -> Vec<VerifyReason> {
-        let has = |bits: VerifyError| self.flags & bits.bits() != 0;
-        let self_signed = self.flags & SELF_SIGNED != 0;
-        let checks = [
-            (
-                has(VerifyError::CERT_CN_MISMATCH),
-                VerifyReason::HostnameMismatch,
-            ),
-            (self_signed, VerifyReason::SelfSigned),
-            (
-                has(VerifyError::CERT_NOT_TRUSTED) && !self_signed,
-                VerifyReason::UntrustedIssuer,
-            ),
-            (has(VerifyError::CERT_EXPIRED), VerifyReason::Expired),
-            (has(VerifyError::CERT_FUTURE), VerifyReason::NotYetValid),
-            (has(VerifyError::CERT_REVOKED), VerifyReason::Revoked),
-            (
-                has(VerifyError::CERT_BAD_KEY | VerifyError::CERT_BAD_PK),
-                VerifyReason::UnacceptableKey,
-            ),
-            (
-                has(VerifyError::CERT_BAD_MD),
-                VerifyReason::UnacceptableHash,
-            ),
-            (
-                has(VerifyError::CERT_KEY_USAGE
-                    | VerifyError::CERT_EXT_KEY_USAGE
-                    | VerifyError::CERT_NS_CERT_TYPE),
-                VerifyReason::WrongKeyUsage,
-            ),
-            (has(VerifyError::CERT_MISSING), VerifyReason::NoCertificate),
-        ];
-        let mut out: Vec<VerifyReason> = checks
+        VerifyReason::ALL
             .iter()
-            .filter(|(failed, _)| *failed)
-            .map(|&(_, reason)| reason)
-            .collect();
-        let known = VerifyError::CERT_CN_MISMATCH
-            | VerifyError::CERT_NOT_TRUSTED
-            | VerifyError::CERT_EXPIRED
-            | VerifyError::CERT_FUTURE
-            | VerifyError::CERT_REVOKED
-            | VerifyError::CERT_BAD_KEY
-            | VerifyError::CERT_BAD_PK
-            | VerifyError::CERT_BAD_MD
-            | VerifyError::CERT_KEY_USAGE
-            | VerifyError::CERT_EXT_KEY_USAGE
-            | VerifyError::CERT_NS_CERT_TYPE
-            | VerifyError::CERT_MISSING
-            | VerifyError::CERT_SKIP_VERIFY;
-        if self.flags & !(known.bits() | SELF_SIGNED) != 0 || out.is_empty() {
-            out.push(VerifyReason::Other);
-        }
-        out
+            .copied()
+            .filter(|r| self.contains(*r))
+            .collect()
     }
 
     /// Whether `reason` is among the failed checks.
     pub fn contains(&self, reason: VerifyReason) -> bool {
-        self.reasons().contains(&reason)
+        self.reasons & (1 << (reason as u16)) != 0
     }
 }
 
@@ -357,34 +303,40 @@ mod tests {
     use super::*;
 
     #[test]
-    fn reasons_in_words() {
-        let f = VerifyFailure::from_flags(
-            VerifyError::CERT_CN_MISMATCH.bits() | VerifyError::CERT_EXPIRED.bits(),
+    fn reasons_in_words_most_important_first() {
+        let f = VerifyFailure::new(
+            [VerifyReason::Expired, VerifyReason::HostnameMismatch],
+            None,
         );
         assert_eq!(
             f.reasons(),
             vec![VerifyReason::HostnameMismatch, VerifyReason::Expired]
         );
-        assert!(f.to_string().contains("hostname mismatch"), "{f}");
-        assert!(f.to_string().contains("expired"), "{f}");
-
-        let f = VerifyFailure::from_flags(VerifyError::CERT_NOT_TRUSTED.bits() | SELF_SIGNED);
-        assert_eq!(f.reasons(), vec![VerifyReason::SelfSigned]);
-        let f = VerifyFailure::from_flags(VerifyError::CERT_NOT_TRUSTED.bits());
-        assert_eq!(f.reasons(), vec![VerifyReason::UntrustedIssuer]);
-        let f = VerifyFailure::from_flags(VerifyError::CERT_FUTURE.bits());
-        assert!(f.to_string().contains("not yet valid"), "{f}");
-        let f = VerifyFailure::from_flags(VerifyError::CRL_EXPIRED.bits());
-        assert_eq!(f.reasons(), vec![VerifyReason::Other]);
+        assert_eq!(
+            f.to_string(),
+            "hostname mismatch (the certificate is issued for a different name); the \
+             certificate has expired"
+        );
+        assert!(f.contains(VerifyReason::Expired));
+        assert!(!f.contains(VerifyReason::SelfSigned));
+        assert_eq!(
+            VerifyFailure::new([], Some(1)).reasons(),
+            vec![VerifyReason::Other]
+        );
+        assert_eq!(VerifyFailure::new([], Some(1)).mbedtls_flags(), Some(1));
     }
 
     #[test]
     fn tls_error_messages() {
-        let e = TlsError::new(codes::SslFatalAlertMessage.into());
-        assert!(e.to_string().starts_with("the peer aborted"), "{e}");
-        assert!(e.to_string().contains("-0x7780"), "{e}");
-        assert_eq!(e.code(), -0x7780);
-        let e = TlsError::new(codes::SslNoUsableCiphersuite.into());
-        assert!(e.to_string().contains("no cipher suite in common"), "{e}");
+        let e = TlsError::mbedtls(-0x7780, "the peer aborted with a fatal alert");
+        assert_eq!(
+            e.to_string(),
+            "the peer aborted with a fatal alert (mbedTLS error -0x7780)"
+        );
+        assert_eq!(e.mbedtls_code(), Some(-0x7780));
+        assert_eq!(e.engine(), Some(Engine::Mbedtls));
+        let e = TlsError::rustls("no cipher suite in common with the peer");
+        assert_eq!(e.to_string(), "no cipher suite in common with the peer");
+        assert_eq!(e.mbedtls_code(), None);
     }
 }

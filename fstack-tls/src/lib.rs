@@ -1,15 +1,27 @@
 //! TLS over non-blocking streams, for [F-Stack](https://github.com/F-Stack/f-stack) sockets and
 //! any other `Read + Write` stream that returns [`WouldBlock`](std::io::ErrorKind::WouldBlock).
 //!
-//! Built on mbedTLS 2.28 (the [`mbedtls`] crate), TLS 1.2. The API follows `native-tls`:
+//! Two engines behind one API ([`Engine`]), TLS 1.3 and TLS 1.2 with both:
+//!
+//! - **rustls** 0.23 with the *ring* provider (cargo feature `rustls`): the default, because
+//!   its record layer is the fastest measured here (BENCHMARKS.md);
+//! - **mbedTLS 3.6 LTS** through `mbedtls-rs-sys` (cargo feature `mbedtls`), driven through its
+//!   send/recv callbacks the way a C client does.
+//!
+//! Both are compiled in by default; pick one per connector or acceptor with
+//! [`TlsConnectorBuilder::engine`] / [`TlsAcceptorBuilder::engine`]. They verify the same way:
+//! the chain up to the trusted CAs, validity dates, and the host name (DNS names, or iPAddress
+//! names for a host written as an IP address), and fail with the same [`VerifyReason`]s.
+//!
+//! The API follows `native-tls`:
 //!
 //! - [`TlsConnector`] (client) and [`TlsAcceptor`] (server) are built once and shared.
 //! - [`TlsConnector::connect`] / [`TlsAcceptor::accept`] return a [`TlsStream`], or
 //!   [`HandshakeError::WouldBlock`] with a [`MidHandshake`] that the event loop resumes with
 //!   [`MidHandshake::handshake`] whenever the socket is ready.
 //! - [`TlsStream`] implements [`std::io::Read`] and [`std::io::Write`] with `WouldBlock`
-//!   semantics. It pins the length of a write that would block (mbedTLS requires the retry to
-//!   carry the same bytes), exposes decrypted-but-unread bytes with [`TlsStream::pending`] for
+//!   semantics. With mbedTLS it pins the length of a write that would block (mbedTLS requires
+//!   the retry to carry the same bytes), exposes decrypted-but-unread bytes with [`TlsStream::pending`] for
 //!   edge-triggered loops, sends `close_notify` on [`TlsStream::shutdown`], and reports a
 //!   connection that ends without `close_notify` as an error rather than a clean end of
 //!   stream.
@@ -51,68 +63,27 @@
 //! ```
 #![warn(missing_docs)]
 
+mod certs;
 mod client;
 #[cfg(feature = "fstack")]
 pub mod dial;
+mod engine;
 mod error;
-mod io;
+#[cfg(feature = "mbedtls")]
+mod mbedtls;
+#[cfg(feature = "rustls")]
+mod rustls;
 mod server;
 mod stream;
 
-use std::path::Path;
-use std::sync::Arc;
+#[cfg(not(any(feature = "rustls", feature = "mbedtls")))]
+compile_error!(
+    "fstack-tls needs at least one TLS engine: enable the `rustls` or `mbedtls` feature"
+);
 
-use mbedtls::alloc::List as CertList;
-use mbedtls::rng::{CtrDrbg, OsEntropy};
-use mbedtls::x509::Certificate;
-
-pub use client::{TlsConnector, TlsConnectorBuilder, SYSTEM_CA_BUNDLES};
+pub use certs::SYSTEM_CA_BUNDLES;
+pub use client::{TlsConnector, TlsConnectorBuilder};
+pub use engine::{cipher_suite_name, Engine, Protocol, UnknownEngine};
 pub use error::{Error, TlsError, VerifyFailure, VerifyReason};
-pub use server::TlsAcceptor;
+pub use server::{TlsAcceptor, TlsAcceptorBuilder};
 pub use stream::{HandshakeError, MidHandshake, TlsStream};
-
-/// A CTR-DRBG seeded from the operating system, shared by all sessions of one config.
-fn new_rng() -> Result<Arc<CtrDrbg>, Error> {
-    let entropy = Arc::new(OsEntropy::new());
-    CtrDrbg::new(entropy, None)
-        .map(Arc::new)
-        .map_err(|e| Error::Setup(TlsError::new(e)))
-}
-
-/// mbedTLS's PEM parsers want a terminating NUL byte.
-fn nul_terminated(bytes: &[u8]) -> Vec<u8> {
-    let mut v = Vec::with_capacity(bytes.len() + 1);
-    v.extend_from_slice(bytes);
-    if v.last() != Some(&0) {
-        v.push(0);
-    }
-    v
-}
-
-fn read_file(what: &'static str, path: &Path) -> Result<Vec<u8>, Error> {
-    std::fs::read(path).map_err(|source| Error::ReadFile {
-        what,
-        path: path.to_path_buf(),
-        source,
-    })
-}
-
-/// Parses one or more PEM certificates, or a single DER one; fails if none is found.
-fn parse_certificates(bytes: &[u8], what: &'static str) -> Result<CertList<Certificate>, Error> {
-    let parse_error = |e| Error::Parse {
-        what,
-        source: TlsError::new(e),
-    };
-    let is_pem = bytes.windows(11).any(|w| w == b"-----BEGIN ");
-    let list = if is_pem {
-        Certificate::from_pem_multiple(&nul_terminated(bytes)).map_err(parse_error)?
-    } else {
-        let mut list = CertList::new();
-        list.push(Certificate::from_der(bytes).map_err(parse_error)?);
-        list
-    };
-    if list.is_empty() {
-        return Err(parse_error(mbedtls::error::codes::X509BadInputData.into()));
-    }
-    Ok(list)
-}

@@ -1,7 +1,8 @@
 //! TLS over `FStackSocket` (kernel backend on loopback) inside one `Stack::run` loop, driven by
 //! edge-triggered `Poll` readiness: a 32 MiB transfer each way with slow readers (the client
 //! writes like tungstenite, retrying with a grown buffer after `WouldBlock`), clean
-//! close_notify at the end, then a hostname mismatch over the same listener.
+//! close_notify at the end, then a hostname mismatch over the same listener; for every engine
+//! pairing and both TLS versions (`support::combos`), one after the other.
 //!
 //! F-Stack can be initialised once per process, so this file holds a single test.
 
@@ -246,11 +247,12 @@ fn tls_over_fstack_sockets() {
     }
     let ca = TestCa::new("F-Stack Test CA");
     let leaf = ca.leaf(&["localhost"], Validity::Current);
-    let acceptor = TlsAcceptor::new(ca.chain(&leaf).as_bytes(), leaf.key_pem.as_bytes()).unwrap();
-    let connector = TlsConnector::builder()
-        .ca_pem(ca.ca.cert_pem.as_bytes())
-        .build()
-        .unwrap();
+    let combos = support::combos();
+    let ends: Vec<(TlsConnector, TlsAcceptor)> = combos
+        .iter()
+        .map(|c| (c.connector_for(&ca), c.acceptor_for(&ca, &leaf)))
+        .collect();
+    let mut current = 0;
 
     let stack = Stack::init(StackOptions::new(config_path())).unwrap();
     let mut poll = Poll::new().unwrap();
@@ -273,6 +275,7 @@ fn tls_over_fstack_sockets() {
             return ControlFlow::Break(Err("timed out".into()));
         }
         let mut step = || -> Result<bool, String> {
+            let (connector, acceptor) = &ends[current];
             // Start the client of the current phase.
             if client.is_none() {
                 let sock = FStackSocket::connect(addr).map_err(|e| e.to_string())?;
@@ -326,11 +329,11 @@ fn tls_over_fstack_sockets() {
                 Phase::WrongHost => "wrong.test",
             };
             if let Some(c) = client.as_mut() {
-                c.handshake(&connector, host)?;
+                c.handshake(connector, host)?;
                 c.transfer()?;
             }
             if let Some(s) = server.as_mut() {
-                s.handshake(&connector, host)?;
+                s.handshake(connector, host)?;
                 s.transfer()?;
             }
             match phase {
@@ -348,10 +351,24 @@ fn tls_over_fstack_sockets() {
                                 poll.deregister(sock).map_err(|e| e.to_string())?;
                             }
                         }
+                        for side in [&c, &s] {
+                            if let Hs::Ready(tls) = &side.hs {
+                                if tls.protocol_version() != Some(combos[current].version) {
+                                    return Err(format!(
+                                        "{}: negotiated {:?}",
+                                        combos[current],
+                                        tls.protocol_version()
+                                    ));
+                                }
+                            }
+                        }
                         eprintln!(
-                            "32 MiB each way: client writes blocked {} times ({} grown \
+                            "{}: 32 MiB each way: client writes blocked {} times ({} grown \
                              retries), server writes blocked {} times",
-                            c.write_would_block, c.grown_retries, s.write_would_block
+                            combos[current],
+                            c.write_would_block,
+                            c.grown_retries,
+                            s.write_would_block
                         );
                         if c.write_would_block == 0 || s.write_would_block == 0 {
                             return Err("the slow readers never made a writer block".into());
@@ -378,7 +395,21 @@ fn tls_over_fstack_sockets() {
                             if !e.to_string().contains("hostname mismatch") {
                                 return Err(format!("message lacks the reason: {e}"));
                             }
-                            Ok(true)
+                            current += 1;
+                            if current == combos.len() {
+                                return Ok(true);
+                            }
+                            // The server of the rejected handshake may still be around.
+                            if let Some(sock) = server.as_ref().and_then(|s| socket_of(&s.hs)) {
+                                poll.deregister(sock).map_err(|e| e.to_string())?;
+                            }
+                            if let Some(sock) = socket_of(&c.hs) {
+                                poll.deregister(sock).map_err(|e| e.to_string())?;
+                            }
+                            client = None;
+                            server = None;
+                            phase = Phase::Transfer;
+                            Ok(false)
                         }
                         Hs::Ready(_) => Err("connected despite the wrong host name".into()),
                         _ => Ok(false),

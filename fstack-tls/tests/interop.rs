@@ -1,6 +1,6 @@
 //! Interoperability with TLS implementations not written here: Python's `ssl` module (OpenSSL)
-//! and the `openssl` command line tool, as client and as server. Each peer is skipped with a
-//! printed reason when it is not installed.
+//! and the `openssl` command line tool, as client and as server, with each engine over TLS 1.3
+//! and TLS 1.2. Each peer is skipped with a printed reason when it is not installed.
 
 mod support;
 
@@ -9,9 +9,9 @@ use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use fstack_tls::{TlsAcceptor, TlsConnector, TlsStream};
+use fstack_tls::{Protocol, TlsAcceptor, TlsConnector, TlsStream};
 use support::certs::{self, TestCa, Validity};
-use support::{write_all_nb, Side, DEADLINE};
+use support::{combos, write_all_nb, Combo, Side, DEADLINE};
 
 fn have(program: &str, arg: &str) -> bool {
     Command::new(program)
@@ -84,6 +84,33 @@ fn read_to_end(tls: &mut TlsStream<TcpStream>) -> Result<Vec<u8>, (Vec<u8>, io::
     }
 }
 
+/// Each engine against the external peer, over each version: (engine on our side, version).
+fn our_sides() -> Vec<Combo> {
+    combos()
+        .into_iter()
+        .filter(|c| c.client == c.server)
+        .collect()
+}
+
+/// An acceptor speaking only `combo.version`, so the external client negotiates it.
+fn our_acceptor(combo: Combo, ca: &TestCa, leaf: &certs::CertKey) -> TlsAcceptor {
+    TlsAcceptor::builder(ca.chain(leaf).as_bytes(), leaf.key_pem.as_bytes())
+        .unwrap()
+        .engine(combo.server)
+        .min_protocol_version(Some(combo.version))
+        .max_protocol_version(Some(combo.version))
+        .build()
+        .unwrap()
+}
+
+/// How Python's `ssl` and OpenSSL name a version.
+fn openssl_name(v: Protocol) -> &'static str {
+    match v {
+        Protocol::Tls12 => "TLSv1.2",
+        _ => "TLSv1.3",
+    }
+}
+
 const PY_SERVER: &str = r#"
 import socket, ssl, sys
 ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -121,6 +148,7 @@ while True:
     data += chunk
 print("GOT", len(data), data[:20].decode(), flush=True)
 print("CIPHER", tls.cipher()[0], flush=True)
+print("VERSION", tls.version(), flush=True)
 "#;
 
 #[test]
@@ -129,53 +157,64 @@ fn our_client_against_python_ssl_server() {
         eprintln!("SKIPPED our_client_against_python_ssl_server: python3 is not installed");
         return;
     }
-    let ca = TestCa::new("Interop CA");
-    let leaf = ca.leaf(&["localhost"], Validity::Current);
-    let chain = certs::temp_file("py-server-chain.pem", &ca.chain(&leaf));
-    let key = certs::temp_file("py-server-key.pem", &leaf.key_pem);
-    let mut child = Reaper(
-        Command::new("python3")
-            .args(["-c", PY_SERVER])
-            .arg(&chain)
-            .arg(&key)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap(),
-    );
-    let mut line = String::new();
-    BufReader::new(child.0.stdout.as_mut().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let port: u16 = line.trim().strip_prefix("PORT ").unwrap().parse().unwrap();
+    for combo in our_sides() {
+        eprintln!("{combo}");
+        let ca = TestCa::new("Interop CA");
+        let leaf = ca.leaf(&["localhost"], Validity::Current);
+        let chain = certs::temp_file("py-server-chain.pem", &ca.chain(&leaf));
+        let key = certs::temp_file("py-server-key.pem", &leaf.key_pem);
+        let mut child = Reaper(
+            Command::new("python3")
+                .args(["-c", PY_SERVER])
+                .arg(&chain)
+                .arg(&key)
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap(),
+        );
+        let mut line = String::new();
+        BufReader::new(child.0.stdout.as_mut().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let port: u16 = line.trim().strip_prefix("PORT ").unwrap().parse().unwrap();
 
-    let connector = TlsConnector::builder()
-        .ca_pem(ca.ca.cert_pem.as_bytes())
-        .build()
-        .unwrap();
-    let mut tls = client_handshake(&connector, "localhost", port);
-    write_all_nb(&mut tls, b"hi from mbedTLS\n", || {
-        std::thread::sleep(Duration::from_millis(1))
-    });
-    let got = read_to_end(&mut tls).unwrap_or_else(|(_, e)| panic!("read: {e}"));
-    assert!(got.starts_with(b"python got: hi from mbedTLS\n"));
-    assert_eq!(got.len(), "python got: hi from mbedTLS\n".len() + 100_000);
-    assert!(tls.peer_closed(), "Python's unwrap() sent close_notify");
-    // unwrap() waits for our close_notify in return.
-    let start = Instant::now();
-    loop {
-        match tls.shutdown() {
-            Ok(()) => break,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                assert!(start.elapsed() < DEADLINE);
-                std::thread::sleep(Duration::from_millis(1));
+        let connector = combo
+            .connector()
+            .ca_pem(ca.ca.cert_pem.as_bytes())
+            .build()
+            .unwrap();
+        let mut tls = client_handshake(&connector, "localhost", port);
+        assert_eq!(tls.protocol_version(), Some(combo.version));
+        write_all_nb(&mut tls, b"hi from fstack-tls\n", || {
+            std::thread::sleep(Duration::from_millis(1))
+        });
+        let got = read_to_end(&mut tls).unwrap_or_else(|(_, e)| panic!("read: {e}"));
+        assert!(got.starts_with(b"python got: hi from fstack-tls\n"));
+        assert_eq!(
+            got.len(),
+            "python got: hi from fstack-tls\n".len() + 100_000
+        );
+        assert!(tls.peer_closed(), "Python's unwrap() sent close_notify");
+        // unwrap() waits for our close_notify in return.
+        let start = Instant::now();
+        loop {
+            match tls.shutdown() {
+                Ok(()) => break,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    assert!(start.elapsed() < DEADLINE);
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                Err(e) => panic!("shutdown: {e}"),
             }
-            Err(e) => panic!("shutdown: {e}"),
         }
+        drop(tls);
+        let out = finish(child);
+        assert!(
+            out.contains(&format!("VERSION {}", openssl_name(combo.version))),
+            "{out}"
+        );
     }
-    drop(tls);
-    let out = finish(child);
-    assert!(out.contains("VERSION TLSv1.2"), "{out}");
 }
 
 #[test]
@@ -184,61 +223,69 @@ fn python_ssl_client_against_our_acceptor() {
         eprintln!("SKIPPED python_ssl_client_against_our_acceptor: python3 is not installed");
         return;
     }
-    let ca = TestCa::new("Interop CA");
-    let leaf = ca.leaf(&["localhost"], Validity::Current);
-    let ca_file = certs::temp_file("py-client-ca.pem", &ca.ca.cert_pem);
-    let acceptor = TlsAcceptor::new(ca.chain(&leaf).as_bytes(), leaf.key_pem.as_bytes()).unwrap();
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let child = Reaper(
-        Command::new("python3")
-            .args(["-c", PY_CLIENT])
-            .arg(&ca_file)
-            .arg(port.to_string())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap(),
-    );
-    let (tcp, _) = listener.accept().unwrap();
-    tcp.set_nonblocking(true).unwrap();
-    let mut side = Side::from(acceptor.accept(tcp));
-    let start = Instant::now();
-    while side.step() {
-        assert!(start.elapsed() < DEADLINE, "handshake did not finish");
-        std::thread::sleep(Duration::from_millis(1));
-    }
-    let mut tls = side.into_result().unwrap();
-    let mut got = Vec::new();
-    let mut buf = [0u8; 256];
-    while !got.ends_with(b"\n") {
-        match tls.read(&mut buf) {
-            Ok(0) => panic!("EOF before the request line"),
-            Ok(n) => got.extend_from_slice(&buf[..n]),
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                assert!(start.elapsed() < DEADLINE);
-                std::thread::sleep(Duration::from_millis(1));
-            }
-            Err(e) => panic!("read: {e}"),
+    for combo in our_sides() {
+        eprintln!("{combo}");
+        let ca = TestCa::new("Interop CA");
+        let leaf = ca.leaf(&["localhost"], Validity::Current);
+        let ca_file = certs::temp_file("py-client-ca.pem", &ca.ca.cert_pem);
+        let acceptor = our_acceptor(combo, &ca, &leaf);
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let child = Reaper(
+            Command::new("python3")
+                .args(["-c", PY_CLIENT])
+                .arg(&ca_file)
+                .arg(port.to_string())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap(),
+        );
+        let (tcp, _) = listener.accept().unwrap();
+        tcp.set_nonblocking(true).unwrap();
+        let mut side = Side::from(acceptor.accept(tcp));
+        let start = Instant::now();
+        while side.step() {
+            assert!(start.elapsed() < DEADLINE, "handshake did not finish");
+            std::thread::sleep(Duration::from_millis(1));
         }
-    }
-    assert_eq!(got, b"hello from python\n");
-    let reply = vec![b'z'; 300_000];
-    write_all_nb(&mut tls, &reply, || {
-        std::thread::sleep(Duration::from_millis(1))
-    });
-    loop {
-        match tls.shutdown() {
-            Ok(()) => break,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                assert!(start.elapsed() < DEADLINE);
-                std::thread::sleep(Duration::from_millis(1));
+        let mut tls = side.into_result().unwrap();
+        assert_eq!(tls.protocol_version(), Some(combo.version));
+        let mut got = Vec::new();
+        let mut buf = [0u8; 256];
+        while !got.ends_with(b"\n") {
+            match tls.read(&mut buf) {
+                Ok(0) => panic!("EOF before the request line"),
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    assert!(start.elapsed() < DEADLINE);
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                Err(e) => panic!("read: {e}"),
             }
-            Err(e) => panic!("shutdown: {e}"),
         }
+        assert_eq!(got, b"hello from python\n");
+        let reply = vec![b'z'; 300_000];
+        write_all_nb(&mut tls, &reply, || {
+            std::thread::sleep(Duration::from_millis(1))
+        });
+        loop {
+            match tls.shutdown() {
+                Ok(()) => break,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    assert!(start.elapsed() < DEADLINE);
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                Err(e) => panic!("shutdown: {e}"),
+            }
+        }
+        let out = finish(child);
+        assert!(out.contains("GOT 300000 zzzz"), "{out}");
+        assert!(
+            out.contains(&format!("VERSION {}", openssl_name(combo.version))),
+            "{out}"
+        );
     }
-    let out = finish(child);
-    assert!(out.contains("GOT 300000 zzzz"), "{out}");
 }
 
 #[test]
@@ -247,68 +294,73 @@ fn our_client_against_openssl_s_server() {
         eprintln!("SKIPPED our_client_against_openssl_s_server: openssl is not installed");
         return;
     }
-    let ca = TestCa::new("Interop CA");
-    let leaf = ca.leaf(&["localhost"], Validity::Current);
-    let cert = certs::temp_file("ossl-cert.pem", &leaf.cert_pem);
-    let chain = certs::temp_file("ossl-chain.pem", &ca.ca.cert_pem);
-    let key = certs::temp_file("ossl-key.pem", &leaf.key_pem);
-    // A free port: bind, note, release (s_server cannot report an ephemeral port).
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let child = Reaper(
-        Command::new("openssl")
-            .args(["s_server", "-quiet", "-naccept", "1", "-www", "-accept"])
-            .arg(format!("127.0.0.1:{port}"))
-            .arg("-cert")
-            .arg(&cert)
-            .arg("-cert_chain")
-            .arg(&chain)
-            .arg("-key")
-            .arg(&key)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap(),
-    );
-    let connector = TlsConnector::builder()
-        .ca_pem(ca.ca.cert_pem.as_bytes())
-        .build()
-        .unwrap();
-    let start = Instant::now();
-    let tcp = loop {
-        match TcpStream::connect(("127.0.0.1", port)) {
-            Ok(t) => break t,
-            Err(_) => {
-                assert!(start.elapsed() < DEADLINE, "s_server never listened");
-                std::thread::sleep(Duration::from_millis(20));
+    for combo in our_sides() {
+        eprintln!("{combo}");
+        let ca = TestCa::new("Interop CA");
+        let leaf = ca.leaf(&["localhost"], Validity::Current);
+        let cert = certs::temp_file("ossl-cert.pem", &leaf.cert_pem);
+        let chain = certs::temp_file("ossl-chain.pem", &ca.ca.cert_pem);
+        let key = certs::temp_file("ossl-key.pem", &leaf.key_pem);
+        // A free port: bind, note, release (s_server cannot report an ephemeral port).
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Reaper(
+            Command::new("openssl")
+                .args(["s_server", "-quiet", "-naccept", "1", "-www", "-accept"])
+                .arg(format!("127.0.0.1:{port}"))
+                .arg("-cert")
+                .arg(&cert)
+                .arg("-cert_chain")
+                .arg(&chain)
+                .arg("-key")
+                .arg(&key)
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap(),
+        );
+        let connector = combo
+            .connector()
+            .ca_pem(ca.ca.cert_pem.as_bytes())
+            .build()
+            .unwrap();
+        let start = Instant::now();
+        let tcp = loop {
+            match TcpStream::connect(("127.0.0.1", port)) {
+                Ok(t) => break t,
+                Err(_) => {
+                    assert!(start.elapsed() < DEADLINE, "s_server never listened");
+                    std::thread::sleep(Duration::from_millis(20));
+                }
             }
+        };
+        tcp.set_nonblocking(true).unwrap();
+        let mut side = Side::from(connector.connect("localhost", tcp));
+        while side.step() {
+            assert!(start.elapsed() < DEADLINE);
+            std::thread::sleep(Duration::from_millis(1));
         }
-    };
-    tcp.set_nonblocking(true).unwrap();
-    let mut side = Side::from(connector.connect("localhost", tcp));
-    while side.step() {
-        assert!(start.elapsed() < DEADLINE);
-        std::thread::sleep(Duration::from_millis(1));
+        let mut tls = side.into_result().unwrap();
+        write_all_nb(&mut tls, b"GET / HTTP/1.0\r\n\r\n", || {
+            std::thread::sleep(Duration::from_millis(1))
+        });
+        // s_server -www closes with close_notify after the status page.
+        let page = match read_to_end(&mut tls) {
+            Ok(page) => page,
+            Err((page, e)) if e.kind() == io::ErrorKind::UnexpectedEof => page,
+            Err((_, e)) => panic!("read: {e}"),
+        };
+        let page = String::from_utf8_lossy(&page);
+        assert!(page.starts_with("HTTP/1.0 200 ok"), "{page}");
+        assert!(page.contains(openssl_name(combo.version)), "{page}");
+        assert_eq!(tls.protocol_version(), Some(combo.version));
+        drop(tls);
+        drop(child);
     }
-    let mut tls = side.into_result().unwrap();
-    write_all_nb(&mut tls, b"GET / HTTP/1.0\r\n\r\n", || {
-        std::thread::sleep(Duration::from_millis(1))
-    });
-    // s_server -www closes with close_notify after the status page.
-    let page = match read_to_end(&mut tls) {
-        Ok(page) => page,
-        Err((page, e)) if e.kind() == io::ErrorKind::UnexpectedEof => page,
-        Err((_, e)) => panic!("read: {e}"),
-    };
-    let page = String::from_utf8_lossy(&page);
-    assert!(page.starts_with("HTTP/1.0 200 ok"), "{page}");
-    assert!(page.contains("TLSv1.2"), "{page}");
-    drop(tls);
-    drop(child);
 }
 
 #[test]
@@ -317,75 +369,78 @@ fn openssl_s_client_against_our_acceptor() {
         eprintln!("SKIPPED openssl_s_client_against_our_acceptor: openssl is not installed");
         return;
     }
-    let ca = TestCa::new("Interop CA");
-    let leaf = ca.leaf(&["localhost"], Validity::Current);
-    let ca_file = certs::temp_file("ossl-client-ca.pem", &ca.ca.cert_pem);
-    let acceptor = TlsAcceptor::new(ca.chain(&leaf).as_bytes(), leaf.key_pem.as_bytes()).unwrap();
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let mut child = Reaper(
-        Command::new("openssl")
-            .args([
-                "s_client",
-                "-quiet",
-                "-verify_return_error",
-                "-verify_hostname",
-            ])
-            .arg("localhost")
-            .arg("-servername")
-            .arg("localhost")
-            .arg("-CAfile")
-            .arg(&ca_file)
-            .arg("-connect")
-            .arg(format!("127.0.0.1:{port}"))
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap(),
-    );
-    let (tcp, _) = listener.accept().unwrap();
-    tcp.set_nonblocking(true).unwrap();
-    let mut side = Side::from(acceptor.accept(tcp));
-    let start = Instant::now();
-    while side.step() {
-        assert!(start.elapsed() < DEADLINE, "handshake did not finish");
-        std::thread::sleep(Duration::from_millis(1));
-    }
-    let mut tls = side.into_result().unwrap();
-    child
-        .0
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"from s_client\n")
-        .unwrap();
-    let mut got = Vec::new();
-    let mut buf = [0u8; 256];
-    while !got.ends_with(b"\n") {
-        match tls.read(&mut buf) {
-            Ok(0) => panic!("EOF before the line"),
-            Ok(n) => got.extend_from_slice(&buf[..n]),
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                assert!(start.elapsed() < DEADLINE);
-                std::thread::sleep(Duration::from_millis(1));
-            }
-            Err(e) => panic!("read: {e}"),
+    for combo in our_sides() {
+        eprintln!("{combo}");
+        let ca = TestCa::new("Interop CA");
+        let leaf = ca.leaf(&["localhost"], Validity::Current);
+        let ca_file = certs::temp_file("ossl-client-ca.pem", &ca.ca.cert_pem);
+        let acceptor = our_acceptor(combo, &ca, &leaf);
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let mut child = Reaper(
+            Command::new("openssl")
+                .args([
+                    "s_client",
+                    "-quiet",
+                    "-verify_return_error",
+                    "-verify_hostname",
+                ])
+                .arg("localhost")
+                .arg("-servername")
+                .arg("localhost")
+                .arg("-CAfile")
+                .arg(&ca_file)
+                .arg("-connect")
+                .arg(format!("127.0.0.1:{port}"))
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap(),
+        );
+        let (tcp, _) = listener.accept().unwrap();
+        tcp.set_nonblocking(true).unwrap();
+        let mut side = Side::from(acceptor.accept(tcp));
+        let start = Instant::now();
+        while side.step() {
+            assert!(start.elapsed() < DEADLINE, "handshake did not finish");
+            std::thread::sleep(Duration::from_millis(1));
         }
-    }
-    assert_eq!(got, b"from s_client\n");
-    write_all_nb(&mut tls, b"from mbedTLS\n", || {
-        std::thread::sleep(Duration::from_millis(1))
-    });
-    loop {
-        match tls.shutdown() {
-            Ok(()) => break,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                std::thread::sleep(Duration::from_millis(1))
+        let mut tls = side.into_result().unwrap();
+        child
+            .0
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(b"from s_client\n")
+            .unwrap();
+        let mut got = Vec::new();
+        let mut buf = [0u8; 256];
+        while !got.ends_with(b"\n") {
+            match tls.read(&mut buf) {
+                Ok(0) => panic!("EOF before the line"),
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    assert!(start.elapsed() < DEADLINE);
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                Err(e) => panic!("read: {e}"),
             }
-            Err(e) => panic!("shutdown: {e}"),
         }
+        assert_eq!(got, b"from s_client\n");
+        write_all_nb(&mut tls, b"from fstack-tls\n", || {
+            std::thread::sleep(Duration::from_millis(1))
+        });
+        loop {
+            match tls.shutdown() {
+                Ok(()) => break,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    std::thread::sleep(Duration::from_millis(1))
+                }
+                Err(e) => panic!("shutdown: {e}"),
+            }
+        }
+        let out = finish(child);
+        assert!(out.contains("from fstack-tls"), "{out}");
     }
-    let out = finish(child);
-    assert!(out.contains("from mbedTLS"), "{out}");
 }

@@ -1,13 +1,11 @@
-//! Certificates generated at test time with mbedTLS's X.509 writer: a test CA, leaf
-//! certificates it signs (valid, expired, not yet valid, other names), and self-signed ones.
+//! Certificates generated at test time with rcgen: a test CA, leaf certificates it signs
+//! (valid, expired, not yet valid, other names, IP addresses), and self-signed ones.
 #![allow(dead_code)]
 
-use mbedtls::hash::Type as MdType;
-use mbedtls::pk::{EcGroupId, Pk};
-use mbedtls::rng::{CtrDrbg, OsEntropy};
-use mbedtls::x509::certificate::Builder;
-use mbedtls::x509::{KeyUsage, Time};
-use std::sync::Arc;
+use rcgen::{
+    BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose, SanType,
+};
+use time::{Duration, OffsetDateTime};
 
 /// A PEM certificate and its PEM private key.
 #[derive(Clone, Debug)]
@@ -19,7 +17,7 @@ pub struct CertKey {
 /// A certificate authority that signs leaf certificates.
 pub struct TestCa {
     pub ca: CertKey,
-    name: String,
+    issuer: Issuer<'static, KeyPair>,
 }
 
 /// Validity windows relative to now.
@@ -34,152 +32,68 @@ pub enum Validity {
 }
 
 impl Validity {
-    fn times(self) -> (Time, Time) {
-        let year = current_year();
-        let t = |y: u16| Time::new(y, 1, 1, 0, 0, 0).unwrap();
-        match self {
-            Validity::Current => (t(year - 1), t(year + 10)),
-            Validity::Expired => (t(year - 3), t(year - 1)),
-            Validity::NotYetValid => (t(year + 10), t(year + 20)),
-        }
+    fn apply(self, params: &mut CertificateParams) {
+        let now = OffsetDateTime::now_utc();
+        let year = Duration::days(365);
+        let (from, to) = match self {
+            Validity::Current => (now - year, now + 10 * year),
+            Validity::Expired => (now - 3 * year, now - year),
+            Validity::NotYetValid => (now + 10 * year, now + 20 * year),
+        };
+        params.not_before = from;
+        params.not_after = to;
     }
 }
 
-/// The current UTC year, from the system clock.
-fn current_year() -> u16 {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    // Good enough for choosing validity windows (a year of slack either way).
-    (1970 + secs / 31_556_952) as u16
-}
-
-fn rng() -> CtrDrbg {
-    CtrDrbg::new(Arc::new(OsEntropy::new()), None).unwrap()
-}
-
-fn new_key(rng: &mut CtrDrbg) -> (Pk, String) {
-    let mut key = Pk::generate_ec(rng, EcGroupId::SecP256R1).unwrap();
-    let pem = key.write_private_pem_string().unwrap();
-    (key, pem)
-}
-
-fn reload(pem: &str) -> Pk {
-    let mut bytes = pem.as_bytes().to_vec();
-    bytes.push(0);
-    Pk::from_private_key(&bytes, None).unwrap()
-}
-
-/// DER length octets.
-fn der_len(len: usize) -> Vec<u8> {
-    if len < 0x80 {
-        vec![len as u8]
-    } else if len <= 0xff {
-        vec![0x81, len as u8]
-    } else {
-        vec![0x82, (len >> 8) as u8, len as u8]
-    }
-}
-
-/// The value of a subjectAltName extension listing `names`: IP literals as iPAddress, the
-/// rest as dNSName.
-fn san_value(names_in: &[&str]) -> Vec<u8> {
-    let mut names = Vec::new();
-    for name in names_in {
-        match name.parse::<std::net::IpAddr>() {
-            Ok(ip) => {
-                let octets = match ip {
-                    std::net::IpAddr::V4(a) => a.octets().to_vec(),
-                    std::net::IpAddr::V6(a) => a.octets().to_vec(),
-                };
-                names.push(0x87); // [7] iPAddress, OCTET STRING
-                names.extend(der_len(octets.len()));
-                names.extend(octets);
-            }
-            Err(_) => {
-                names.push(0x82); // [2] dNSName, IA5String
-                names.extend(der_len(name.len()));
-                names.extend_from_slice(name.as_bytes());
-            }
-        }
-    }
-    let mut seq = vec![0x30];
-    seq.extend(der_len(names.len()));
-    seq.extend(names);
-    seq
-}
-
-const OID_SUBJECT_ALT_NAME: &[u8] = &[0x55, 0x1d, 0x11];
-
-fn serial() -> [u8; 8] {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static N: AtomicU64 = AtomicU64::new(1);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos() as u64;
-    (((nanos << 16) | N.fetch_add(1, Ordering::Relaxed)) & 0x7fff_ffff_ffff_ffff).to_be_bytes()
+/// Parameters for a server certificate naming `names` (the first is also the CN; IP literals
+/// become iPAddress names, the rest dNSName).
+fn server_params(names: &[&str], validity: Validity) -> CertificateParams {
+    let mut params = CertificateParams::default();
+    params.distinguished_name.push(DnType::CommonName, names[0]);
+    params.subject_alt_names = names
+        .iter()
+        .map(|name| match name.parse::<std::net::IpAddr>() {
+            Ok(ip) => SanType::IpAddress(ip),
+            Err(_) => SanType::DnsName((*name).try_into().unwrap()),
+        })
+        .collect();
+    validity.apply(&mut params);
+    params
 }
 
 impl TestCa {
     /// A new self-signed CA named `CN=<name>`.
     pub fn new(name: &str) -> TestCa {
-        let mut rng = rng();
-        let (mut key, key_pem) = new_key(&mut rng);
-        let mut issuer_key = reload(&key_pem);
-        let subject = format!("CN={name},O=fstack-tls tests");
-        let (from, to) = Validity::Current.times();
-        let cert_pem = Builder::new()
-            .subject(&subject)
-            .unwrap()
-            .issuer(&subject)
-            .unwrap()
-            .subject_key(&mut key)
-            .issuer_key(&mut issuer_key)
-            .signature_hash(MdType::Sha256)
-            .basic_constraints(true, None)
-            .unwrap()
-            .key_usage(KeyUsage::KEY_CERT_SIGN | KeyUsage::CRL_SIGN)
-            .unwrap()
-            .validity(from, to)
-            .unwrap()
-            .serial(&serial())
-            .unwrap()
-            .write_pem_string(&mut rng)
-            .unwrap();
+        let key = KeyPair::generate().unwrap();
+        let mut params = CertificateParams::default();
+        params.distinguished_name.push(DnType::CommonName, name);
+        params
+            .distinguished_name
+            .push(DnType::OrganizationName, "fstack-tls tests");
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        Validity::Current.apply(&mut params);
+        let cert = params.self_signed(&key).unwrap();
+        let ca = CertKey {
+            cert_pem: cert.pem(),
+            key_pem: key.serialize_pem(),
+        };
         TestCa {
-            ca: CertKey { cert_pem, key_pem },
-            name: subject,
+            ca,
+            issuer: Issuer::new(params, key),
         }
     }
 
-    /// A server certificate for `dns_names` (the first is also the CN; IP literals become
-    /// iPAddress names), signed by this CA.
-    pub fn leaf(&self, dns_names: &[&str], validity: Validity) -> CertKey {
-        let mut rng = rng();
-        let (mut key, key_pem) = new_key(&mut rng);
-        let mut issuer_key = reload(&self.ca.key_pem);
-        let (from, to) = validity.times();
-        let cert_pem = Builder::new()
-            .subject(&format!("CN={}", dns_names[0]))
-            .unwrap()
-            .issuer(&self.name)
-            .unwrap()
-            .subject_key(&mut key)
-            .issuer_key(&mut issuer_key)
-            .signature_hash(MdType::Sha256)
-            .basic_constraints(false, None)
-            .unwrap()
-            .extension(OID_SUBJECT_ALT_NAME, &san_value(dns_names), false)
-            .unwrap()
-            .validity(from, to)
-            .unwrap()
-            .serial(&serial())
-            .unwrap()
-            .write_pem_string(&mut rng)
+    /// A server certificate for `names` (see [`server_params`]), signed by this CA.
+    pub fn leaf(&self, names: &[&str], validity: Validity) -> CertKey {
+        let key = KeyPair::generate().unwrap();
+        let cert = server_params(names, validity)
+            .signed_by(&key, &self.issuer)
             .unwrap();
-        CertKey { cert_pem, key_pem }
+        CertKey {
+            cert_pem: cert.pem(),
+            key_pem: key.serialize_pem(),
+        }
     }
 
     /// The leaf followed by this CA's certificate, as a server would send it.
@@ -188,30 +102,16 @@ impl TestCa {
     }
 }
 
-/// A self-signed server certificate for `dns_names`.
-pub fn self_signed(dns_names: &[&str]) -> CertKey {
-    let mut rng = rng();
-    let (mut key, key_pem) = new_key(&mut rng);
-    let mut issuer_key = reload(&key_pem);
-    let subject = format!("CN={}", dns_names[0]);
-    let (from, to) = Validity::Current.times();
-    let cert_pem = Builder::new()
-        .subject(&subject)
-        .unwrap()
-        .issuer(&subject)
-        .unwrap()
-        .subject_key(&mut key)
-        .issuer_key(&mut issuer_key)
-        .signature_hash(MdType::Sha256)
-        .extension(OID_SUBJECT_ALT_NAME, &san_value(dns_names), false)
-        .unwrap()
-        .validity(from, to)
-        .unwrap()
-        .serial(&serial())
-        .unwrap()
-        .write_pem_string(&mut rng)
+/// A self-signed server certificate for `names`.
+pub fn self_signed(names: &[&str]) -> CertKey {
+    let key = KeyPair::generate().unwrap();
+    let cert = server_params(names, Validity::Current)
+        .self_signed(&key)
         .unwrap();
-    CertKey { cert_pem, key_pem }
+    CertKey {
+        cert_pem: cert.pem(),
+        key_pem: key.serialize_pem(),
+    }
 }
 
 /// Writes `contents` to a fresh file in a per-process temp directory and returns its path.

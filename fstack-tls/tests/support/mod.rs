@@ -7,7 +7,10 @@ use std::io::{self, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
-use fstack_tls::{Error, HandshakeError, MidHandshake, TlsAcceptor, TlsConnector, TlsStream};
+use fstack_tls::{
+    Engine, Error, HandshakeError, MidHandshake, Protocol, TlsAcceptor, TlsConnector,
+    TlsConnectorBuilder, TlsStream,
+};
 
 /// How long any single scenario may take before the test gives up (never reached when the
 /// code works; it only keeps a broken build from hanging).
@@ -169,5 +172,85 @@ impl Checker {
             );
         }
         self.received += got.len();
+    }
+}
+
+/// One engine/version combination the tests run over: the client's engine, the server's
+/// engine, and the only protocol version the client offers.
+#[derive(Clone, Copy, Debug)]
+pub struct Combo {
+    pub client: Engine,
+    pub server: Engine,
+    pub version: Protocol,
+}
+
+/// Every compiled-in client engine against every compiled-in server engine, over TLS 1.3
+/// and TLS 1.2. `FSTACK_TLS_TEST_ENGINE=rustls` (or `mbedtls`) keeps only that engine on both
+/// sides, to narrow a failure down.
+pub fn combos() -> Vec<Combo> {
+    let only = std::env::var("FSTACK_TLS_TEST_ENGINE").ok();
+    let engines: Vec<Engine> = Engine::available()
+        .iter()
+        .copied()
+        .filter(|e| only.as_deref().is_none_or(|o| o == e.name()))
+        .collect();
+    assert!(
+        !engines.is_empty(),
+        "FSTACK_TLS_TEST_ENGINE names no compiled-in engine"
+    );
+    let mut out = Vec::new();
+    for version in [Protocol::Tls13, Protocol::Tls12] {
+        for &client in &engines {
+            for &server in &engines {
+                out.push(Combo {
+                    client,
+                    server,
+                    version,
+                });
+            }
+        }
+    }
+    out
+}
+
+impl Combo {
+    /// A connector builder with this combination's engine and version.
+    pub fn connector(&self) -> TlsConnectorBuilder {
+        TlsConnector::builder()
+            .engine(self.client)
+            .min_protocol_version(Some(self.version))
+            .max_protocol_version(Some(self.version))
+    }
+
+    /// A connector trusting `ca`.
+    pub fn connector_for(&self, ca: &certs::TestCa) -> TlsConnector {
+        self.connector()
+            .ca_pem(ca.ca.cert_pem.as_bytes())
+            .build()
+            .unwrap()
+    }
+
+    /// An acceptor with this combination's server engine (both versions allowed: the client
+    /// picks).
+    pub fn acceptor(&self, chain_pem: &[u8], key_pem: &[u8]) -> Result<TlsAcceptor, Error> {
+        TlsAcceptor::builder(chain_pem, key_pem)?
+            .engine(self.server)
+            .build()
+    }
+
+    /// An acceptor presenting `leaf` and `ca`'s certificate.
+    pub fn acceptor_for(&self, ca: &certs::TestCa, leaf: &certs::CertKey) -> TlsAcceptor {
+        self.acceptor(ca.chain(leaf).as_bytes(), leaf.key_pem.as_bytes())
+            .unwrap()
+    }
+}
+
+impl std::fmt::Display for Combo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} client, {} server, {}",
+            self.client, self.server, self.version
+        )
     }
 }

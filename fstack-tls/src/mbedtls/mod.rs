@@ -1,0 +1,1 @@
+//! The mbedTLS 3.6 engine (feature `mbedtls`).
