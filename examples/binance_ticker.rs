@@ -47,7 +47,7 @@ fn main() -> ExitCode {
 
 fn run(config: &Config) -> Result<(), String> {
     let endpoint = &config.endpoint;
-    let mut builder = TlsConnector::builder();
+    let mut builder = TlsConnector::builder().engine(config.tls);
     if let Some(ca) = &config.ca_file {
         builder = builder.ca_file(ca);
     }
@@ -198,8 +198,8 @@ impl<W: Write> FeedHandler for Printer<W> {
 
     fn on_notice(&mut self, notice: Notice<'_>) {
         match notice {
-            Notice::Connected { addr, standby } => eprintln!(
-                "binance_ticker: connected to {addr}{}",
+            Notice::Connected { addr, standby, tls } => eprintln!(
+                "binance_ticker: connected to {addr} over {tls}{}",
                 if standby { " (standby)" } else { "" }
             ),
             Notice::Disconnected { cause, retry_in } if retry_in.is_zero() => {

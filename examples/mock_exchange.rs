@@ -3,7 +3,8 @@
 //!
 //! ```text
 //! cargo run --example mock_exchange -- [--listen ADDR:PORT] [--ca-out PEM] [--host NAME]...
-//!     [--rate EVENTS_PER_SEC] [--ping-interval SECS] [--fault SPEC]... [--duration SECS]
+//!     [--rate EVENTS_PER_SEC] [--ping-interval SECS] [--tls12-only] [--fault SPEC]...
+//!     [--duration SECS]
 //! ```
 //! `--rate 0` streams as fast as the client reads. Faults (`--help` lists them with what they
 //! do): `drop-after=N`, `malformed-every=N`, `oversize-every=N`, `stall-after=N`,
@@ -52,6 +53,9 @@ struct Args {
     /// Seconds between server pings
     #[arg(long, value_name = "SECS", default_value = "20", allow_negative_numbers = true, value_parser = args::seconds)]
     ping_interval: Duration,
+    /// Offer TLS 1.2 only (default: TLS 1.3 and 1.2)
+    #[arg(long)]
+    tls12_only: bool,
     /// A fault applied to every connection (see Faults below); repeatable
     #[arg(long = "fault", value_name = "SPEC", value_parser = fault)]
     faults: Vec<String>,
@@ -132,6 +136,7 @@ fn run(args: Args) -> Result<(), String> {
         listen: args.listen,
         rate: args.rate,
         ping_interval: args.ping_interval,
+        tls12_only: args.tls12_only,
         ..MockConfig::default()
     };
     if !args.hosts.is_empty() {

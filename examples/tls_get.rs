@@ -1,8 +1,10 @@
-//! A curl-like HTTPS GET over F-Stack and TLS (mbedTLS): a smoke test of the whole client path.
+//! A curl-like HTTPS GET over F-Stack and TLS (rustls or mbedTLS): a smoke test of the whole
+//! client path.
 //!
 //! ```text
 //! cargo run --example tls_get -- [--ca-file PEM] [--resolve HOST:PORT:ADDR] \
-//!     [--config f-stack.conf] [--timeout SECS] [--insecure] https://HOST[:PORT]/PATH
+//!     [--config f-stack.conf] [--timeout SECS] [--tls rustls|mbedtls] [--verbose] \
+//!     [--insecure] https://HOST[:PORT]/PATH
 //! ```
 //!
 //! Resolves HOST with the kernel's resolver (F-Stack has none) unless `--resolve` names the
@@ -11,7 +13,9 @@
 //! `GET PATH HTTP/1.1` with `Connection: close`, and prints the response body (chunked,
 //! content-length or read-to-close) to stdout. Exits 0 on a 1xx-3xx response; otherwise prints
 //! one line naming the cause to stderr and exits 1. `--insecure` (`-k`) skips certificate
-//! verification, like curl's; `--timeout` (default 30 s) bounds the whole request. `--help`
+//! verification, like curl's; `--timeout` (default 30 s) bounds the whole request; `--tls`
+//! picks the TLS engine (default rustls); `--verbose` (`-v`) prints one stderr line at connect
+//! with the address, protocol version, cipher suite and engine. `--help`
 //! lists the options; a bad command line (unknown option, bad value, no URL) exits 2 with one
 //! line.
 
@@ -27,7 +31,7 @@ use fstack::{Events, FStackSocket, Poll, ShutdownSignal, Stack, StackOptions, To
 use fstack_binance::cli::Resolve;
 use fstack_examples::args;
 use fstack_tls::dial::Dial;
-use fstack_tls::{TlsConnector, TlsStream};
+use fstack_tls::{Engine, TlsConnector, TlsStream};
 
 fn main() -> ExitCode {
     let args = match args::parse::<Args>() {
@@ -74,6 +78,12 @@ struct Args {
     /// Give up after SECS seconds in all (decimals allowed)
     #[arg(long, value_name = "SECS", default_value = "30", allow_negative_numbers = true, value_parser = args::seconds)]
     timeout: Duration,
+    /// TLS engine: rustls (default) or mbedtls
+    #[arg(long, value_name = "ENGINE", value_parser = tls_engine)]
+    tls: Option<Engine>,
+    /// Print the address, TLS version, cipher suite and engine to stderr at connect
+    #[arg(short = 'v', long)]
+    verbose: bool,
     /// Skip certificate verification (like curl's -k)
     #[arg(short = 'k', long)]
     insecure: bool,
@@ -100,6 +110,10 @@ fn resolve_arg(v: &str) -> Result<Resolve, String> {
 
 /// `https://HOST[:PORT]/PATH[?QUERY]`, parsed by the `url` crate (WHATWG rules); a fragment is
 /// dropped as curl does, user info is refused.
+fn tls_engine(v: &str) -> Result<Engine, String> {
+    v.parse::<Engine>().map_err(|e| e.to_string())
+}
+
 fn parse_url(s: &str) -> Result<Url, String> {
     let url = url::Url::parse(s).map_err(|e| format!("not a URL: {e}"))?;
     if url.scheme() != "https" {
@@ -133,7 +147,9 @@ fn run(args: Args) -> Result<Vec<u8>, String> {
         .as_ref()
         .filter(|r| r.host == *host && r.port == *port)
         .map(|r| r.addr);
-    let mut builder = TlsConnector::builder().danger_accept_invalid_certs(args.insecure);
+    let mut builder = TlsConnector::builder()
+        .engine(args.tls.unwrap_or_default())
+        .danger_accept_invalid_certs(args.insecure);
     if let Some(ca) = &args.ca_file {
         builder = builder.ca_file(ca);
     }
@@ -144,6 +160,7 @@ fn run(args: Args) -> Result<Vec<u8>, String> {
         state: State::Start,
         ready: true,
         peer: None,
+        verbose: args.verbose,
         request: format!(
             "GET {} HTTP/1.1\r\nHost: {}\r\nUser-Agent: fstack-tls-get/0.1\r\n\
              Accept: */*\r\nConnection: close\r\n\r\n",
@@ -213,6 +230,7 @@ struct Client {
     ready: bool,
     /// The address dialed, once resolved.
     peer: Option<SocketAddr>,
+    verbose: bool,
     request: Vec<u8>,
     response: Response,
 }
@@ -244,6 +262,16 @@ impl Client {
             self.peer = dial.peer_addr();
             match dialed.map_err(|e| e.to_string())? {
                 Some(tls) => {
+                    if self.verbose {
+                        eprintln!(
+                            "tls_get: connected to {} over {} {} ({})",
+                            self.peer.map_or_else(|| "?".into(), |a| a.to_string()),
+                            tls.protocol_version()
+                                .map_or_else(|| "TLS".into(), |p| p.to_string()),
+                            tls.cipher_suite_name().unwrap_or("(unknown cipher suite)"),
+                            tls.engine()
+                        );
+                    }
                     self.state = State::Sending(tls, 0);
                     self.ready = true;
                 }

@@ -642,3 +642,54 @@ fn ipv6_literal_endpoint() {
         ["/ws/btcusdt@trade?probe=v6"]
     );
 }
+
+/// `--tls` picks the engine; the stderr line at connect names the version and suite it got:
+/// TLS 1.3 from a server that offers it, TLS 1.2 from one that offers only that.
+#[test]
+fn each_engine_says_what_it_negotiated() {
+    if common::skip_unless_kernel_backend("each_engine_says_what_it_negotiated") {
+        return;
+    }
+    for tls12_only in [false, true] {
+        let ex = Exchange::start(
+            "engines",
+            MockConfig {
+                rate: 50.0,
+                tls12_only,
+                ..MockConfig::default()
+            },
+        );
+        for engine in fstack_tls::Engine::available() {
+            let out = ticker(
+                &ex.mock,
+                ex.ca.to_str().unwrap(),
+                &["--tls", engine.name(), "--count", "2", "--format", "json"],
+            );
+            let stderr = stderr_of(&out);
+            assert!(out.status.success(), "{engine}: {stderr}");
+            assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 2);
+            let (version, suite) = if tls12_only {
+                ("TLSv1.2", "TLS_ECDHE_ECDSA_WITH_")
+            } else {
+                ("TLSv1.3", "TLS_")
+            };
+            let line = stderr
+                .lines()
+                .find(|l| l.contains("connected to"))
+                .unwrap_or_else(|| panic!("{engine}: no connect line in {stderr}"));
+            let tail = line.split(" over ").nth(1).unwrap_or("");
+            assert!(
+                tail.starts_with(&format!("{version} {suite}"))
+                    && tail.ends_with(&format!("({engine})")),
+                "{engine}, TLS 1.2 only: {tls12_only}: {line}"
+            );
+        }
+    }
+    let out = run_ticker(&["--tls", "openssl"]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = stderr_of(&out);
+    assert!(
+        stderr.contains("unknown TLS engine \"openssl\": expected one of rustls"),
+        "{stderr}"
+    );
+}

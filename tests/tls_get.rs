@@ -48,7 +48,7 @@ while True:
         path = line.split(" ")[1] if " " in line else "/"
         assert b"\r\nConnection: close\r\n" in req, req
         if path == "/hello":
-            body = b"hello over F-Stack and mbedTLS\n"
+            body = b"hello over F-Stack and TLS\n"
             tls.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
         elif path == "/chunked":
             tls.sendall(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
@@ -221,6 +221,33 @@ fn tls_get_fetches_pages_and_fails_cleanly() {
         ])
     };
 
+    // Each engine, asked to say what it negotiated (Python's server offers TLS 1.3).
+    for engine in fstack_tls::Engine::available() {
+        let out = tls_get(&[
+            "--ca-file",
+            ca_file,
+            "--resolve",
+            &resolve,
+            "--config",
+            conf,
+            "--tls",
+            engine.name(),
+            "--verbose",
+            &format!("https://localhost:{port}/hello"),
+        ]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{engine}: {stderr}");
+        assert_eq!(out.stdout, b"hello over F-Stack and TLS\n", "{engine}");
+        let line = stderr
+            .lines()
+            .find(|l| l.starts_with("tls_get: connected to 127.0.0.1:"))
+            .unwrap_or_else(|| panic!("{engine}: no connect line: {stderr}"));
+        assert!(
+            line.contains(" over TLSv1.3 TLS_") && line.ends_with(&format!("({engine})")),
+            "{line}"
+        );
+    }
+
     // Content-Length body.
     let out = get("/hello");
     assert!(
@@ -228,7 +255,7 @@ fn tls_get_fetches_pages_and_fails_cleanly() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert_eq!(out.stdout, b"hello over F-Stack and mbedTLS\n");
+    assert_eq!(out.stdout, b"hello over F-Stack and TLS\n");
 
     // Without --resolve the kernel resolves localhost (on a helper thread: the loop must keep
     // checking the lookup, which raises no socket event).
@@ -246,7 +273,7 @@ fn tls_get_fetches_pages_and_fails_cleanly() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert_eq!(out.stdout, b"hello over F-Stack and mbedTLS\n");
+    assert_eq!(out.stdout, b"hello over F-Stack and TLS\n");
 
     // Chunked body (with a chunk extension and a trailer).
     let out = get("/chunked");

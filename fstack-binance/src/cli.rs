@@ -12,6 +12,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{CommandFactory, FromArgMatches, Parser};
+use fstack_tls::Engine;
 
 use crate::decimal::DecimalValue;
 use crate::endpoint::Endpoint;
@@ -74,6 +75,8 @@ pub struct Config {
     pub kinds: Vec<StreamKind>,
     /// `--ca-file`
     pub ca_file: Option<PathBuf>,
+    /// `--tls`: the TLS engine (default [`Engine::default()`], rustls when compiled in).
+    pub tls: Engine,
     /// `--resolve` entries.
     pub resolve: Vec<Resolve>,
     /// `--config` (default `f-stack.conf`; must exist).
@@ -104,6 +107,7 @@ impl Default for Config {
             symbols: vec!["btcusdt".to_owned()],
             kinds: vec![StreamKind::Ticker],
             ca_file: None,
+            tls: Engine::default(),
             resolve: Vec::new(),
             fstack_config: PathBuf::from("f-stack.conf"),
             count: None,
@@ -191,6 +195,10 @@ struct Args {
     /// Trust anchors (PEM) instead of the system bundle
     #[arg(long, value_name = "PEM", value_parser = existing_file)]
     ca_file: Option<PathBuf>,
+    /// TLS engine: rustls (default: the fastest record layer, see BENCHMARKS.md) or mbedtls
+    /// (mbedTLS 3.6 LTS); both verify certificates and host names the same way
+    #[arg(long, value_name = "ENGINE", value_parser = tls_engine)]
+    tls: Option<Engine>,
     /// Connect to ADDR for HOST:PORT instead of resolving it (like curl's --resolve);
     /// repeatable
     #[arg(long, value_name = "HOST:PORT:ADDR", value_parser = resolve)]
@@ -248,6 +256,10 @@ fn endpoint(v: &str) -> Result<Endpoint, String> {
         ));
     }
     Ok(e)
+}
+
+fn tls_engine(v: &str) -> Result<Engine, String> {
+    v.parse::<Engine>().map_err(|e| e.to_string())
 }
 
 fn symbol(v: &str) -> Result<String, String> {
@@ -428,6 +440,7 @@ impl Args {
             },
             kinds: if kinds.is_empty() { d.kinds } else { kinds },
             ca_file: self.ca_file,
+            tls: self.tls.unwrap_or(d.tls),
             resolve: self.resolve,
             fstack_config: self.config,
             count: self.count,

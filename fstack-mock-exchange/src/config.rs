@@ -16,6 +16,8 @@ pub struct MockConfig {
     pub ping_interval: Duration,
     /// Faults applied to every connection.
     pub faults: Faults,
+    /// Offer TLS 1.2 only (default: TLS 1.3 and 1.2, as Binance does).
+    pub tls12_only: bool,
 }
 
 impl Default for MockConfig {
@@ -26,6 +28,7 @@ impl Default for MockConfig {
             rate: 10.0,
             ping_interval: Duration::from_secs(20),
             faults: Faults::default(),
+            tls12_only: false,
         }
     }
 }

@@ -53,7 +53,7 @@ pub struct MockExchange {
 impl MockExchange {
     /// Generates a CA and server certificate, binds and starts serving on background threads.
     pub fn start(config: MockConfig) -> io::Result<MockExchange> {
-        let (ca_pem, tls) = tls_config(&config.hostnames)?;
+        let (ca_pem, tls) = tls_config(&config.hostnames, config.tls12_only)?;
         let listener = TcpListener::bind(config.listen)?;
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;

@@ -5,9 +5,16 @@ use std::sync::Arc;
 
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 
+const TLS12_ONLY: &[&rustls::SupportedProtocolVersion] = &[&rustls::version::TLS12];
+const BOTH: &[&rustls::SupportedProtocolVersion] =
+    &[&rustls::version::TLS13, &rustls::version::TLS12];
+
 /// Generates a CA and a server certificate for `hostnames`; returns the CA's PEM (the
-/// client's trust anchor) and the server's TLS configuration (TLS 1.2 and 1.3).
-pub(crate) fn tls_config(hostnames: &[String]) -> io::Result<(String, Arc<rustls::ServerConfig>)> {
+/// client's trust anchor) and the server's TLS configuration (TLS 1.3 and 1.2, or 1.2 only).
+pub(crate) fn tls_config(
+    hostnames: &[String],
+    tls12_only: bool,
+) -> io::Result<(String, Arc<rustls::ServerConfig>)> {
     let err = |e: rcgen::Error| io::Error::other(format!("certificate generation: {e}"));
     let ca_key = rcgen::KeyPair::generate().map_err(err)?;
     let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).map_err(err)?;
@@ -31,8 +38,7 @@ pub(crate) fn tls_config(hostnames: &[String]) -> io::Result<(String, Arc<rustls
 
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let config = rustls::ServerConfig::builder_with_provider(provider)
-        // mbedTLS 2.28 (the fstack-tls client) speaks TLS 1.2 only.
-        .with_protocol_versions(&[&rustls::version::TLS12, &rustls::version::TLS13])
+        .with_protocol_versions(if tls12_only { TLS12_ONLY } else { BOTH })
         .map_err(|e| io::Error::other(e.to_string()))?
         .with_no_client_auth()
         .with_single_cert(

@@ -152,18 +152,20 @@ fn untrusted_ca_is_rejected_as_untrusted_issuer() {
     for combo in combos() {
         eprintln!("{combo}");
         let ca = TestCa::new("Test CA");
-        let other = TestCa::new("Some Other CA");
         let leaf = ca.leaf(&["localhost"], Validity::Current);
-        let e = rejected(
-            &combo.connector_for(&other),
-            "localhost",
-            &combo.acceptor_for(&ca, &leaf),
-        );
-        assert_reason(&e, VerifyReason::UntrustedIssuer, "untrusted issuer");
-        assert!(!e
-            .verify_failure()
-            .unwrap()
-            .contains(VerifyReason::SelfSigned));
+        // Another CA, and an impostor CA with the same name (its signature does not verify).
+        for other in [TestCa::new("Some Other CA"), TestCa::new("Test CA")] {
+            let e = rejected(
+                &combo.connector_for(&other),
+                "localhost",
+                &combo.acceptor_for(&ca, &leaf),
+            );
+            assert_reason(&e, VerifyReason::UntrustedIssuer, "untrusted issuer");
+            assert!(!e
+                .verify_failure()
+                .unwrap()
+                .contains(VerifyReason::SelfSigned));
+        }
     }
 }
 

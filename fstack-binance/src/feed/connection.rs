@@ -12,7 +12,7 @@ use fstack_tls::dial::Dial;
 use super::overlap::Overlap;
 use super::websocket::{self, Frame, Upgrade, CLOSE_TIMEOUT};
 use super::{
-    Feed, FeedCounters, FeedError, FeedHandler, Notice, READ_BUDGET, STREAMS_IN_URL,
+    Feed, FeedCounters, FeedError, FeedHandler, Notice, TlsInfo, READ_BUDGET, STREAMS_IN_URL,
     STREAMS_PER_REQUEST,
 };
 use crate::control::{Method, RateLimiter};
@@ -187,7 +187,7 @@ impl Feed {
                 }
                 Phase::Open(ws) => {
                     if conn.opened_at.is_none() {
-                        self.on_open(conn, now, handler);
+                        self.on_open(conn, ws.tls_info(), now, handler);
                     }
                     conn.phase = Phase::Open(ws);
                     return self.stream(conn, now, deliver, handler);
@@ -215,7 +215,13 @@ impl Feed {
         }
     }
 
-    fn on_open(&mut self, conn: &mut Conn, now: Instant, handler: &mut dyn FeedHandler) {
+    fn on_open(
+        &mut self,
+        conn: &mut Conn,
+        tls: TlsInfo,
+        now: Instant,
+        handler: &mut dyn FeedHandler,
+    ) {
         conn.opened_at = Some(now);
         conn.last_frame = now;
         conn.last_event = now;
@@ -237,6 +243,7 @@ impl Feed {
             handler.on_notice(Notice::Connected {
                 addr,
                 standby: conn.standby,
+                tls,
             });
         }
     }

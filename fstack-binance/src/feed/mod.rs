@@ -15,7 +15,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use fstack::{Events, Poll};
-use fstack_tls::TlsConnector;
+use fstack_tls::{cipher_suite_name, Engine, Protocol, TlsConnector};
 
 mod config;
 mod connection;
@@ -84,6 +84,35 @@ where
     Fns(on_event, on_notice)
 }
 
+/// What a connection's TLS handshake negotiated (see [`Notice::Connected`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TlsInfo {
+    /// The engine of the connector the feed was given.
+    pub engine: Engine,
+    /// The protocol version.
+    pub protocol: Option<Protocol>,
+    /// The cipher suite's IANA number, e.g. `0x1301`.
+    pub cipher_suite: Option<u16>,
+}
+
+impl fmt::Display for TlsInfo {
+    /// `TLSv1.3 TLS_AES_128_GCM_SHA256 (rustls)`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.protocol {
+            Some(p) => write!(f, "{p}")?,
+            None => f.write_str("TLS (version unknown)")?,
+        }
+        match self.cipher_suite {
+            Some(s) => match cipher_suite_name(s) {
+                Some(name) => write!(f, " {name}")?,
+                None => write!(f, " cipher suite 0x{s:04X}")?,
+            },
+            None => f.write_str(" (cipher suite unknown)")?,
+        }
+        write!(f, " ({})", self.engine)
+    }
+}
+
 /// What the feed reports to its caller besides market events.
 pub enum Notice<'a> {
     /// A connection is streaming.
@@ -92,6 +121,8 @@ pub enum Notice<'a> {
         addr: SocketAddr,
         /// True for a standby that will replace the current connection.
         standby: bool,
+        /// What the TLS handshake negotiated.
+        tls: TlsInfo,
     },
     /// A connection ended; a new attempt follows after `retry_in`.
     Disconnected {
@@ -158,10 +189,11 @@ pub struct FeedCounters {
 impl fmt::Debug for Notice<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Notice::Connected { addr, standby } => f
+            Notice::Connected { addr, standby, tls } => f
                 .debug_struct("Connected")
                 .field("addr", addr)
                 .field("standby", standby)
+                .field("tls", tls)
                 .finish(),
             Notice::Disconnected { cause, retry_in } => f
                 .debug_struct("Disconnected")

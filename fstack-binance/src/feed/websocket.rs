@@ -55,6 +55,18 @@ pub(super) struct Handshake(Box<MidHandshake<ClientHandshake<Tls>>>);
 /// An open WebSocket.
 pub(super) struct Ws(Box<WebSocket<Tls>>);
 
+impl Ws {
+    /// What the connection's TLS handshake negotiated.
+    pub(super) fn tls_info(&self) -> super::TlsInfo {
+        let tls = self.0.get_ref();
+        super::TlsInfo {
+            engine: tls.engine(),
+            protocol: tls.protocol_version(),
+            cipher_suite: tls.cipher_suite(),
+        }
+    }
+}
+
 /// Where an upgrade stands.
 pub(super) enum Upgrade {
     Open(Ws),

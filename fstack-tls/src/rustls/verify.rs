@@ -103,7 +103,9 @@ pub(crate) fn failure(e: &CertificateError) -> VerifyFailure {
     use CertificateError as C;
     let reason = match e {
         C::NotValidForName | C::NotValidForNameContext { .. } => VerifyReason::HostnameMismatch,
-        C::UnknownIssuer => VerifyReason::UntrustedIssuer,
+        // A signature that does not verify under the trusted certificate of the same name:
+        // issued by someone else, as mbedTLS reports it (not trusted).
+        C::UnknownIssuer | C::BadSignature => VerifyReason::UntrustedIssuer,
         C::Expired | C::ExpiredContext { .. } => VerifyReason::Expired,
         C::NotValidYet | C::NotValidYetContext { .. } => VerifyReason::NotYetValid,
         C::Revoked => VerifyReason::Revoked,
