@@ -182,6 +182,7 @@ impl Versions {
         Ok(v)
     }
 
+    #[cfg_attr(not(feature = "rustls"), allow(dead_code))]
     pub(crate) fn allows(self, p: Protocol) -> bool {
         self.min <= p && p <= self.max
     }
