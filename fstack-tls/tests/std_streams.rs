@@ -82,7 +82,7 @@ fn wrong_hostname_is_rejected_as_hostname_mismatch() {
 }
 
 /// A host given as an IP address must be named by an iPAddress subjectAltName (RFC 9525
-/// §6.3); mbedTLS 2.28 matches DNS names only, so fstack-tls checks these itself.
+/// §6.3).
 #[test]
 fn ip_address_hosts_match_ip_address_names() {
     for combo in combos() {
@@ -97,8 +97,9 @@ fn ip_address_hosts_match_ip_address_names() {
             assert_eq!(client.host(), Some(host));
         }
         // Another address, and an address that is only a DNS name in the certificate's CN/SANs.
-        // The address is checked once the handshake is done (the server has finished its side):
-        // the server learns of it from a bad_certificate alert on its first read.
+        // Both engines reject the certificate before sending their Finished message, so the
+        // server's handshake fails on the alert; a server that got further would see the alert
+        // on its first read, which the check below accepts too.
         let rejected = |connector: &TlsConnector, host: &str, acceptor: &TlsAcceptor| {
             let (client, server) = handshake_pair(connector, host, acceptor);
             if let Ok(mut server) = server {
@@ -144,6 +145,69 @@ fn ip_address_hosts_match_ip_address_names() {
         let (client, server) =
             handshake_pair(&lenient, "127.0.0.9", &combo.acceptor_for(&ca, &dns_only));
         assert!(client.is_ok() && server.is_ok());
+    }
+}
+
+/// The server name in a ClientHello record (RFC 6066 §3 server_name extension), if any.
+fn client_hello_sni(record: &[u8]) -> Option<String> {
+    let u16_at = |b: &[u8], i: usize| usize::from(u16::from_be_bytes([b[i], b[i + 1]]));
+    // Record header (5 bytes), handshake header (4), version (2), random (32).
+    let hello = &record[5 + 4..];
+    let mut p = 2 + 32;
+    p += 1 + usize::from(hello[p]); // session id
+    p += 2 + u16_at(hello, p); // cipher suites
+    p += 1 + usize::from(hello[p]); // compression methods
+    let end = p + 2 + u16_at(hello, p);
+    p += 2;
+    while p < end {
+        let (kind, len) = (u16_at(hello, p), u16_at(hello, p + 2));
+        if kind == 0 {
+            // server_name_list length (2), name type (1), name length (2), name.
+            let name_len = u16_at(hello, p + 4 + 3);
+            let name = &hello[p + 4 + 5..p + 4 + 5 + name_len];
+            return Some(String::from_utf8(name.to_vec()).unwrap());
+        }
+        p += 4 + len;
+    }
+    None
+}
+
+/// SNI carries host names only: a host written as an address is not sent (RFC 6066 §3).
+#[test]
+fn addresses_are_not_sent_as_sni() {
+    for combo in combos() {
+        if combo.server != combo.client {
+            continue; // the server here is a raw socket: one pass per client engine
+        }
+        eprintln!("{combo}");
+        let ca = TestCa::new("Test CA");
+        let connector = combo.connector_for(&ca);
+        for (host, sni) in [
+            ("localhost", Some("localhost")),
+            ("127.0.0.1", None),
+            ("::1", None),
+            ("[::1]", None),
+        ] {
+            let (c, mut s) = support::tcp_pair();
+            // The first step sends the ClientHello, then waits for the server.
+            let _mid = connector.connect(host, c);
+            let mut record = Vec::new();
+            let start = std::time::Instant::now();
+            while record.len() < 5
+                || record.len() < 5 + usize::from(u16::from_be_bytes([record[3], record[4]]))
+            {
+                let mut buf = [0u8; 4096];
+                match s.read(&mut buf) {
+                    Ok(0) => panic!("the client closed"),
+                    Ok(n) => record.extend_from_slice(&buf[..n]),
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                    Err(e) => panic!("{e}"),
+                }
+                assert!(start.elapsed() < support::DEADLINE);
+            }
+            assert_eq!(record[0], 22, "not a handshake record");
+            assert_eq!(client_hello_sni(&record).as_deref(), sni, "host {host}");
+        }
     }
 }
 
