@@ -288,6 +288,82 @@ fn python_ssl_client_against_our_acceptor() {
     }
 }
 
+/// Starts `openssl s_server` for one connection on a free port, in `dir`, presenting `leaf`
+/// with `ca`'s certificate; `args` add to the command line.
+fn s_server(
+    ca: &TestCa,
+    leaf: &certs::CertKey,
+    dir: &std::path::Path,
+    args: &[&str],
+) -> (Reaper, u16) {
+    // Tests run in parallel in one process: each server gets its own files.
+    static SERVERS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = SERVERS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let cert = certs::temp_file(&format!("ossl-cert-{n}.pem"), &leaf.cert_pem);
+    let chain = certs::temp_file(&format!("ossl-chain-{n}.pem"), &ca.ca.cert_pem);
+    let key = certs::temp_file(&format!("ossl-key-{n}.pem"), &leaf.key_pem);
+    // A free port: bind, note, release (s_server cannot report an ephemeral port).
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = Reaper(
+        Command::new("openssl")
+            .args(["s_server", "-quiet", "-naccept", "1", "-accept"])
+            .arg(format!("127.0.0.1:{port}"))
+            .arg("-cert")
+            .arg(&cert)
+            .arg("-cert_chain")
+            .arg(&chain)
+            .arg("-key")
+            .arg(&key)
+            .args(args)
+            .current_dir(dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    (child, port)
+}
+
+/// Connects to `port` once something listens there, and completes the handshake.
+fn connect_when_listening(connector: &TlsConnector, port: u16) -> TlsStream<TcpStream> {
+    let start = Instant::now();
+    let tcp = loop {
+        match TcpStream::connect(("127.0.0.1", port)) {
+            Ok(t) => break t,
+            Err(_) => {
+                assert!(start.elapsed() < DEADLINE, "s_server never listened");
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+    };
+    tcp.set_nonblocking(true).unwrap();
+    let mut side = Side::from(connector.connect("localhost", tcp));
+    while side.step() {
+        assert!(start.elapsed() < DEADLINE);
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    side.into_result().unwrap()
+}
+
+/// Sends an HTTP/1.0 GET and reads the response to the server's close.
+fn http_get(tls: &mut TlsStream<TcpStream>, path: &str) -> Vec<u8> {
+    let request = format!("GET {path} HTTP/1.0\r\n\r\n");
+    write_all_nb(tls, request.as_bytes(), || {
+        std::thread::sleep(Duration::from_millis(1))
+    });
+    // s_server closes with close_notify after the response.
+    match read_to_end(tls) {
+        Ok(page) => page,
+        Err((page, e)) if e.kind() == io::ErrorKind::UnexpectedEof => page,
+        Err((_, e)) => panic!("read: {e}"),
+    }
+}
+
 #[test]
 fn our_client_against_openssl_s_server() {
     if !have("openssl", "version") {
@@ -298,62 +374,14 @@ fn our_client_against_openssl_s_server() {
         eprintln!("{combo}");
         let ca = TestCa::new("Interop CA");
         let leaf = ca.leaf(&["localhost"], Validity::Current);
-        let cert = certs::temp_file("ossl-cert.pem", &leaf.cert_pem);
-        let chain = certs::temp_file("ossl-chain.pem", &ca.ca.cert_pem);
-        let key = certs::temp_file("ossl-key.pem", &leaf.key_pem);
-        // A free port: bind, note, release (s_server cannot report an ephemeral port).
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Reaper(
-            Command::new("openssl")
-                .args(["s_server", "-quiet", "-naccept", "1", "-www", "-accept"])
-                .arg(format!("127.0.0.1:{port}"))
-                .arg("-cert")
-                .arg(&cert)
-                .arg("-cert_chain")
-                .arg(&chain)
-                .arg("-key")
-                .arg(&key)
-                .stdin(Stdio::null())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap(),
-        );
+        let (child, port) = s_server(&ca, &leaf, &std::env::temp_dir(), &["-www"]);
         let connector = combo
             .connector()
             .ca_pem(ca.ca.cert_pem.as_bytes())
             .build()
             .unwrap();
-        let start = Instant::now();
-        let tcp = loop {
-            match TcpStream::connect(("127.0.0.1", port)) {
-                Ok(t) => break t,
-                Err(_) => {
-                    assert!(start.elapsed() < DEADLINE, "s_server never listened");
-                    std::thread::sleep(Duration::from_millis(20));
-                }
-            }
-        };
-        tcp.set_nonblocking(true).unwrap();
-        let mut side = Side::from(connector.connect("localhost", tcp));
-        while side.step() {
-            assert!(start.elapsed() < DEADLINE);
-            std::thread::sleep(Duration::from_millis(1));
-        }
-        let mut tls = side.into_result().unwrap();
-        write_all_nb(&mut tls, b"GET / HTTP/1.0\r\n\r\n", || {
-            std::thread::sleep(Duration::from_millis(1))
-        });
-        // s_server -www closes with close_notify after the status page.
-        let page = match read_to_end(&mut tls) {
-            Ok(page) => page,
-            Err((page, e)) if e.kind() == io::ErrorKind::UnexpectedEof => page,
-            Err((_, e)) => panic!("read: {e}"),
-        };
+        let mut tls = connect_when_listening(&connector, port);
+        let page = http_get(&mut tls, "/");
         let page = String::from_utf8_lossy(&page);
         assert!(page.starts_with("HTTP/1.0 200 ok"), "{page}");
         assert!(page.contains(openssl_name(combo.version)), "{page}");
@@ -361,6 +389,62 @@ fn our_client_against_openssl_s_server() {
         drop(tls);
         drop(child);
     }
+}
+
+/// A server that imposes its cipher suite (as Binance imposes AES-GCM) gets it, and a
+/// megabyte comes through intact, with each AEAD suite of each version.
+#[test]
+fn our_client_takes_the_suite_an_openssl_server_imposes() {
+    if !have("openssl", "version") {
+        eprintln!("SKIPPED our_client_takes_the_suite_an_openssl_server_imposes: no openssl");
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("fstack-tls-suites-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let body = support::Pattern::new(11).bytes(1 << 20);
+    std::fs::write(dir.join("body.bin"), &body).unwrap();
+    for combo in our_sides() {
+        let suites: &[(&str, u16)] = match combo.version {
+            Protocol::Tls12 => &[
+                ("ECDHE-ECDSA-AES128-GCM-SHA256", 0xC02B),
+                ("ECDHE-ECDSA-AES256-GCM-SHA384", 0xC02C),
+                ("ECDHE-ECDSA-CHACHA20-POLY1305", 0xCCA9),
+            ],
+            _ => &[
+                ("TLS_AES_128_GCM_SHA256", 0x1301),
+                ("TLS_AES_256_GCM_SHA384", 0x1302),
+                ("TLS_CHACHA20_POLY1305_SHA256", 0x1303),
+            ],
+        };
+        for &(name, id) in suites {
+            eprintln!("{combo}, {name}");
+            let ca = TestCa::new("Interop CA");
+            let leaf = ca.leaf(&["localhost"], Validity::Current);
+            let option = match combo.version {
+                Protocol::Tls12 => "-cipher",
+                _ => "-ciphersuites",
+            };
+            let (child, port) = s_server(&ca, &leaf, &dir, &["-WWW", option, name]);
+            let connector = combo
+                .connector()
+                .ca_pem(ca.ca.cert_pem.as_bytes())
+                .build()
+                .unwrap();
+            let mut tls = connect_when_listening(&connector, port);
+            assert_eq!(tls.cipher_suite(), Some(id), "{name}");
+            let response = http_get(&mut tls, "/body.bin");
+            let start = response
+                .windows(4)
+                .position(|w| w == b"\r\n\r\n")
+                .expect("an HTTP response")
+                + 4;
+            assert!(response.starts_with(b"HTTP/1.0 200 ok"), "{name}");
+            assert!(response[start..] == body[..], "{name}: the body differs");
+            drop(tls);
+            drop(child);
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]

@@ -8,6 +8,8 @@
 //! the cipher suite list, the callbacks' contexts), so all of those live at fixed heap
 //! addresses, owned here and freed only after what points to them.
 
+#[cfg(target_arch = "x86_64")]
+mod aesni;
 mod bio;
 mod errors;
 mod platform;
@@ -38,11 +40,12 @@ extern "C" {
 /// The cipher suites offered (client) and chosen from (server), most preferred first,
 /// 0-terminated for `mbedtls_ssl_conf_ciphersuites`. AEAD suites with forward secrecy only.
 ///
-/// ChaCha20-Poly1305 comes first because it is this build's fastest AEAD: mbedTLS-rs-sys
-/// compiles mbedTLS at `-Os` without AES-NI, and opening a 460-byte record took 1.05 µs with
-/// ChaCha20-Poly1305 against 3.1 µs (AES-128-GCM) and 3.5 µs (AES-256-GCM), TLS 1.3 and 1.2
-/// alike (BENCHMARKS.md). Servers that honour the client's order (rustls, OpenSSL by default)
-/// pick it; servers that impose AES-GCM (Binance) still find it.
+/// ChaCha20-Poly1305 comes first because it is this build's fastest AEAD: mbedtls-rs-sys
+/// compiles mbedTLS at `-Os` without AES-NI or PCLMULQDQ. Opening a 460-byte record takes
+/// 1.05 µs with ChaCha20-Poly1305, 1.8 µs with AES-GCM on the AES-NI hook (`aesni.rs`) and
+/// 3.1 / 3.5 µs (AES-128 / AES-256) with mbedTLS's software AES, TLS 1.3 and 1.2 alike
+/// (BENCHMARKS.md). Servers that honour the client's order (rustls, OpenSSL's default) pick
+/// it; servers that impose AES-GCM (Binance) still find it.
 static CIPHER_SUITES: [c_int; 10] = [
     sys::MBEDTLS_TLS1_3_CHACHA20_POLY1305_SHA256 as c_int,
     sys::MBEDTLS_TLS1_3_AES_128_GCM_SHA256 as c_int,

@@ -23,7 +23,8 @@ use crate::error::{Error, TlsError};
 /// - the wall clock makes X.509 validity dates count: with the `hook-wall-clock` feature and
 ///   no clock installed mbedTLS fails every date check closed, and without the feature it
 ///   skips them (accepting expired certificates);
-/// - `psa_crypto_init` must precede TLS 1.3, whose key schedule runs on PSA.
+/// - `psa_crypto_init` must precede TLS 1.3, whose key schedule runs on PSA;
+/// - AES on AES-NI (`aesni.rs`) must replace mbedTLS's before any AES context exists.
 pub(crate) fn init() -> Result<(), Error> {
     static DONE: OnceLock<Result<(), sys::psa_status_t>> = OnceLock::new();
     let outcome = *DONE.get_or_init(|| {
@@ -34,6 +35,8 @@ pub(crate) fn init() -> Result<(), Error> {
         unsafe {
             sys::hook::timer::hook_timer(Some(&TIMER));
             sys::hook::wall_clock::hook_wall_clock(Some(&CLOCK));
+            #[cfg(target_arch = "x86_64")]
+            super::aesni::install();
         }
         // SAFETY: no arguments; initialises PSA's global state, once.
         match unsafe { sys::psa_crypto_init() } {
