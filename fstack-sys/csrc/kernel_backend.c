@@ -336,9 +336,28 @@ static ssize_t progress(ssize_t n)
 
 ssize_t ff_read(int d, void *buf, size_t nbytes) { return progress(read(d, buf, nbytes)); }
 
+/* F-Stack's ff_readv and ff_writev hand the caller's iovec array to FreeBSD's uiomove, which
+ * consumes it as it copies (iov_base advanced, iov_len decreased), `const` notwithstanding.
+ * Doing the same here keeps callers honest on this backend: one that reuses the array after
+ * the call (or passes memory it must not have changed) fails here too. */
+static void consume_iov(const struct iovec *iov, int iovcnt, ssize_t done)
+{
+    struct iovec *v = (struct iovec *)iov;
+    int i;
+    for (i = 0; i < iovcnt && done > 0; i++) {
+        size_t take = v[i].iov_len < (size_t)done ? v[i].iov_len : (size_t)done;
+        v[i].iov_base = (char *)v[i].iov_base + take;
+        v[i].iov_len -= take;
+        done -= (ssize_t)take;
+    }
+}
+
 ssize_t ff_readv(int fd, const struct iovec *iov, int iovcnt)
 {
-    return progress(readv(fd, iov, iovcnt));
+    ssize_t n = readv(fd, iov, iovcnt);
+    if (n > 0)
+        consume_iov(iov, iovcnt, n);
+    return progress(n);
 }
 
 ssize_t ff_recv(int s, void *buf, size_t len, int flags)
@@ -369,6 +388,8 @@ ssize_t ff_writev(int fd, const struct iovec *iov, int iovcnt)
     n = sendmsg(fd, &msg, MSG_NOSIGNAL);
     if (n < 0 && errno == ENOTSOCK)
         n = writev(fd, iov, iovcnt);
+    if (n > 0)
+        consume_iov(iov, iovcnt, n);
     return progress(n);
 }
 

@@ -360,22 +360,52 @@ pub(crate) fn write(fd: c_int, buf: &[u8]) -> io::Result<usize> {
     check_io(unsafe { fstack_sys::ff_write(fd, buf.as_ptr().cast(), buf.len()) } as isize)
 }
 
-/// `ff_readv` of at most `UIO_MAXIOV` buffers.
-pub(crate) fn readv(fd: c_int, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
-    ensure_io("ff_readv")?;
-    let n = bufs.len().min(libc::UIO_MAXIOV as usize);
-    // SAFETY: IoSliceMut is ABI-compatible with struct iovec, and each of the first n slices
-    // is valid for writes of its length.
-    check_io(unsafe { fstack_sys::ff_readv(fd, bufs.as_mut_ptr().cast(), n as c_int) } as isize)
+/// Buffers passed to one `ff_readv`/`ff_writev`; a vectored read or write may use fewer
+/// buffers than it was given.
+const IOV_MAX_COPY: usize = 64;
+
+/// A copy of `bufs`' first [`IOV_MAX_COPY`] (pointer, length) pairs as `struct iovec`s.
+///
+/// F-Stack's `ff_readv` and `ff_writev` hand the caller's iovec array to FreeBSD's
+/// `uiomove`, which consumes it while copying (advances `iov_base`, decreases `iov_len`)
+/// despite the `const` in `ff_writev`'s signature (`ff_syscall_wrapper.c` casts it away).
+/// Passing the caller's `IoSlice`s directly would change them behind a shared reference: the
+/// caller (rustls, for one) would then see zero-length buffers. So the array is always a copy.
+fn iovecs(
+    bufs: impl Iterator<Item = (*mut libc::c_void, usize)>,
+) -> ([libc::iovec; IOV_MAX_COPY], usize) {
+    let mut iov = [libc::iovec {
+        iov_base: std::ptr::null_mut(),
+        iov_len: 0,
+    }; IOV_MAX_COPY];
+    let mut n = 0;
+    for (slot, (base, len)) in iov.iter_mut().zip(bufs) {
+        *slot = libc::iovec {
+            iov_base: base,
+            iov_len: len,
+        };
+        n += 1;
+    }
+    (iov, n)
 }
 
-/// `ff_writev` of at most `UIO_MAXIOV` buffers.
+/// `ff_readv` into at most [`IOV_MAX_COPY`] buffers.
+pub(crate) fn readv(fd: c_int, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
+    ensure_io("ff_readv")?;
+    let (mut iov, n) = iovecs(bufs.iter_mut().map(|b| (b.as_mut_ptr().cast(), b.len())));
+    // SAFETY: each of the first n iovecs describes a live buffer of `bufs`, valid for writes of
+    // its length; F-Stack may rewrite the array itself, which is this function's copy.
+    check_io(unsafe { fstack_sys::ff_readv(fd, iov.as_mut_ptr().cast(), n as c_int) } as isize)
+}
+
+/// `ff_writev` of at most [`IOV_MAX_COPY`] buffers.
 pub(crate) fn writev(fd: c_int, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
     ensure_io("ff_writev")?;
-    let n = bufs.len().min(libc::UIO_MAXIOV as usize);
-    // SAFETY: IoSlice is ABI-compatible with struct iovec, and each of the first n slices is
-    // valid for reads of its length.
-    check_io(unsafe { fstack_sys::ff_writev(fd, bufs.as_ptr().cast(), n as c_int) } as isize)
+    let (mut iov, n) = iovecs(bufs.iter().map(|b| (b.as_ptr().cast_mut().cast(), b.len())));
+    // SAFETY: each of the first n iovecs describes a live buffer of `bufs`, valid for reads of
+    // its length (F-Stack only reads through iov_base); F-Stack may rewrite the array itself,
+    // which is this function's copy.
+    check_io(unsafe { fstack_sys::ff_writev(fd, iov.as_mut_ptr().cast(), n as c_int) } as isize)
 }
 
 // --- epoll -------------------------------------------------------------------------------------

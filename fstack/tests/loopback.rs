@@ -567,6 +567,114 @@ impl Scenario for Refused {
     }
 }
 
+/// Vectored writes and reads carry the bytes in order and leave the caller's `IoSlice`s as
+/// they were: F-Stack's `ff_writev`/`ff_readv` consume the iovec array they are given (the
+/// kernel backend does the same), so the safe API must hand them a copy.
+struct Vectored {
+    poll: Poll,
+    events: Events,
+    listener: FStackListener,
+    client: FStackSocket,
+    server: Option<FStackSocket>,
+    sent: bool,
+    got: Vec<u8>,
+}
+
+impl Vectored {
+    const PARTS: [&'static [u8]; 3] = [b"first,", b"", b"second and third"];
+
+    fn new() -> Result<Vectored, Error> {
+        let listener = FStackListener::bind("127.0.0.1:0".parse().unwrap())?;
+        let client = FStackSocket::connect(listener.local_addr()?)?;
+        let mut poll = Poll::new()?;
+        poll.register(&listener, Token(0), Interest::READABLE)?;
+        poll.register(&client, Token(1), BOTH)?;
+        Ok(Vectored {
+            poll,
+            events: Events::with_capacity(8),
+            listener,
+            client,
+            server: None,
+            sent: false,
+            got: Vec::new(),
+        })
+    }
+
+    fn step_inner(&mut self) -> Result<bool, String> {
+        self.poll.poll(&mut self.events).map_err(fail("poll"))?;
+        if self.server.is_none() {
+            match self.listener.accept() {
+                Ok((s, _)) => {
+                    self.poll
+                        .register(&s, Token(2), BOTH)
+                        .map_err(fail("register"))?;
+                    self.server = Some(s);
+                }
+                Err(e) if e.is_would_block() => return Ok(false),
+                Err(e) => return Err(format!("accept: {e}")),
+            }
+        }
+        if !self.sent && self.client.finish_connect().map_err(fail("connect"))? {
+            let slices = Self::PARTS.map(std::io::IoSlice::new);
+            let n = self
+                .client
+                .write_vectored(&slices)
+                .map_err(fail("write_vectored"))?;
+            let total: usize = Self::PARTS.iter().map(|p| p.len()).sum();
+            if n != total {
+                return Err(format!("write_vectored wrote {n} of {total} bytes"));
+            }
+            for (slice, part) in slices.iter().zip(Self::PARTS) {
+                if &**slice != part {
+                    return Err(format!("write_vectored changed a buffer: {slice:?}"));
+                }
+            }
+            self.sent = true;
+        }
+        let Some(server) = self.server.as_mut() else {
+            return Ok(false);
+        };
+        let (mut a, mut b) = ([0u8; 5], [0u8; 64]);
+        let mut slices = [
+            std::io::IoSliceMut::new(&mut a),
+            std::io::IoSliceMut::new(&mut b),
+        ];
+        match server.read_vectored(&mut slices) {
+            Ok(n) => {
+                if slices[0].len() != 5 || slices[1].len() != 64 {
+                    return Err("read_vectored changed the buffers' lengths".into());
+                }
+                let mut joined = a.to_vec();
+                joined.extend_from_slice(&b);
+                self.got.extend_from_slice(&joined[..n]);
+            }
+            Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+            Err(e) => return Err(format!("read_vectored: {e}")),
+        }
+        let want = Self::PARTS.concat();
+        if self.got.len() >= want.len() {
+            if self.got != want {
+                return Err(format!("received {:?}", String::from_utf8_lossy(&self.got)));
+            }
+            return Ok(true);
+        }
+        Ok(false)
+    }
+}
+
+impl Scenario for Vectored {
+    fn name(&self) -> &'static str {
+        "vectored writes and reads leave the caller's buffers intact"
+    }
+    fn step(&mut self) -> Option<Result<(), String>> {
+        match self.step_inner() {
+            Ok(true) => Some(Ok(())),
+            Ok(false) => None,
+            Err(e) => Some(Err(e)),
+        }
+    }
+}
+
 /// Addresses that cannot be used give errors naming the call and the OS reason.
 struct BadAddresses;
 
@@ -614,6 +722,7 @@ fn loopback_scenarios_in_one_loop() {
             Box::new(Bulk::new().expect("bulk")),
             Box::new(Thousand::new().expect("thousand")),
             Box::new(Refused::new().expect("refused")),
+            Box::new(Vectored::new().expect("vectored")),
             Box::new(BadAddresses),
         ];
         match Echo::new("echo over IPv6", "[::1]:0".parse().unwrap()) {
