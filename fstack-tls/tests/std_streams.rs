@@ -7,7 +7,7 @@ mod support;
 use std::io::{self, Read, Write};
 use std::net::Shutdown;
 
-use fstack_tls::{Engine, Error, TlsAcceptor, TlsConnector, VerifyReason};
+use fstack_tls::{Engine, Error, Protocol, TlsAcceptor, TlsConnector, VerifyReason};
 use support::certs::{self, TestCa, Validity};
 use support::{combos, handshake_pair, read_available, write_all_nb, Combo, Pattern};
 
@@ -47,7 +47,18 @@ fn valid_certificate_handshake_and_data_both_ways() {
             let (client, server) = handshake_pair(&connector, host, &acceptor);
             let (mut client, mut server) = (client.unwrap(), server.unwrap());
             assert_eq!(client.host(), Some(host));
-            assert!(client.cipher_suite().is_some());
+            assert_eq!(client.protocol_version(), Some(combo.version));
+            assert_eq!(client.cipher_suite(), server.cipher_suite());
+            if combo.server == Engine::Rustls {
+                // rustls servers follow the client's order: each engine's first choice.
+                let want = match (combo.client, combo.version) {
+                    (Engine::Rustls, Protocol::Tls13) => "TLS_AES_128_GCM_SHA256",
+                    (Engine::Rustls, _) => "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
+                    (_, Protocol::Tls13) => "TLS_CHACHA20_POLY1305_SHA256",
+                    (_, _) => "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256",
+                };
+                assert_eq!(client.cipher_suite_name(), Some(want), "{combo}");
+            }
             write_all_nb(&mut client, b"ping", || {});
             let mut got = Vec::new();
             while got.len() < 4 {
