@@ -42,6 +42,7 @@ impl<'a> Scan<'a> {
     // start just after the opening quote and consume the closing one.
 
     /// A plain string's content.
+    #[inline(always)]
     fn str_body(&mut self) -> Option<&'a str> {
         let end = scan::string_end(self.text.as_bytes(), self.pos)?;
         let s = self.text.get(self.pos..end)?;
@@ -49,17 +50,20 @@ impl<'a> Scan<'a> {
         Some(s)
     }
     /// A decimal's content, scanned and validated in one pass.
+    #[inline(always)]
     fn dec_body(&mut self) -> Option<Decimal<'a>> {
         let end = scan::decimal_end(self.text.as_bytes(), self.pos)?;
         let s = self.text.get(self.pos..end)?;
         self.pos = end + 1;
         Some(Decimal::from_validated(s))
     }
+    #[inline(always)]
     fn uint(&mut self) -> Option<u64> {
         let (v, end) = scan::uint(self.text.as_bytes(), self.pos)?;
         self.pos = end;
         Some(v)
     }
+    #[inline(always)]
     fn int(&mut self) -> Option<i64> {
         if self.text.as_bytes().get(self.pos) == Some(&b'-') {
             self.pos += 1;
@@ -68,6 +72,7 @@ impl<'a> Scan<'a> {
         }
         i64::try_from(self.uint()?).ok()
     }
+    #[inline(always)]
     fn boolean(&mut self) -> Option<bool> {
         let rest = self.text.as_bytes().get(self.pos..)?;
         if rest.starts_with(b"true") {
@@ -89,31 +94,38 @@ impl<'a> Scan<'a> {
         let rest = self.text.as_bytes().get(self.pos..)?;
         (rest.first_chunk::<N>() == Some(lit)).then(|| self.pos += N)
     }
+    #[inline(always)]
     fn uint_after<const N: usize>(&mut self, lit: &[u8; N]) -> Option<u64> {
         self.lit(lit)?;
         self.uint()
     }
+    #[inline(always)]
     fn int_after<const N: usize>(&mut self, lit: &[u8; N]) -> Option<i64> {
         self.lit(lit)?;
         self.int()
     }
+    #[inline(always)]
     fn str_after<const N: usize>(&mut self, lit: &[u8; N]) -> Option<&'a str> {
         self.lit(lit)?;
         self.str_body()
     }
+    #[inline(always)]
     fn dec_after<const N: usize>(&mut self, lit: &[u8; N]) -> Option<Decimal<'a>> {
         self.lit(lit)?;
         self.dec_body()
     }
+    #[inline(always)]
     fn bool_after<const N: usize>(&mut self, lit: &[u8; N]) -> Option<bool> {
         self.lit(lit)?;
         self.boolean()
     }
+    #[inline(always)]
     fn levels_after<const N: usize>(&mut self, lit: &[u8; N]) -> Option<Levels<'a>> {
         self.lit(lit)?;
         self.levels()
     }
     /// The closing `}` and the end of the text (white space after it: the general path).
+    #[inline(always)]
     fn end(&mut self) -> Option<()> {
         self.lit(b"}")?;
         (self.pos == self.text.len()).then_some(())
