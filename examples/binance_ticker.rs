@@ -89,7 +89,8 @@ fn run(config: &Config) -> Result<(), String> {
         out: std::io::BufWriter::with_capacity(64 << 10, std::io::stdout().lock()),
         write_error: None,
     };
-    let started = Instant::now();
+    // The loop reads the clock once per iteration (`now`); --duration compares it with this.
+    let deadline = config.duration.map(|d| Instant::now() + d);
     let mut feed: Option<Feed> = None;
     let mut closing = false;
     let mut outcome: Result<(), String> = Ok(());
@@ -103,9 +104,8 @@ fn run(config: &Config) -> Result<(), String> {
                 Err(e) => return ControlFlow::Break(Err(e.to_string())),
             },
         };
-        let done = printer.has_enough()
-            || config.duration.is_some_and(|d| started.elapsed() >= d)
-            || shutdown.requested();
+        let done =
+            printer.has_enough() || deadline.is_some_and(|t| now >= t) || shutdown.requested();
         if done && !closing {
             closing = true;
             feed.close(now);
