@@ -1,6 +1,7 @@
 //! Binance spot market data over F-Stack: TLS (mbedTLS) + WebSocket (tungstenite) on an
 //! `FStackSocket`, decoded zero-copy with exact decimals. A thin CLI over
-//! `fstack_binance::feed::Feed`; run with `--help` for the options.
+//! `fstack_binance::feed::Feed`; run with `--help` for the options. `--format none` prints
+//! nothing per event (the summary still counts and times them): the client's own work.
 //!
 //! ```text
 //! cargo run --release --example binance_ticker -- --symbol btcusdt --stream ticker
@@ -20,7 +21,7 @@ use fstack::{ShutdownSignal, Stack, StackOptions};
 use fstack_binance::cli::{self, Command, Config};
 use fstack_binance::events::StreamEvent;
 use fstack_binance::feed::{Feed, FeedHandler, Notice};
-use fstack_binance::output::Formatter;
+use fstack_binance::output::{Format, Formatter};
 use fstack_binance::stats::{unix_micros_now, Stats};
 use fstack_tls::TlsConnector;
 
@@ -88,7 +89,8 @@ fn run(config: &Config) -> Result<(), String> {
         out: std::io::BufWriter::with_capacity(64 << 10, std::io::stdout().lock()),
         write_error: None,
     };
-    let started = Instant::now();
+    // The loop reads the clock once per iteration (`now`); --duration compares it with this.
+    let deadline = config.duration.map(|d| Instant::now() + d);
     let mut feed: Option<Feed> = None;
     let mut closing = false;
     let mut outcome: Result<(), String> = Ok(());
@@ -102,9 +104,8 @@ fn run(config: &Config) -> Result<(), String> {
                 Err(e) => return ControlFlow::Break(Err(e.to_string())),
             },
         };
-        let done = printer.has_enough()
-            || config.duration.is_some_and(|d| started.elapsed() >= d)
-            || shutdown.requested();
+        let done =
+            printer.has_enough() || deadline.is_some_and(|t| now >= t) || shutdown.requested();
         if done && !closing {
             closing = true;
             feed.close(now);
@@ -156,9 +157,9 @@ fn run(config: &Config) -> Result<(), String> {
     outcome
 }
 
-/// Prints each event as one line and reports notices on stderr.
+/// Prints each event as one line (none with `--format none`) and reports notices on stderr.
 struct Printer<W: Write> {
-    /// `--count`: events beyond it are not printed.
+    /// `--count`: events beyond it are neither printed nor counted.
     count: Option<u64>,
     formatter: Formatter,
     stats: Stats,
@@ -189,6 +190,9 @@ impl<W: Write> FeedHandler for Printer<W> {
             return; // already have what was asked for, or nowhere to put it
         }
         self.stats.record_event(ev.event_time(), unix_micros_now());
+        if self.formatter.format == Format::None {
+            return; // counted and timed; no line
+        }
         self.line.clear();
         self.formatter.write_line(&mut self.line, ev);
         if let Err(e) = self.out.write_all(self.line.as_bytes()) {

@@ -238,6 +238,46 @@ impl Drop for Exchange {
     }
 }
 
+/// `--format none`: nothing on stdout, every event still decoded and counted (the summary's
+/// count is exact, with latency), under a flood as fast as the client reads.
+#[test]
+fn format_none_prints_nothing_and_counts_exactly() {
+    if common::skip_unless_kernel_backend("format_none_prints_nothing_and_counts_exactly") {
+        return;
+    }
+    let ex = Exchange::start(
+        "none",
+        MockConfig {
+            rate: 0.0,
+            ..MockConfig::default()
+        },
+    );
+    let out = ticker(
+        &ex.mock,
+        ex.ca.to_str().unwrap(),
+        &[
+            "--stream", "ticker", "--stream", "trade", "--count", "3000", "--format", "none",
+        ],
+    );
+    let stderr = stderr_of(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        out.stdout.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let summary: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("events "))
+        .collect();
+    assert_eq!(summary.len(), 1, "{stderr}");
+    assert!(summary[0].starts_with("events 3000  messages "), "{stderr}");
+    assert!(
+        stderr.contains("latency us (event time -> receive, n=3000, ms timestamps): p50 "),
+        "{stderr}"
+    );
+}
+
 /// Argument errors: exit 2, one line naming the option, `(see --help)` once; `--help` on
 /// stdout, exit 0.
 #[test]
@@ -286,6 +326,7 @@ fn bad_arguments_exit_2_with_one_line() {
         "--connect-timeout",
         "--connect-retries",
         "depth20",
+        "text, json (one JSON object per line) or none",
     ] {
         assert!(help.contains(opt), "{opt}: {help}");
     }

@@ -199,18 +199,21 @@ fn text_frame(text: &str) -> Vec<u8> {
 mod websocket_read {
     use super::*;
 
-    /// tungstenite's default 128 KiB read buffer, and the feed's smaller one.
-    const READ_BUFFERS: [usize; 3] = [128 << 10, 16 << 10, 4 << 10];
+    /// tungstenite's default 128 KiB read buffer, and smaller ones (the feed's is
+    /// `fstack_binance::feed::websocket_config`'s).
+    const READ_BUFFERS: [usize; 5] = [128 << 10, 16 << 10, 4 << 10, 2 << 10, 1 << 10];
 
-    #[divan::bench(args = READ_BUFFERS)]
-    fn ticker_frame_per_read(bencher: Bencher, read_buffer: usize) {
+    /// Frames of `per_read` ticker events, `per_read` frames handed out per read of the stream
+    /// (a TLS stream hands out one record's plaintext per read; the mock exchange puts what it
+    /// generated in one loop iteration into one record).
+    fn bench(bencher: Bencher, read_buffer: usize, per_read: usize) {
         let frame = text_frame(&payload("btcusdt@ticker"));
         let frame_len = frame.len();
-        let data: Vec<u8> = frame.iter().copied().cycle().take(frame_len * 64).collect();
+        let data: Vec<u8> = frame.iter().copied().cycle().take(frame_len * 60).collect();
         let stream = Replay {
             data,
             pos: 0,
-            chunk: frame_len,
+            chunk: frame_len * per_read,
         };
         let config = WebSocketConfig::default().read_buffer_size(read_buffer);
         let mut ws = WebSocket::from_raw_socket(stream, Role::Client, Some(config));
@@ -218,6 +221,18 @@ mod websocket_read {
             let msg = ws.read().unwrap();
             black_box(msg.len())
         });
+    }
+
+    /// One frame per read: one event per TLS record.
+    #[divan::bench(args = READ_BUFFERS)]
+    fn ticker_frame_per_read(bencher: Bencher, read_buffer: usize) {
+        bench(bencher, read_buffer, 1);
+    }
+
+    /// Ten frames per read: ten events per TLS record (a combined connection at full rate).
+    #[divan::bench(args = READ_BUFFERS)]
+    fn ten_ticker_frames_per_read(bencher: Bencher, read_buffer: usize) {
+        bench(bencher, read_buffer, 10);
     }
 }
 
@@ -355,6 +370,39 @@ mod client_path {
                 match decode(t.as_str(), Some(hint)) {
                     Ok(Message::Event(e)) => black_box(e.event_time()),
                     other => panic!("{other:?}"),
+                }
+            });
+    }
+
+    /// WebSocket frames read from TLS records of `N` combined ticker events each, with tungstenite
+    /// reading `read_buffer` bytes at a time (a record larger than that takes several reads of
+    /// the TLS stream, a smaller one zero-fills the unused part of the buffer); per event,
+    /// decoding included.
+    #[divan::bench(consts = [1, 10], args = [1 << 10, 2 << 10, 4 << 10, 16 << 10])]
+    fn records_of<const N: usize>(bencher: Bencher, read_buffer: usize) {
+        let (client, mut server) = tls_pair();
+        let text = format!(
+            r#"{{"stream":"btcusdt@ticker","data":{}}}"#,
+            payload("btcusdt@ticker")
+        );
+        let record = text_frame(&text).repeat(N);
+        let config = fstack_binance::feed::websocket_config(1 << 20).read_buffer_size(read_buffer);
+        let mut ws = WebSocket::from_raw_socket(client, Role::Client, Some(config));
+        bencher
+            .counter(BytesCount::new(record.len()))
+            .with_inputs(|| {
+                server.write_all(&record).unwrap();
+            })
+            .bench_local_values(|()| {
+                for _ in 0..N {
+                    let msg = ws.read().unwrap();
+                    let tungstenite::Message::Text(t) = msg else {
+                        panic!("not text");
+                    };
+                    match decode(t.as_str(), None) {
+                        Ok(Message::Event(e)) => black_box(e.event_time()),
+                        other => panic!("{other:?}"),
+                    };
                 }
             });
     }

@@ -229,7 +229,9 @@ struct Args {
     /// answers wait for the server's Retry-After
     #[arg(allow_negative_numbers = true, long, value_name = "N", default_value = "5", value_parser = positive_u32)]
     connect_retries: u32,
-    /// Output format: text or json (one JSON object per line)
+    /// Output format: text, json (one JSON object per line) or none (no line per event: events
+    /// are still decoded, counted and timed for the summary on stderr; measures the client's
+    /// own work)
     #[arg(long, value_name = "FORMAT", default_value = "text", value_parser = format)]
     format: Format,
     /// At a clean exit, write the receive-latency histogram to FILE (HdrHistogram V2 + DEFLATE,
@@ -302,7 +304,7 @@ fn resolve(v: &str) -> Result<Resolve, String> {
 }
 
 fn format(v: &str) -> Result<Format, String> {
-    Format::parse(v).ok_or_else(|| "expected text or json".into())
+    Format::parse(v).ok_or_else(|| "expected text, json or none".into())
 }
 
 fn digits(v: &str) -> Result<&str, String> {

@@ -23,6 +23,10 @@
 //! decimal strings exactly as received, ids and counts as numbers, other `*_time` fields in
 //! milliseconds. Depth events add `depth` (`partial` or `update`) and `bids`/`asks` as arrays of
 //! `["price","qty"]`.
+//!
+//! None (`--format none`): no line at all. Events are still decoded, counted and timed (the
+//! summary at exit reports them), so that a run measures the client's own work without the
+//! cost of formatting and writing lines.
 
 use std::fmt::Write as _;
 
@@ -38,14 +42,17 @@ pub enum Format {
     Text,
     /// One JSON object per line.
     Json,
+    /// No line per event: [`Formatter::write_line`] appends nothing.
+    None,
 }
 
 impl Format {
-    /// Parses `text` or `json`.
+    /// Parses `text`, `json` or `none`.
     pub fn parse(s: &str) -> Option<Self> {
         match s {
             "text" => Some(Format::Text),
             "json" => Some(Format::Json),
+            "none" => Some(Format::None),
             _ => None,
         }
     }
@@ -66,11 +73,13 @@ impl Formatter {
         Formatter { format, time_unit }
     }
 
-    /// Appends one line (with a trailing `\n`) for `ev` to `out`.
+    /// Appends one line (with a trailing `\n`) for `ev` to `out`; nothing for
+    /// [`Format::None`].
     pub fn write_line(&self, out: &mut String, ev: &StreamEvent<'_>) {
         match self.format {
             Format::Text => write_text(out, ev),
             Format::Json => write_json(out, ev, self.time_unit),
+            Format::None => return,
         }
         out.push('\n');
     }
@@ -516,6 +525,10 @@ mod tests {
         assert_eq!(out.capacity(), cap);
         assert_eq!(Format::parse("json"), Some(Format::Json));
         assert_eq!(Format::parse("text"), Some(Format::Text));
+        assert_eq!(Format::parse("none"), Some(Format::None));
         assert_eq!(Format::parse("JSON"), None);
+        let mut out = String::from("kept");
+        Formatter::new(Format::None, TimeUnit::Millisecond).write_line(&mut out, &e);
+        assert_eq!(out, "kept");
     }
 }

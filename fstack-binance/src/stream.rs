@@ -329,6 +329,13 @@ pub const MAX_SYMBOL_CHARS: usize = 32;
 /// (white space, `/`, `@`, quotes, control characters) is rejected, which also keeps stream
 /// names safe to put into JSON control messages without escaping.
 pub fn valid_symbol(s: &str) -> bool {
+    if s.is_ascii() {
+        // The same rule without the per-character Unicode tables: an ASCII letter or digit
+        // lowercases to one, and each character is one byte. Combined streams parse their
+        // name with every event.
+        return (1..=MAX_SYMBOL_CHARS).contains(&s.len())
+            && s.bytes().all(|b| b.is_ascii_alphanumeric());
+    }
     let mut n = 0;
     for c in s.chars() {
         // Its lowercase form too: stream names carry the symbol lowercased, and `İ` (U+0130)
@@ -363,8 +370,14 @@ pub fn push_uppercase(out: &mut String, symbol: &str) {
 /// True when two symbols are the same up to case (`BTCUSDT` = `btcusdt`, `币安人生USDT` =
 /// `币安人生usdt`), without allocating.
 pub fn same_symbol(a: &str, b: &str) -> bool {
+    // Equal up to ASCII case is equal up to any case (other characters compared as they
+    // are): one pass for the common case. Only a difference in non-ASCII text needs Unicode
+    // lowercasing.
+    if a.eq_ignore_ascii_case(b) {
+        return true;
+    }
     if a.is_ascii() && b.is_ascii() {
-        return a.eq_ignore_ascii_case(b);
+        return false;
     }
     a.chars()
         .flat_map(char::to_lowercase)

@@ -232,7 +232,7 @@ fn errors_are_one_line() {
         (&["--stall-timeout", "0.0000000001"], "invalid value '0.0000000001' for '--stall-timeout <SECS>': expected a decimal number of seconds such as 2.5 (0 = off) (see --help)"),
         (&["--stall-timeout", "x"], "invalid value 'x' for '--stall-timeout <SECS>': expected a decimal number of seconds such as 2.5 (0 = off) (see --help)"),
         (&["--duration", "99999999999999999999999999"], "invalid value '99999999999999999999999999' for '--duration <SECS>': expected a positive decimal number of seconds such as 2.5 (see --help)"),
-        (&["--format", "xml"], "invalid value 'xml' for '--format <FORMAT>': expected text or json (see --help)"),
+        (&["--format", "xml"], "invalid value 'xml' for '--format <FORMAT>': expected text, json or none (see --help)"),
         (&["--stream", "kline"], "invalid value 'kline' for '--stream <KIND>': unknown kind (expected ticker, miniTicker, bookTicker, trade, aggTrade, depth, depth5, depth10 or depth20) (see --help)"),
         (&["--stream", "depth7"], "invalid value 'depth7' for '--stream <KIND>': unknown kind (expected ticker, miniTicker, bookTicker, trade, aggTrade, depth, depth5, depth10 or depth20) (see --help)"),
         (&["--symbol", "btc/usdt"], "invalid value 'btc/usdt' for '--symbol <SYM>': invalid symbol (expected 1-32 letters or digits, e.g. btcusdt or 币安人生usdt) (see --help)"),

@@ -7,6 +7,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use super::levels::skip_ws;
+use super::scan;
 use super::{
     fast, DecodeError, ErrorReply, MarketEvent, Message, PartialDepth, Response, StreamEvent,
 };
@@ -99,6 +100,15 @@ struct Envelope<'a> {
 /// [`StreamEvent::stream`] and gives partial-depth events their symbol. Combined payloads
 /// name their stream themselves and the hint is ignored.
 pub fn decode<'a>(text: &'a str, hint: Option<StreamRef<'a>>) -> Result<Message<'a>, DecodeError> {
+    // Binance's exact layouts first (see `fast::exact`): a raw event, or one in the combined
+    // envelope. What they decline goes through the general dispatch below.
+    let (data, src) = match combined_exact(text) {
+        Some((stream, data)) => (data, Source::Combined(stream)),
+        None => (text, Source::Raw(hint)),
+    };
+    if let Some(ev) = fast::exact(data) {
+        return event(ev, src);
+    }
     let b = text.as_bytes();
     let Some((key, after)) = first_key(b) else {
         let start = skip_ws(b, 0);
@@ -180,20 +190,26 @@ fn fast_or_serde<'a, T: Deserialize<'a>>(
 }
 
 fn partial_depth<'a>(text: &'a str, src: Source<'a>) -> Result<Message<'a>, DecodeError> {
-    let mut d: PartialDepth<'a> = fast_or_serde(text, fast::partial_depth)?;
-    let stream = match src {
-        Source::Combined(s) => Some(s),
-        Source::Raw(h) => h,
-    };
-    if let Some(s) = stream {
-        if matches!(s.kind, StreamKind::PartialDepth { .. }) {
-            d.symbol = s.symbol;
-        }
-    }
+    let d: PartialDepth<'a> = fast_or_serde(text, fast::partial_depth)?;
     event(MarketEvent::PartialDepth(d), src)
 }
 
-fn event<'a>(ev: MarketEvent<'a>, src: Source<'a>) -> Result<Message<'a>, DecodeError> {
+/// The decoded event with its stream: the combined stream's name (which must carry this
+/// kind), or the raw connection's hint when consistent. Partial depth, whose payload has no
+/// symbol, takes it from that stream.
+#[inline(always)]
+fn event<'a>(mut ev: MarketEvent<'a>, src: Source<'a>) -> Result<Message<'a>, DecodeError> {
+    if let MarketEvent::PartialDepth(d) = &mut ev {
+        let stream = match src {
+            Source::Combined(s) => Some(s),
+            Source::Raw(h) => h,
+        };
+        if let Some(s) = stream {
+            if matches!(s.kind, StreamKind::PartialDepth { .. }) {
+                d.symbol = s.symbol;
+            }
+        }
+    }
     let stream = match src {
         Source::Combined(s) => {
             if !ev.matches_kind(s.kind) {
@@ -265,10 +281,32 @@ fn decode_combined<'a>(text: &'a str, b: &[u8], after: usize) -> Result<Message<
 
 fn decode_data<'a>(data: &'a str, stream: StreamRef<'a>) -> Result<Message<'a>, DecodeError> {
     let src = Source::Combined(stream);
+    if let Some(ev) = fast::exact(data) {
+        return event(ev, src);
+    }
     match first_key(data.as_bytes()) {
         Some((key, after)) => decode_payload(data, key, after, src),
         None => probe_payload(data, src),
     }
+}
+
+/// `{"stream":"NAME","data":DATA}` with nothing around it: the stream (when its name parses)
+/// and DATA.
+#[inline(always)]
+fn combined_exact(text: &str) -> Option<(StreamRef<'_>, &str)> {
+    const PREFIX: &[u8; 11] = br#"{"stream":""#;
+    const DATA: &[u8; 9] = br#"","data":"#;
+    let b = text.as_bytes();
+    if b.first_chunk::<11>() != Some(PREFIX) || b.last() != Some(&b'}') {
+        return None;
+    }
+    let name_end = scan::string_end(b, PREFIX.len())?;
+    if b.get(name_end..)?.first_chunk::<9>() != Some(DATA) {
+        return None;
+    }
+    let data = text.get(name_end + DATA.len()..text.len() - 1)?;
+    let stream = StreamRef::parse(text.get(PREFIX.len()..name_end)?).ok()?;
+    Some((stream, data))
 }
 
 /// `{"stream":"` ... `","data":` at the start: returns the name and where data starts.

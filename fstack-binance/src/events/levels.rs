@@ -4,6 +4,7 @@
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
+use super::scan;
 use crate::decimal::Decimal;
 
 /// One price level `[price, quantity]`.
@@ -183,6 +184,16 @@ fn next_level<'a>(
     first: bool,
 ) -> Result<Option<Level<'a>>, &'static str> {
     let b = raw.as_bytes();
+    // Binance's compact layout, `["p","q"]` after a `,` (none before the first), checked as
+    // constant bytes around the two decimals; anything else takes the general way below,
+    // which accepts the same levels and names what is wrong.
+    let at = if first { *pos } else { *pos + 1 };
+    if (first || b.get(*pos) == Some(&b',')) && b.get(at..at + 2) == Some(b"[\"") {
+        if let Some((level, end)) = compact_level(raw, at + 2) {
+            *pos = end;
+            return Ok(Some(level));
+        }
+    }
     *pos = skip_ws(b, *pos);
     match b.get(*pos) {
         Some(b']') => {
@@ -204,4 +215,24 @@ fn next_level<'a>(
     let qty = decimal_string(raw, pos)?;
     expect(b, pos, b']', "depth level must have exactly two entries")?;
     Ok(Some(Level { price, qty }))
+}
+
+/// `p","q"]` with `start` just after the opening quote of `p`: the level and the offset past
+/// its `]`, if both decimals are valid and the bytes around them are exactly these.
+#[inline]
+fn compact_level(raw: &str, start: usize) -> Option<(Level<'_>, usize)> {
+    let b = raw.as_bytes();
+    let p_end = scan::decimal_end(b, start)?;
+    if b.get(p_end..p_end + 3)? != b"\",\"" {
+        return None;
+    }
+    let q_end = scan::decimal_end(b, p_end + 3)?;
+    if b.get(q_end..q_end + 2)? != b"\"]" {
+        return None;
+    }
+    let level = Level {
+        price: Decimal::from_validated(raw.get(start..p_end)?),
+        qty: Decimal::from_validated(raw.get(p_end + 3..q_end)?),
+    };
+    Some((level, q_end + 2))
 }

@@ -25,15 +25,18 @@
 //! ## Speed
 //! Every event kind in Binance's layout (any key order and whitespace, no escapes, no unknown
 //! keys) goes through a small hand parser; anything else falls back to serde_json, which then
-//! decides and reports errors. A ticker decodes in about 0.86 µs instead of 1.17 µs through
-//! serde's derived visitors (BENCHMARKS.md).
+//! decides and reports errors. Binance's exact layout (its key order, no white space) takes
+//! the quickest tier, which compares the constant bytes between values instead of reading
+//! keys. A ticker decodes in about 0.17 µs, several times faster than through serde's
+//! derived visitors (BENCHMARKS.md).
 //!
 //! ## Dispatch
-//! The message type is chosen from the first key of the object without a separate parsing
-//! pass: `"stream"` (combined; the `data` slice is decoded directly), `"e"` (its value picks
-//! the struct), `"u"` (bookTicker), `"lastUpdateId"` (partial depth), `"result"`, `"id"`,
-//! `"code"`, `"error"` (control replies). Any other layout falls back to a probe pass that
-//! accepts the keys in any order.
+//! An event in Binance's exact layout, raw or in the combined envelope, is recognised from a
+//! few bytes and parsed at once. Otherwise the message type is chosen from the first key of
+//! the object without a separate parsing pass: `"stream"` (combined; the `data` slice is
+//! decoded directly), `"e"` (its value picks the struct), `"u"` (bookTicker), `"lastUpdateId"`
+//! (partial depth), `"result"`, `"id"`, `"code"`, `"error"` (control replies). Any other
+//! layout falls back to a probe pass that accepts the keys in any order.
 //!
 //! ## Layout
 //! * this module: the public types ([`Message`], [`StreamEvent`], [`MarketEvent`] and the
@@ -41,6 +44,7 @@
 //! * `levels`: [`Levels`], [`Level`], [`LevelIter`]: depth levels validated in place.
 //! * `decode`: [`decode`] itself: dispatch, combined envelope, control replies, probe pass.
 //! * `fast`: the hand parsers (the measured hot path; see its docs for why they exist).
+//! * `scan`: the byte-level scanning they share with `levels` (digits, decimals, strings).
 //!
 //! ## Adding a stream kind
 //! A step left out fails to compile (an exhaustive `match`) or fails `cargo test -p
@@ -58,8 +62,9 @@
 //! 3. `events/decode.rs`: dispatch to it: `decode_tagged`'s table of `e` values (checked
 //!    against [`StreamKind::event_type`] by `every_stream_kind_decodes`), or for a payload
 //!    without `e`, the first-key dispatch in `decode`/`decode_payload` and the `Probe`.
-//! 4. `events/fast.rs` (*unchecked*, optional: serde alone is correct): a hand parser when
-//!    the kind matters for speed, and its agreement with serde in `events/tests/fast_path.rs`.
+//! 4. `events/fast.rs` (*unchecked*, optional: serde alone is correct): hand parsers when
+//!    the kind matters for speed (an exact-layout one, picked in `fast::exact`, and a general
+//!    one), and their agreement with serde in `events/tests/fast_path.rs` (`check_tiers`).
 //! 5. `output.rs`: its text line (`write_text`) and JSON fields (`write_json`), exhaustive.
 //! 6. `feed.rs`: `order_key`, the per-stream key that drops duplicate events while two
 //!    connections overlap (exhaustive).
@@ -86,6 +91,7 @@ use crate::stream::{DepthLevels, DepthSpeed, StreamKind, StreamRef};
 mod decode;
 mod fast;
 mod levels;
+mod scan;
 
 pub use decode::decode;
 pub use levels::{Level, LevelIter, Levels};

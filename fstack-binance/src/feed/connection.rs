@@ -347,7 +347,7 @@ impl Feed {
         if now.duration_since(conn.last_frame) > self.config.read_timeout {
             return Step::Failed(FeedError::ReadTimeout(self.config.read_timeout));
         }
-        if let Some(stall) = self.config.stall_timeout.resolve(&self.config.streams) {
+        if let Some(stall) = self.stall_timeout {
             if now.duration_since(conn.last_event) > stall {
                 return Step::Failed(FeedError::Stalled(stall));
             }

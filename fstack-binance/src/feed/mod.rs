@@ -246,6 +246,10 @@ pub struct Feed {
     standby_retry_at: Option<Instant>,
     /// Why the current connection is being replaced, until a replacement takes over.
     rotation: Option<&'static str>,
+    /// `config.stall_timeout` resolved for `config.streams`, kept current by
+    /// [`Feed::subscribe`] and [`Feed::unsubscribe`]: resolving it walks every stream, and the
+    /// watchdog checks it on every poll.
+    stall_timeout: Option<Duration>,
 }
 
 impl fmt::Debug for Feed {
@@ -272,6 +276,7 @@ impl Feed {
             config.backoff_max,
             Jitter::Decorrelated,
         );
+        let stall_timeout = config.stall_timeout.resolve(&config.streams);
         Ok(Feed {
             config,
             connector,
@@ -290,6 +295,7 @@ impl Feed {
             retiring: None,
             standby_retry_at: None,
             rotation: None,
+            stall_timeout,
         })
     }
 
@@ -540,6 +546,12 @@ impl Feed {
         Ok(())
     }
 
+    /// The data watchdog's timeout for the current streams ([`FeedConfig::stall_timeout`]
+    /// resolved), or `None` when it is off.
+    pub fn stall_timeout(&self) -> Option<Duration> {
+        self.stall_timeout
+    }
+
     /// The streams the feed receives (and resubscribes after every reconnect).
     pub fn streams(&self) -> &[Stream] {
         &self.config.streams
@@ -560,6 +572,7 @@ impl Feed {
             return Err(FeedError::TooManyStreams);
         }
         self.config.streams.extend(new.iter().cloned());
+        self.stall_timeout = self.config.stall_timeout.resolve(&self.config.streams);
         Ok(self.queue_control(Method::Subscribe, &new))
     }
 
@@ -572,6 +585,7 @@ impl Feed {
             .cloned()
             .collect();
         self.config.streams.retain(|s| !gone.contains(s));
+        self.stall_timeout = self.config.stall_timeout.resolve(&self.config.streams);
         self.queue_control(Method::Unsubscribe, &gone)
     }
 

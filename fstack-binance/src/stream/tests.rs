@@ -151,6 +151,58 @@ fn non_ascii_symbols() {
     );
 }
 
+/// The ASCII shortcuts of `valid_symbol` and `same_symbol` give the answers of the Unicode
+/// rules they skip.
+#[test]
+fn ascii_symbol_shortcuts_agree_with_the_unicode_rules() {
+    let unicode_valid = |s: &str| {
+        s.chars()
+            .all(|c| c.is_alphanumeric() && c.to_lowercase().all(char::is_alphanumeric))
+            && (1..=MAX_SYMBOL_CHARS).contains(&s.chars().count())
+    };
+    let unicode_same = |a: &str, b: &str| {
+        a.chars()
+            .flat_map(char::to_lowercase)
+            .eq(b.chars().flat_map(char::to_lowercase))
+    };
+    for c in 0..=127u8 {
+        for s in [
+            format!("{}", c as char),
+            format!("btc{}usdt", c as char),
+            format!("{}USDT", c as char),
+        ] {
+            assert_eq!(valid_symbol(&s), unicode_valid(&s), "{s:?}");
+            for t in [
+                s.to_ascii_lowercase(),
+                s.to_ascii_uppercase(),
+                "btcusdt".into(),
+            ] {
+                assert_eq!(same_symbol(&s, &t), unicode_same(&s, &t), "{s:?} {t:?}");
+            }
+        }
+    }
+    for s in [
+        "",
+        "a",
+        &"a".repeat(32),
+        &"a".repeat(33),
+        "ÄUSDT",
+        "币安人生usdt",
+        "İUSDT",
+    ] {
+        assert_eq!(valid_symbol(s), unicode_valid(s), "{s:?}");
+    }
+    for (a, b) in [
+        ("ÄUSDT", "äusdt"),
+        ("ÄUSDT", "ÄUSDT"),
+        ("ÄUSDT", "Ausdt"),
+        ("ДОГUSDT", "догusdt"),
+        ("BTCUSDT", "BTCUSD"),
+    ] {
+        assert_eq!(same_symbol(a, b), unicode_same(a, b), "{a} {b}");
+    }
+}
+
 #[test]
 fn cli_names_round_trip() {
     for n in StreamKind::CLI_NAMES {

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use fstack_binance::feed::{handler_fn, Feed, FeedConfig, Notice};
+use fstack_binance::feed::{handler_fn, Feed, FeedConfig, Notice, StallTimeout};
 use fstack_binance::stream::{Stream, UrlMode};
 use fstack_mock_exchange::{MockConfig, MockExchange};
 use fstack_tls::TlsConnector;
@@ -275,6 +275,10 @@ impl Scenario for Dynamic {
                 if ids.len() != ADDED || ids.windows(2).any(|w| w[1] <= w[0]) {
                     return Some(Err(format!("request ids {ids:?}")));
                 }
+                // Event-driven streams only: the automatic data watchdog stays off.
+                if self.feed.stall_timeout().is_some() {
+                    return Some(Err("stall timeout with trade streams only".into()));
+                }
                 self.stage = 1;
             }
             1 if self.seen.len() == ADDED + 1 && self.seen.values().all(|&n| n >= 3) => {
@@ -303,6 +307,15 @@ impl Scenario for Dynamic {
                     if span < Duration::from_millis(1000) {
                         return Some(Err(format!("6 control messages within {span:?}")));
                     }
+                }
+                // A periodic stream turns the automatic data watchdog on; removing it, off.
+                let ticker = Stream::parse("btcusdt@ticker").unwrap();
+                self.feed.subscribe(std::slice::from_ref(&ticker)).unwrap();
+                let on = self.feed.stall_timeout();
+                self.feed.unsubscribe(&[ticker]);
+                let off = self.feed.stall_timeout();
+                if (on, off) != (Some(StallTimeout::AUTO_PERIODIC), None) {
+                    return Some(Err(format!("stall timeout {on:?} then {off:?}")));
                 }
                 return Some(Ok(()));
             }
