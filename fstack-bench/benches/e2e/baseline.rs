@@ -1,6 +1,6 @@
 //! The baseline: what a Rust user would pick instead: tokio (current_thread runtime) +
-//! tokio-rustls (ring, TLS 1.2 forced) + tokio-tungstenite + serde_json into a typed struct with
-//! owned `String`s.
+//! tokio-rustls (ring; the run's TLS version) + tokio-tungstenite + serde_json into a typed
+//! struct with owned `String`s.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -12,9 +12,10 @@ use rustls::pki_types::{CertificateDer, ServerName};
 use serde::Deserialize;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 
-use crate::measure::{finish, RunResult, Snapshot};
+use crate::measure::{Measured, Snapshot};
+use crate::server::FIRST_SEQ;
 use crate::source::Source;
-use crate::{Client, Mode};
+use crate::TlsVersion;
 
 /// The "natural" typed decoding: every field owned, prices as `String` (exact, like ours).
 #[allow(dead_code)] // fields are decoded, not all read
@@ -75,42 +76,41 @@ pub struct Combined {
     pub data: Ticker,
 }
 
-/// Decodes one text frame the baseline way; the event time.
-pub fn decode_text(text: &str, combined: bool) -> Option<u64> {
-    if combined {
-        serde_json::from_str::<Combined>(text)
-            .ok()
-            .map(|c| c.data.event_time)
+/// Decodes one text frame the baseline way; the event time and the sequence number (`n`).
+pub fn decode_text(text: &str, combined: bool) -> Option<(u64, u64)> {
+    let ticker = if combined {
+        serde_json::from_str::<Combined>(text).ok().map(|c| c.data)
     } else {
-        serde_json::from_str::<Ticker>(text)
-            .ok()
-            .map(|t| t.event_time)
-    }
+        serde_json::from_str::<Ticker>(text).ok()
+    };
+    ticker.map(|t| (t.event_time, t.trade_count))
 }
 
-fn client_config(ca_pem: &str) -> rustls::ClientConfig {
+fn client_config(ca_pem: &str, version: TlsVersion) -> rustls::ClientConfig {
     let mut roots = rustls::RootCertStore::empty();
     for cert in CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
         roots.add(cert.expect("CA PEM")).expect("CA");
     }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     rustls::ClientConfig::builder_with_provider(provider)
-        // The comparison is TLS 1.2 to TLS 1.2: mbedTLS 2.28 speaks nothing newer.
-        .with_protocol_versions(&[&rustls::version::TLS12])
-        .expect("TLS 1.2")
+        .with_protocol_versions(&[version.rustls()])
+        .expect("TLS version")
         .with_root_certificates(roots)
         .with_no_client_auth()
 }
 
-pub fn run(mode: Mode, source: &Source, warmup: u64, target: u64) -> RunResult {
+pub fn run(source: &Source, warmup: u64, target: u64) -> Measured {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("runtime");
-    let config = Arc::new(client_config(&source.ca_pem));
-    let combined = source.target.starts_with("/stream");
-    let url = format!("wss://localhost:{}{}", source.addr.port(), source.target);
-    let addr = source.addr;
+    let config = Arc::new(client_config(
+        source.server.ca_pem(),
+        source.server.version(),
+    ));
+    let combined = source.combined;
+    let addr = source.server.addr();
+    let url = format!("wss://localhost:{}{}", addr.port(), source.target);
     rt.block_on(async move {
         let tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
         tcp.set_nodelay(true).expect("nodelay");
@@ -118,14 +118,12 @@ pub fn run(mode: Mode, source: &Source, warmup: u64, target: u64) -> RunResult {
             .connect(ServerName::try_from("localhost").unwrap(), tcp)
             .await
             .expect("TLS handshake");
-        let cipher = format!(
-            "{:?}",
-            tls.get_ref().1.negotiated_cipher_suite().map(|s| s.suite())
-        );
         let (mut ws, _) = tokio_tungstenite::client_async(url, tls)
             .await
             .expect("WebSocket handshake");
         let mut seen = 0u64;
+        let mut next_seq = FIRST_SEQ;
+        let mut seq_errors = 0u64;
         let mut lat = Vec::with_capacity(target as usize);
         let mut start = None;
         let deadline = Instant::now() + Duration::from_secs(120);
@@ -134,11 +132,15 @@ pub fn run(mode: Mode, source: &Source, warmup: u64, target: u64) -> RunResult {
             let WsMessage::Text(text) = msg else {
                 continue;
             };
-            let Some(event_time) = decode_text(&text, combined) else {
+            let Some((event_time, seq)) = decode_text(&text, combined) else {
                 eprintln!("e2e: baseline: undecodable message");
                 continue;
             };
             let t = unix_micros_now();
+            if seq != next_seq {
+                seq_errors += 1;
+            }
+            next_seq = seq + 1;
             seen += 1;
             if seen > warmup {
                 lat.push(t.saturating_sub(event_time) as u32);
@@ -152,13 +154,12 @@ pub fn run(mode: Mode, source: &Source, warmup: u64, target: u64) -> RunResult {
         };
         let _ = ws.close(None).await;
         while let Some(Ok(_)) = ws.next().await {}
-        finish(
-            Client::Baseline,
-            mode,
-            start.expect("start"),
+        Measured {
+            start: start.expect("start"),
             end,
-            lat,
-            cipher,
-        )
+            latency_us: lat,
+            seq_errors,
+            events: target,
+        }
     })
 }

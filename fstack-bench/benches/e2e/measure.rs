@@ -1,10 +1,12 @@
 //! A point in time as the client thread sees it, and what one measured run found.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use fstack_bench::{process_cpu_ns, thread_allocs, thread_context_switches, thread_cpu_ns};
 
-use crate::{Client, Mode};
+use crate::server::ConnReport;
+use crate::source::Source;
+use crate::{ClientId, Mode};
 
 /// A point in time as seen by the client thread.
 #[derive(Clone, Copy)]
@@ -31,51 +33,102 @@ impl Snapshot {
     }
 }
 
+/// What a client saw during its measured window, before the server's side is added.
+pub struct Measured {
+    pub start: Snapshot,
+    pub end: Snapshot,
+    /// Receive latencies in µs (empty for a client that does not decode).
+    pub latency_us: Vec<u32>,
+    /// Events whose sequence number was not the one expected (lost, repeated or reordered).
+    pub seq_errors: u64,
+    pub events: u64,
+}
+
 /// One measured run.
 pub struct RunResult {
-    pub client: Client,
+    pub client: ClientId,
     pub mode: Mode,
     pub events: u64,
-    #[allow(dead_code)]
-    pub wall_s: f64,
     pub events_per_s: f64,
     pub cpu_ns_per_event: f64,
-    /// CPU of every other thread (the mock server) over the wall time: 1.0 = one core busy.
-    pub server_cores: f64,
+    /// CPU of every other thread (the source) over the client's measured window: 1.0 = one
+    /// core busy.
+    pub others_cores: f64,
     pub allocs_per_event: f64,
     pub alloc_bytes_per_event: f64,
     pub voluntary_csw_per_event: f64,
     /// Latencies in µs, sorted.
     pub latency_us: Vec<u32>,
-    pub cipher: String,
+    pub seq_errors: u64,
+    /// The server's account of the connection, if it reported in time.
+    pub server: Option<ConnReport>,
 }
 
+impl RunResult {
+    /// `TLS13_AES_128_GCM_SHA256` etc., as the server negotiated it.
+    pub fn suite(&self) -> &str {
+        self.server.as_ref().map_or("?", |s| s.suite.as_str())
+    }
+}
+
+/// The run's result, once the connection has ended: the server's report for it is the one
+/// after the `reports_before` it had when the client connected.
 pub fn finish(
-    client: Client,
+    client: ClientId,
     mode: Mode,
-    start: Snapshot,
-    end: Snapshot,
-    mut latency_us: Vec<u32>,
-    cipher: String,
+    source: &Source,
+    reports_before: usize,
+    m: Measured,
 ) -> RunResult {
-    let events = latency_us.len() as u64;
+    let Measured {
+        start,
+        end,
+        mut latency_us,
+        seq_errors,
+        events,
+    } = m;
     let n = events.max(1) as f64;
     let wall_s = end.wall.duration_since(start.wall).as_secs_f64();
     let cpu = end.thread_cpu - start.thread_cpu;
     let others = (end.process_cpu - start.process_cpu).saturating_sub(cpu);
     latency_us.sort_unstable();
+    let server = source
+        .server
+        .wait_report(reports_before, Duration::from_secs(10));
+    match &server {
+        None => eprintln!(
+            "e2e: {}: the source did not report the connection",
+            client.name()
+        ),
+        Some(r) => {
+            let expected = match client.tls {
+                crate::TlsVersion::Tls12 => "TLSv1_2",
+                crate::TlsVersion::Tls13 => "TLSv1_3",
+            };
+            if r.protocol != expected {
+                eprintln!(
+                    "e2e: {}: negotiated {}, not {expected}",
+                    client.name(),
+                    r.protocol
+                );
+            }
+            if let Some(p) = &r.problem {
+                eprintln!("e2e: {}: source: {p}", client.name());
+            }
+        }
+    }
     RunResult {
         client,
         mode,
         events,
-        wall_s,
         events_per_s: events as f64 / wall_s,
         cpu_ns_per_event: cpu as f64 / n,
-        server_cores: others as f64 / 1e9 / wall_s,
+        others_cores: others as f64 / 1e9 / wall_s,
         allocs_per_event: (end.allocs - start.allocs) as f64 / n,
         alloc_bytes_per_event: (end.alloc_bytes - start.alloc_bytes) as f64 / n,
         voluntary_csw_per_event: (end.csw.0 - start.csw.0) as f64 / n,
         latency_us,
-        cipher,
+        seq_errors,
+        server,
     }
 }

@@ -1,22 +1,25 @@
-//! Ours: `fstack_binance::feed::Feed` inside the F-Stack loop, one step per loop iteration.
+//! Ours: `fstack_binance::feed::Feed` inside the F-Stack loop, one step per loop iteration,
+//! driven as `binance_ticker` drives it.
 
 use std::time::{Duration, Instant};
 
+use fstack_binance::events::MarketEvent;
 use fstack_binance::feed::{handler_fn, Feed, FeedConfig, Notice};
 use fstack_binance::stats::unix_micros_now;
 use fstack_binance::stream::TimeUnit;
 use fstack_tls::TlsConnector;
 
-use crate::measure::{finish, RunResult, Snapshot};
+use crate::measure::{Measured, Snapshot};
+use crate::server::FIRST_SEQ;
 use crate::source::Source;
-use crate::{Client, Mode};
 
 pub struct OursRun {
-    mode: Mode,
-    feed: Feed,
+    feed: Option<Feed>,
     warmup: u64,
     target: u64,
     seen: u64,
+    next_seq: u64,
+    seq_errors: u64,
     latency_us: Vec<u32>,
     start: Option<Snapshot>,
     end: Option<Snapshot>,
@@ -25,21 +28,19 @@ pub struct OursRun {
 }
 
 impl OursRun {
-    pub fn new(mode: Mode, source: &Source, warmup: u64, target: u64) -> OursRun {
-        let connector = TlsConnector::builder()
-            .ca_pem(source.ca_pem.as_bytes().to_vec())
-            .build()
-            .expect("TLS connector");
-        let mut config = FeedConfig::new("localhost", source.addr.port(), source.streams.clone());
-        config.resolve = Some(source.addr);
+    pub fn new(connector: TlsConnector, source: &Source, warmup: u64, target: u64) -> OursRun {
+        let addr = source.server.addr();
+        let mut config = FeedConfig::new("localhost", addr.port(), source.streams.clone());
+        config.resolve = Some(addr);
         config.time_unit = TimeUnit::Microsecond;
         let feed = Feed::new(config, connector).expect("feed");
         OursRun {
-            mode,
-            feed,
+            feed: Some(feed),
             warmup,
             target,
             seen: 0,
+            next_seq: FIRST_SEQ,
+            seq_errors: 0,
             latency_us: Vec::with_capacity(target as usize),
             start: None,
             end: None,
@@ -48,22 +49,31 @@ impl OursRun {
         }
     }
 
-    /// One loop iteration; the result once the run is over.
-    pub fn step(&mut self) -> Option<RunResult> {
+    /// One loop iteration; what was measured once the run is over (the connection closed).
+    pub fn step(&mut self) -> Option<Measured> {
         let now = Instant::now();
         let (warmup, target) = (self.warmup, self.target);
-        let (seen, lat, start, end, problems) = (
+        let (seen, next_seq, seq_errors, lat, start, end, problems) = (
             &mut self.seen,
+            &mut self.next_seq,
+            &mut self.seq_errors,
             &mut self.latency_us,
             &mut self.start,
             &mut self.end,
             &mut self.problems,
         );
-        let polled = self.feed.poll(
+        let feed = self.feed.as_mut().expect("feed");
+        let polled = feed.poll(
             now,
             &mut handler_fn(
                 |ev, _len| {
                     let t = unix_micros_now();
+                    if let MarketEvent::Ticker(ticker) = &ev.event {
+                        if ticker.trade_count != *next_seq {
+                            *seq_errors += 1;
+                        }
+                        *next_seq = ticker.trade_count + 1;
+                    }
                     *seen += 1;
                     if *seen > warmup && *seen <= warmup + target {
                         lat.push(t.saturating_sub(ev.event_time().unwrap_or(t)) as u32);
@@ -97,14 +107,19 @@ impl OursRun {
                 self.seen
             );
         }
-        if self.end.is_some() && !self.feed.is_closed() {
-            self.feed.close(now);
+        if self.end.is_some() && !feed.is_closed() {
+            feed.close(now);
         }
-        if self.feed.is_closed() {
-            let (start, end) = (self.start.expect("start"), self.end.expect("end"));
-            let lat = std::mem::take(&mut self.latency_us);
-            let cipher = "mbedTLS (see micro benchmarks)".to_owned();
-            return Some(finish(Client::Ours, self.mode, start, end, lat, cipher));
+        if feed.is_closed() {
+            // Dropping the feed closes its socket: the server waits for that end.
+            self.feed = None;
+            return Some(Measured {
+                start: self.start.expect("start"),
+                end: self.end.expect("end"),
+                latency_us: std::mem::take(&mut self.latency_us),
+                seq_errors: self.seq_errors,
+                events: self.target,
+            });
         }
         None
     }
