@@ -102,24 +102,24 @@ fn source_capacity(results: &[RunResult], plan: &Plan) {
         plan.source_events
     );
     println!();
-    println!("| TLS | suite | events/s delivered | null client CPU, ns/event | source CPU, ns/event | source capacity, events/s per core | source writes/event |");
-    println!("|---|---|---|---|---|---|---|");
+    println!("| TLS | suite | events/s delivered | null client CPU, ns/event | source CPU, ns/event | source capacity, events/s per core | events per write system call | frame bytes/event | TLS overhead bytes/event |");
+    println!("|---|---|---|---|---|---|---|---|---|");
     for r in null {
-        let (ns, writes) = r.server.as_ref().map_or((f64::NAN, f64::NAN), |s| {
-            (
-                s.cpu_ns_per_event(),
-                s.writes as f64 / s.events.max(1) as f64,
-            )
-        });
+        let Some(s) = r.server.as_ref() else {
+            continue;
+        };
+        let n = s.events.max(1) as f64;
         println!(
-            "| {} | {} | {:.0} | {:.0} | {:.0} | {:.0} | {:.4} |",
+            "| {} | {} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {:.1} | {:.1} |",
             r.client.tls.name(),
             r.suite(),
             r.events_per_s,
             r.cpu_ns_per_event,
-            ns,
-            1e9 / ns,
-            writes
+            s.cpu_ns_per_event(),
+            1e9 / s.cpu_ns_per_event(),
+            n / s.writes.max(1) as f64,
+            s.frame_bytes as f64 / n,
+            (s.record_bytes - s.frame_bytes) as f64 / n,
         );
     }
 }
