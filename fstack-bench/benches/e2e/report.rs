@@ -79,7 +79,7 @@ pub fn report(
     modes: &[Mode],
 ) {
     source_capacity(results, plan);
-    summary(results, plan, versions, clients, modes);
+    summary(results, plan, versions, clients);
     for &mode in modes {
         for &tls in versions {
             detail(results, plan, tls, clients, mode);
@@ -124,18 +124,14 @@ fn source_capacity(results: &[RunResult], plan: &Plan) {
     }
 }
 
-fn summary(
-    results: &[RunResult],
-    plan: &Plan,
-    versions: &[TlsVersion],
-    clients: &[ClientId],
-    modes: &[Mode],
-) {
+fn summary(results: &[RunResult], plan: &Plan, versions: &[TlsVersion], clients: &[ClientId]) {
     println!();
     println!(
         "## summary: medians of {} runs; ratios to the baseline of the same TLS version",
         plan.reps
     );
+    println!();
+    println!("Ratios are client / baseline: below 1 is better for CPU and latency, above 1 for throughput.");
     println!();
     println!("| client | TLS | suite | CPU µs/event, max rate | ×baseline | max events/s | ×baseline | paced p50 / p99 / p99.9 µs | ×baseline | allocs/event max / paced | sequence errors |");
     println!("|---|---|---|---|---|---|---|---|---|---|---|");
@@ -204,7 +200,6 @@ fn summary(
             );
         }
     }
-    let _ = modes;
 }
 
 fn detail(results: &[RunResult], plan: &Plan, tls: TlsVersion, clients: &[ClientId], mode: Mode) {
@@ -225,7 +220,7 @@ fn detail(results: &[RunResult], plan: &Plan, tls: TlsVersion, clients: &[Client
     println!();
     match mode {
         Mode::Max => println!(
-            "## max rate, TLS {} ({} events per run, {} runs each): median (min–max)",
+            "## max rate, TLS {} ({} events per run, {} runs each; latency here is time queued in socket buffers): median (min–max)",
             tls.name(),
             plan.max_events,
             plan.reps
