@@ -1,36 +1,30 @@
-//! The TLS engines of fstack-tls that `ours` runs on, and the TLS versions each speaks.
+//! fstack-tls's engines as `ours` uses them: a connector per engine and TLS version.
 
-use fstack_tls::TlsConnector;
+use fstack_tls::{Engine, Protocol, TlsConnector};
 
 use crate::TlsVersion;
 
-/// One TLS engine of fstack-tls.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Engine;
-
-impl Engine {
-    /// Every engine this build of fstack-tls has.
-    pub fn available() -> Vec<Engine> {
-        vec![Engine]
+impl TlsVersion {
+    pub fn protocol(self) -> Protocol {
+        match self {
+            TlsVersion::Tls12 => Protocol::Tls12,
+            TlsVersion::Tls13 => Protocol::Tls13,
+        }
     }
+}
 
-    pub fn name(self) -> &'static str {
-        "mbedtls"
-    }
-
-    /// Whether the engine speaks `version`.
-    pub fn speaks(self, version: TlsVersion) -> bool {
-        // mbedTLS 2.28 speaks TLS 1.2 only.
-        version == TlsVersion::Tls12
-    }
-
-    /// A connector trusting `ca_pem` that negotiates exactly `version` (one it
-    /// [`speaks`](Self::speaks)).
-    pub fn connector(self, version: TlsVersion, ca_pem: &str) -> TlsConnector {
-        assert!(self.speaks(version));
-        TlsConnector::builder()
-            .ca_pem(ca_pem.as_bytes().to_vec())
-            .build()
-            .expect("TLS connector")
-    }
+/// A connector of `engine` trusting `ca_pem` that negotiates exactly `version`, or why the
+/// engine cannot.
+pub fn connector(
+    engine: Engine,
+    version: TlsVersion,
+    ca_pem: &str,
+) -> Result<TlsConnector, fstack_tls::Error> {
+    let only = Some(version.protocol());
+    TlsConnector::builder()
+        .engine(engine)
+        .ca_pem(ca_pem.as_bytes().to_vec())
+        .min_protocol_version(only)
+        .max_protocol_version(only)
+        .build()
 }

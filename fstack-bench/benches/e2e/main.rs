@@ -4,7 +4,8 @@
 //!
 //! - **ours**: `fstack_binance::feed::Feed` (FStackSocket on the kernel backend + fstack-tls +
 //!   tungstenite + zero-copy decode) inside `fstack::Stack::run`, once per TLS engine of
-//!   fstack-tls and TLS version it speaks;
+//!   fstack-tls (`fstack_tls::Engine::available()`: `ours-rustls`, `ours-mbedtls`) and TLS
+//!   version it speaks, forced on both ends;
 //! - **baseline**: what a Rust user would pick instead: tokio (current_thread runtime) +
 //!   tokio-rustls (ring) + tokio-tungstenite + serde_json into a typed struct with owned
 //!   `String`s, per TLS version;
@@ -56,7 +57,7 @@ use fstack::{Stack, StackOptions};
 use fstack_bench::{load_average, CountingAlloc};
 
 use decode_allocations::decode_allocations;
-use engine::Engine;
+use fstack_tls::Engine;
 use measure::{finish, Measured, RunResult};
 use ours::OursRun;
 use report::report;
@@ -224,14 +225,22 @@ fn main() {
         })
         .collect();
 
+    let source_of = |tls: TlsVersion, mode: Mode| -> &Source {
+        let s = sources.iter().find(|s| s.tls == tls).expect("source");
+        match mode {
+            Mode::Max => &s.max,
+            Mode::Paced => &s.paced,
+        }
+    };
+
     // The clients of the matrix: E2E_CLIENTS entries name a client or a prefix of its name.
     let wanted = env_list("E2E_CLIENTS", "ours,baseline");
     let mut clients: Vec<ClientId> = Vec::new();
     let mut unsupported: Vec<String> = Vec::new();
     for &tls in &versions {
         let kinds = Engine::available()
-            .into_iter()
-            .map(ClientKind::Ours)
+            .iter()
+            .map(|&e| ClientKind::Ours(e))
             .chain([ClientKind::Baseline]);
         for kind in kinds {
             let id = ClientId { kind, tls };
@@ -239,8 +248,9 @@ fn main() {
                 continue;
             }
             if let ClientKind::Ours(e) = kind {
-                if !e.speaks(tls) {
-                    unsupported.push(format!("{} does not speak TLS {}", id.name(), tls.name()));
+                let ca = source_of(tls, Mode::Max).server.ca_pem();
+                if let Err(err) = engine::connector(e, tls, ca) {
+                    unsupported.push(format!("{} TLS {}: {err}", id.name(), tls.name()));
                     continue;
                 }
             }
@@ -288,13 +298,6 @@ fn main() {
     let mut results: Vec<RunResult> = Vec::new();
     let mut current: Option<(ClientId, Mode, usize, OursRun)> = None;
     let started = Instant::now();
-    let source_of = |tls: TlsVersion, mode: Mode| -> &Source {
-        let s = sources.iter().find(|s| s.tls == tls).expect("source");
-        match mode {
-            Mode::Max => &s.max,
-            Mode::Paced => &s.paced,
-        }
-    };
     let done = |results: &mut Vec<RunResult>, r: RunResult| {
         eprintln!(
             "e2e: {} TLS {} {} done: {:.0} events/s, {:.0} ns/event, source {:.0} ns/event{}",
@@ -335,7 +338,8 @@ fn main() {
         };
         let measured: Measured = match client.kind {
             ClientKind::Ours(engine) => {
-                let connector = engine.connector(client.tls, source.server.ca_pem());
+                let connector = engine::connector(engine, client.tls, source.server.ca_pem())
+                    .expect("TLS connector");
                 let run = OursRun::new(connector, source, plan.warmup, events);
                 current = Some((client, mode, before, run));
                 return ControlFlow::Continue(());
