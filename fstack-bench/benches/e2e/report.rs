@@ -132,6 +132,27 @@ fn summary(results: &[RunResult], plan: &Plan, versions: &[TlsVersion], clients:
     );
     println!();
     println!("Ratios are client / baseline: below 1 is better for CPU and latency, above 1 for throughput.");
+    // Whether the source could have limited a client: its CPU per event in the client runs
+    // against the fastest client's rate.
+    let max_runs: Vec<&RunResult> = results
+        .iter()
+        .filter(|r| r.mode == Mode::Max && r.client.kind != ClientKind::Null)
+        .collect();
+    if !max_runs.is_empty() {
+        let mut ns: Vec<f64> = max_runs
+            .iter()
+            .filter_map(|r| r.server.as_ref().map(|s| s.cpu_ns_per_event()))
+            .collect();
+        let (ns, _, _) = median_min_max(&mut ns);
+        let fastest = max_runs.iter().map(|r| r.events_per_s).fold(0.0, f64::max);
+        println!(
+            "The source spent a median {ns:.0} ns of CPU per event in the max-rate client runs \
+             ({:.0} events/s per core); the fastest client run read {fastest:.0} events/s, \
+             {:.0}% of that.",
+            1e9 / ns,
+            fastest * ns / 1e7
+        );
+    }
     println!();
     println!("| client | TLS | suite | CPU µs/event, max rate | ×baseline | max events/s | ×baseline | paced p50 / p99 / p99.9 µs | ×baseline | allocs/event max / paced | sequence errors |");
     println!("|---|---|---|---|---|---|---|---|---|---|---|");
