@@ -118,6 +118,11 @@ pub fn run(source: &Source, warmup: u64, target: u64) -> Measured {
             .connect(ServerName::try_from("localhost").unwrap(), tcp)
             .await
             .expect("TLS handshake");
+        let client_suite = tls
+            .get_ref()
+            .1
+            .negotiated_cipher_suite()
+            .map(|s| u16::from(s.suite()));
         let (mut ws, _) = tokio_tungstenite::client_async(url, tls)
             .await
             .expect("WebSocket handshake");
@@ -160,6 +165,7 @@ pub fn run(source: &Source, warmup: u64, target: u64) -> Measured {
             latency_us: lat,
             seq_errors,
             events: target,
+            client_suite,
         }
     })
 }

@@ -25,7 +25,7 @@
 //! order rotates every repetition) so that machine noise hits all alike.
 //!
 //! Run: `cargo bench -p fstack-bench --bench e2e`. Environment: `E2E_EVENTS` (measured events
-//! per max-rate run, default 300000), `E2E_PACED_EVENTS` (default 30000), `E2E_PACED_RATE`
+//! per max-rate run, default 500000), `E2E_PACED_EVENTS` (default 30000), `E2E_PACED_RATE`
 //! (events/s, default 10000), `E2E_REPS` (default 5), `E2E_WARMUP` (default 5000),
 //! `E2E_MAX_STREAMS` (ticker streams of the max-rate connection, 1-10, default 10; 1 is the raw
 //! `/ws/btcusdt@ticker` form), `E2E_SOURCE_EVENTS` (events of each source-capacity run,
@@ -190,7 +190,7 @@ struct Sources {
 
 fn main() {
     let plan = Plan {
-        max_events: env_u64("E2E_EVENTS", 300_000),
+        max_events: env_u64("E2E_EVENTS", 500_000),
         paced_events: env_u64("E2E_PACED_EVENTS", 30_000),
         paced_rate: env_u64("E2E_PACED_RATE", 10_000) as f64,
         reps: env_u64("E2E_REPS", 5),

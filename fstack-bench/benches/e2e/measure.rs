@@ -42,6 +42,9 @@ pub struct Measured {
     /// Events whose sequence number was not the one expected (lost, repeated or reordered).
     pub seq_errors: u64,
     pub events: u64,
+    /// The cipher suite the client itself reports (IANA number), to check against the
+    /// server's.
+    pub client_suite: Option<u16>,
 }
 
 /// One measured run.
@@ -65,7 +68,7 @@ pub struct RunResult {
 }
 
 impl RunResult {
-    /// `TLS13_AES_128_GCM_SHA256` etc., as the server negotiated it.
+    /// `TLS_AES_128_GCM_SHA256` etc., as the server negotiated it.
     pub fn suite(&self) -> &str {
         self.server.as_ref().map_or("?", |s| s.suite.as_str())
     }
@@ -86,6 +89,7 @@ pub fn finish(
         mut latency_us,
         seq_errors,
         events,
+        client_suite,
     } = m;
     let n = events.max(1) as f64;
     let wall_s = end.wall.duration_since(start.wall).as_secs_f64();
@@ -110,6 +114,13 @@ pub fn finish(
                     "e2e: {}: negotiated {}, not {expected}",
                     client.name(),
                     r.protocol
+                );
+            }
+            if client_suite != Some(r.suite_id) {
+                eprintln!(
+                    "e2e: {}: the client reports suite {client_suite:04x?}, the server {:#06x}",
+                    client.name(),
+                    r.suite_id
                 );
             }
             if let Some(p) = &r.problem {

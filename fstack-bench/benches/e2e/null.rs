@@ -105,12 +105,14 @@ pub fn run(source: &Source, warmup: u64, target: u64) -> Measured {
     }
     conn.send_close_notify();
     let _ = conn.complete_io(&mut sock);
+    let client_suite = conn.negotiated_cipher_suite().map(|s| u16::from(s.suite()));
     Measured {
         start: start.expect("start"),
         end: end.expect("end"),
         latency_us: Vec::new(),
         seq_errors: frames.seq_errors,
         events: target,
+        client_suite,
     }
 }
 

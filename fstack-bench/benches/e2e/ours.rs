@@ -23,6 +23,7 @@ pub struct OursRun {
     latency_us: Vec<u32>,
     start: Option<Snapshot>,
     end: Option<Snapshot>,
+    suite: Option<u16>,
     deadline: Instant,
     pub problems: u64,
 }
@@ -44,6 +45,7 @@ impl OursRun {
             latency_us: Vec::with_capacity(target as usize),
             start: None,
             end: None,
+            suite: None,
             deadline: Instant::now() + Duration::from_secs(120),
             problems: 0,
         }
@@ -53,13 +55,14 @@ impl OursRun {
     pub fn step(&mut self) -> Option<Measured> {
         let now = Instant::now();
         let (warmup, target) = (self.warmup, self.target);
-        let (seen, next_seq, seq_errors, lat, start, end, problems) = (
+        let (seen, next_seq, seq_errors, lat, start, end, suite, problems) = (
             &mut self.seen,
             &mut self.next_seq,
             &mut self.seq_errors,
             &mut self.latency_us,
             &mut self.start,
             &mut self.end,
+            &mut self.suite,
             &mut self.problems,
         );
         let feed = self.feed.as_mut().expect("feed");
@@ -85,7 +88,8 @@ impl OursRun {
                     }
                 },
                 |notice| match notice {
-                    Notice::Connected { .. } | Notice::Ack { .. } => {}
+                    Notice::Connected { tls, .. } => *suite = tls.cipher_suite,
+                    Notice::Ack { .. } => {}
                     Notice::Disconnected { cause, .. } => {
                         eprintln!("e2e: ours: disconnected: {cause}");
                         *problems += 1;
@@ -119,6 +123,7 @@ impl OursRun {
                 latency_us: std::mem::take(&mut self.latency_us),
                 seq_errors: self.seq_errors,
                 events: self.target,
+                client_suite: self.suite,
             });
         }
         None

@@ -69,8 +69,10 @@ pub enum Pace {
 pub struct ConnReport {
     /// `TLSv1_2` or `TLSv1_3`, as negotiated.
     pub protocol: String,
-    /// The negotiated cipher suite, e.g. `TLS13_AES_128_GCM_SHA256`.
+    /// The negotiated cipher suite's IANA name, e.g. `TLS_AES_128_GCM_SHA256`.
     pub suite: String,
+    /// Its IANA number, e.g. `0x1301`.
+    pub suite_id: u16,
     /// Events sent (encrypted and handed to the socket buffer).
     pub events: u64,
     /// CPU time of the serving thread from the first event to the end.
@@ -490,7 +492,7 @@ fn serve(
     let rustls::StreamOwned { conn, sock } = tls;
     let mut s = Streaming {
         protocol: format!("{:?}", conn.protocol_version()?),
-        suite: format!("{:?}", conn.negotiated_cipher_suite()?.suite()),
+        suite_id: u16::from(conn.negotiated_cipher_suite()?.suite()),
         conn,
         sock,
         frames,
@@ -510,7 +512,9 @@ fn serve(
     let problem = s.stream(pace, stop).err();
     Some(ConnReport {
         protocol: s.protocol,
-        suite: s.suite,
+        suite: fstack_tls::cipher_suite_name(s.suite_id)
+            .map_or_else(|| format!("{:#06x}", s.suite_id), str::to_owned),
+        suite_id: s.suite_id,
         events: s.seq - FIRST_SEQ,
         cpu_ns: thread_cpu_ns() - cpu0,
         writes: s.writes,
@@ -522,7 +526,7 @@ fn serve(
 
 struct Streaming {
     protocol: String,
-    suite: String,
+    suite_id: u16,
     conn: rustls::ServerConnection,
     sock: TcpStream,
     frames: Frames,
