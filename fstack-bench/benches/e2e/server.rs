@@ -505,8 +505,8 @@ fn serve(
         record_bytes: 0,
         closing: false,
     };
-    // rustls's own limit on buffered records: the buffer is drained into `out` after every
-    // batch, so it never holds much.
+    // No cap on rustls's queue of outgoing records: `produce` moves them into `out` after
+    // every batch, so it never holds more than one batch.
     s.conn.set_buffer_limit(None);
     let cpu0 = thread_cpu_ns();
     let problem = s.stream(pace, stop).err();
