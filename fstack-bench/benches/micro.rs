@@ -311,8 +311,8 @@ fn tls_pair() -> (TlsStream<PipeEnd>, TlsStream<PipeEnd>) {
     (client, server)
 }
 
-/// fstack-tls (mbedTLS) decryption on the client side; the server's encryption happens in the
-/// untimed input step.
+/// fstack-tls decryption (default engine, rustls) on the client side; the server's encryption
+/// happens in the untimed input step.
 mod tls_decrypt {
     use super::*;
 
@@ -331,6 +331,118 @@ mod tls_decrypt {
             .bench_local_values(|()| {
                 let n = client.read(&mut buf).unwrap();
                 assert_eq!(n, size);
+                n
+            });
+    }
+}
+
+/// Opening one record per engine and cipher suite: fstack-tls clients of each engine against a
+/// rustls server that imposes the suite (its own order, one suite offered), as exchanges
+/// impose theirs; the server's encryption happens in the untimed input step. The record
+/// carries 460 bytes, a combined ticker event.
+mod tls_record_open {
+    use super::*;
+    use fstack_tls::{Engine, Protocol};
+    use rustls::crypto::ring::cipher_suite as suites;
+
+    const CASES: [&str; 8] = [
+        "rustls TLSv1.3 AES_128_GCM",
+        "rustls TLSv1.2 AES_128_GCM",
+        "rustls TLSv1.3 CHACHA20_POLY1305",
+        "rustls TLSv1.2 CHACHA20_POLY1305",
+        "mbedtls TLSv1.3 AES_128_GCM",
+        "mbedtls TLSv1.2 AES_128_GCM",
+        "mbedtls TLSv1.3 CHACHA20_POLY1305",
+        "mbedtls TLSv1.2 CHACHA20_POLY1305",
+    ];
+
+    /// Our client and the imposing server (a raw rustls connection and its pipe end).
+    fn pair(case: &str) -> (TlsStream<PipeEnd>, rustls::ServerConnection, PipeEnd) {
+        let mut words = case.split(' ');
+        let engine: Engine = words.next().unwrap().parse().unwrap();
+        let tls13 = words.next() == Some("TLSv1.3");
+        let aes = words.next() == Some("AES_128_GCM");
+        let suite = match (tls13, aes) {
+            (true, true) => suites::TLS13_AES_128_GCM_SHA256,
+            (true, false) => suites::TLS13_CHACHA20_POLY1305_SHA256,
+            // rcgen's default key is ECDSA P-256.
+            (false, true) => suites::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+            (false, false) => suites::TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+        };
+        let version = if tls13 {
+            Protocol::Tls13
+        } else {
+            Protocol::Tls12
+        };
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = rcgen::CertificateParams::new(vec!["localhost".to_string()])
+            .unwrap()
+            .self_signed(&key)
+            .unwrap();
+        let mut provider = rustls::crypto::ring::default_provider();
+        provider.cipher_suites = vec![suite];
+        let config = rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(provider))
+            .with_protocol_versions(&[if tls13 {
+                &rustls::version::TLS13
+            } else {
+                &rustls::version::TLS12
+            }])
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(
+                vec![cert.der().clone()],
+                rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
+            )
+            .unwrap();
+        let mut server = rustls::ServerConnection::new(std::sync::Arc::new(config)).unwrap();
+        // Verification is not what is measured here.
+        let connector = TlsConnector::builder()
+            .engine(engine)
+            .min_protocol_version(Some(version))
+            .max_protocol_version(Some(version))
+            .danger_accept_invalid_certs(true)
+            .build()
+            .unwrap();
+        let (c, mut s) = pipe();
+        let mut client = connector.connect("localhost", c);
+        for _ in 0..100 {
+            client = match client {
+                Err(HandshakeError::WouldBlock(mid)) => mid.handshake(),
+                done => done,
+            };
+            while server.read_tls(&mut s).is_ok_and(|n| n > 0) {}
+            server.process_new_packets().unwrap();
+            while server.wants_write() {
+                server.write_tls(&mut s).unwrap();
+            }
+            if client.is_ok() && !server.is_handshaking() {
+                break;
+            }
+        }
+        let client = client.expect("handshake");
+        assert_eq!(
+            client.cipher_suite(),
+            Some(u16::from(suite.suite())),
+            "{case}"
+        );
+        (client, server, s)
+    }
+
+    /// One record per sample (divan would otherwise queue a batch of inputs, and rustls
+    /// decrypts every queued record on the first read).
+    #[divan::bench(args = CASES, sample_size = 1, sample_count = 20000)]
+    fn record(bencher: Bencher, case: &str) {
+        let (mut client, mut server, mut pipe_end) = pair(case);
+        let plain = vec![b'x'; 460];
+        let mut buf = vec![0u8; 32 << 10];
+        bencher
+            .with_inputs(|| {
+                server.writer().write_all(&plain).unwrap();
+                server.write_tls(&mut pipe_end).unwrap();
+            })
+            .bench_local_values(|()| {
+                let n = client.read(&mut buf).unwrap();
+                assert_eq!(n, plain.len());
                 n
             });
     }
