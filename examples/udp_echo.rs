@@ -3,13 +3,14 @@
 //!
 //! ```text
 //! cargo run --release --example udp_echo -- --listen ADDR:PORT [--config FILE]
-//! cargo run --release --example udp_echo -- --connect ADDR:PORT [--count N] [--size BYTES]
-//!     [--timeout SECS] [--config FILE]
+//! cargo run --release --example udp_echo -- --connect ADDR:PORT [--count N] [--warmup W]
+//!     [--size BYTES] [--timeout SECS] [--config FILE]
 //! ```
 //! Server: echoes every datagram to its sender until Ctrl-C/SIGTERM, then prints its counts.
-//! Client: sends N (default 1000) datagrams of BYTES (default 64, at least 8: each starts with
-//! its big-endian sequence number) one at a time, checks each echo byte for byte, and prints
-//! `n=… lost=… min=… p50=… p99=… max=… us`. An echo missing after `--timeout` (default 1 s)
+//! Client: sends W (default 10) warm-up datagrams, then N (default 1000) measured ones, of
+//! BYTES (default 64, at least 8: each starts with its big-endian sequence number), one at a
+//! time, checks each echo byte for byte, and prints `n=… lost=… min=… p50=… p99=… max=… us`
+//! for the measured ones. An echo missing after `--timeout` (default 1 s)
 //! counts as lost and the next datagram goes out; an echo that differs ends the run with exit
 //! status 1, as does a run in which no echo came back. The logic is in
 //! `fstack_examples::udp_echo`. `--help` lists the options; a bad command line exits 2 with one
@@ -31,15 +32,16 @@ use fstack_examples::udp_echo::{EchoProbe, EchoServer, ProbeConfig, ServerStats}
 #[command(
     name = "udp_echo",
     about = "UDP echo over F-Stack. With --listen: echo every datagram to its sender until \
-             Ctrl-C. With --connect: send N datagrams one at a time, check each echo byte for \
-             byte, and print n, lost and min/p50/p99/max round trip in microseconds.",
+             Ctrl-C. With --connect: send W warm-up and N measured datagrams one at a time, check \
+             each echo byte for byte, and print n, lost and min/p50/p99/max round trip in \
+             microseconds.",
     args_override_self = true,
     group(ArgGroup::new("mode").required(true).args(["listen", "connect"]))
 )]
 struct Args {
     /// Server: echo the datagrams that arrive on this address
     #[arg(long, value_name = "ADDR:PORT", value_parser = args::socket_addr,
-          conflicts_with_all = ["count", "size", "timeout"])]
+          conflicts_with_all = ["count", "warmup", "size", "timeout"])]
     listen: Option<SocketAddr>,
     /// Client: the echo server to measure
     #[arg(long, value_name = "ADDR:PORT", value_parser = args::socket_addr)]
@@ -47,9 +49,13 @@ struct Args {
     /// F-Stack configuration file
     #[arg(long, value_name = "FILE", default_value = "f-stack.conf", value_parser = args::existing_file)]
     config: PathBuf,
-    /// Client: datagrams sent, one at a time
+    /// Client: datagrams measured, one at a time
     #[arg(long, value_name = "N", default_value = "1000", allow_negative_numbers = true, value_parser = args::whole_in(1, 10_000_000))]
     count: usize,
+    /// Client: datagrams sent first and not measured (the first ones to a new peer wait for
+    /// address resolution)
+    #[arg(long, value_name = "W", default_value = "10", allow_negative_numbers = true, value_parser = args::whole_in(0, 10_000_000))]
+    warmup: usize,
     /// Client: bytes per datagram, 8 (its sequence number) to 65507 (the largest IPv4 UDP
     /// payload)
     #[arg(long, value_name = "BYTES", default_value = "64", allow_negative_numbers = true, value_parser = args::whole_in(8, fstack::MAX_DATAGRAM_V4))]
@@ -71,6 +77,7 @@ fn main() -> ExitCode {
             ProbeConfig {
                 addr,
                 count: args.count,
+                warmup: args.warmup,
                 size: args.size,
                 timeout: args.timeout,
             },
@@ -121,13 +128,13 @@ fn serve(addr: SocketAddr, config: &Path) -> Result<(), String> {
 }
 
 fn probe(config: ProbeConfig, config_file: &Path) -> Result<(), String> {
-    let (addr, count, size) = (config.addr, config.count, config.size);
+    let (addr, count, warmup, size) = (config.addr, config.count, config.warmup, config.size);
     let shutdown =
         ShutdownSignal::install().map_err(|e| format!("installing signal handlers: {e}"))?;
     let stack = Stack::init(StackOptions::new(config_file)).map_err(|e| e.to_string())?;
     eprintln!(
-        "udp_echo: backend {}, {count} datagrams of {size} bytes to {addr}, one at a time, \
-         {} s for each echo",
+        "udp_echo: backend {}, {warmup}+{count} datagrams of {size} bytes to {addr}, one at a \
+         time, {} s for each echo",
         fstack::backend(),
         config.timeout.as_secs_f64()
     );
@@ -150,6 +157,12 @@ fn probe(config: ProbeConfig, config_file: &Path) -> Result<(), String> {
         ControlFlow::Break(done)
     });
     let report = outcome.unwrap_or_else(|| Err("loop stopped".into()))?;
+    if report.warmup_lost > 0 {
+        eprintln!(
+            "udp_echo: {} of {warmup} warm-up datagrams lost (not measured)",
+            report.warmup_lost
+        );
+    }
     if report.late > 0 {
         eprintln!(
             "udp_echo: {} echoes came back after their timeout (or twice)",

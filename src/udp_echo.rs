@@ -1,9 +1,11 @@
 //! UDP echo over F-Stack: the server and the round-trip probe behind `examples/udp_echo.rs`.
 //!
 //! [`EchoServer`] sends every datagram it receives back to its sender, unchanged.
-//! [`EchoProbe`] sends `count` datagrams one at a time to an echo server and times each echo;
-//! a datagram whose echo does not come back within the timeout is counted as lost and the
-//! probe moves on, so a lost datagram never stalls it. Each datagram starts with its 8-byte
+//! [`EchoProbe`] sends `warmup` datagrams, then `count` measured ones, one at a time to an
+//! echo server and times each echo; a datagram whose echo does not come back within the
+//! timeout is counted as lost and the probe moves on, so a lost datagram never stalls it.
+//! Warm-up datagrams are not measured: the first ones to a new peer may wait for (or, beyond
+//! the stack's ARP hold queue, be dropped during) address resolution. Each datagram starts with its 8-byte
 //! big-endian sequence number, so an echo that arrives after its timeout is recognised as late
 //! and not mistaken for the current one; an echo whose bytes differ from what was sent ends the
 //! probe with [`ProbeError::Mismatch`].
@@ -150,8 +152,10 @@ impl fmt::Debug for EchoServer {
 pub struct ProbeConfig {
     /// The echo server.
     pub addr: SocketAddr,
-    /// Datagrams sent, one at a time.
+    /// Datagrams measured, one at a time.
     pub count: usize,
+    /// Datagrams sent first and not measured (their losses are counted apart).
+    pub warmup: usize,
     /// Bytes per datagram, at least [`SEQ_BYTES`].
     pub size: usize,
     /// How long to wait for each echo before counting the datagram as lost.
@@ -161,10 +165,12 @@ pub struct ProbeConfig {
 /// The outcome of a finished probe.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ProbeReport {
-    /// Datagrams sent.
+    /// Measured datagrams sent.
     pub sent: usize,
-    /// Datagrams whose echo did not come back within the timeout.
+    /// Measured datagrams whose echo did not come back within the timeout.
     pub lost: usize,
+    /// Warm-up datagrams whose echo did not come back within the timeout.
+    pub warmup_lost: usize,
     /// Echoes that arrived after their datagram's timeout, or twice.
     pub late: usize,
     /// Round trips of the echoes that came back in time; `None` when none did.
@@ -283,6 +289,7 @@ pub struct EchoProbe {
     writable: bool,
     samples: Vec<Duration>,
     lost: usize,
+    warmup_lost: usize,
     late: usize,
 }
 
@@ -307,6 +314,7 @@ impl EchoProbe {
             writable: true,
             samples: Vec::with_capacity(config.count),
             lost: 0,
+            warmup_lost: 0,
             late: 0,
             config,
         })
@@ -331,24 +339,34 @@ impl EchoProbe {
             self.writable |= ev.is_writable() || ev.is_error();
         }
         self.receive()?;
-        if let Some((_, sent_at)) = self.in_flight {
+        if let Some((seq, sent_at)) = self.in_flight {
             if sent_at.elapsed() >= self.config.timeout {
-                self.lost += 1;
+                if self.is_warmup(seq) {
+                    self.warmup_lost += 1;
+                } else {
+                    self.lost += 1;
+                }
                 self.in_flight = None;
             }
         }
-        if self.in_flight.is_none() && (self.next_seq as usize) < self.config.count {
+        let total = (self.config.warmup + self.config.count) as u64;
+        if self.in_flight.is_none() && self.next_seq < total {
             self.send()?;
         }
-        if self.in_flight.is_none() && self.next_seq as usize == self.config.count {
+        if self.in_flight.is_none() && self.next_seq == total {
             return Ok(Some(ProbeReport {
                 sent: self.config.count,
                 lost: self.lost,
+                warmup_lost: self.warmup_lost,
                 late: self.late,
                 round_trip: Summary::of(&mut self.samples),
             }));
         }
         Ok(None)
+    }
+
+    fn is_warmup(&self, seq: u64) -> bool {
+        seq < self.config.warmup as u64
     }
 
     fn send(&mut self) -> Result<(), ProbeError> {
@@ -420,7 +438,9 @@ impl EchoProbe {
             }
             match self.in_flight {
                 Some((current, sent_at)) if current == seq => {
-                    self.samples.push(sent_at.elapsed());
+                    if !self.is_warmup(seq) {
+                        self.samples.push(sent_at.elapsed());
+                    }
                     self.in_flight = None;
                 }
                 _ => self.late += 1,
@@ -460,6 +480,7 @@ mod tests {
         let r = ProbeReport {
             sent: 4,
             lost: 1,
+            warmup_lost: 0,
             late: 0,
             round_trip: Summary::of(&mut [us(30), us(10), us(20)]),
         };
@@ -470,6 +491,7 @@ mod tests {
         let none = ProbeReport {
             sent: 2,
             lost: 2,
+            warmup_lost: 1,
             late: 0,
             round_trip: None,
         };

@@ -1,6 +1,7 @@
 //! The `udp_echo` example as a process (kernel backend): the client against a kernel-side
 //! peer that echoes faithfully or drops, delays or corrupts a chosen datagram (exact output
-//! lines and exit statuses), against nobody (refused), over IPv6; the server echoing every
+//! lines and exit statuses; losses during the warm-up apart), against nobody (refused), over
+//! IPv6; the server echoing every
 //! datagram byte-exact to a kernel-side client until SIGTERM; and the command line contract.
 
 #[path = "../fstack/tests/common/mod.rs"]
@@ -152,7 +153,7 @@ fn client_against_kernel_peers() {
     assert_eq!(
         err,
         format!(
-            "udp_echo: backend kernel, 200 datagrams of 100 bytes to {}, one at a time, 1 s \
+            "udp_echo: backend kernel, 10+200 datagrams of 100 bytes to {}, one at a time, 1 s \
              for each echo\n",
             peer.addr
         )
@@ -167,15 +168,25 @@ fn client_against_kernel_peers() {
 
     // A lost datagram costs one timeout, is counted, and the run goes on.
     let peer = Peer::start("127.0.0.1", Fault::Drop(3));
-    let (code, out, err) = client(peer.addr, &["--count", "10", "--timeout", "0.2"]);
+    let quick = ["--count", "10", "--timeout", "0.2", "--warmup", "0"];
+    let (code, out, err) = client(peer.addr, &quick);
     assert_eq!(code, Some(0), "{err}");
     assert_eq!(result_line(&out, 64), (9, 1));
+    assert!(!err.contains("warm-up"), "{err}");
+    // Lost during the warm-up (datagrams 0-9 by default): said, but not measured.
+    let (code, out, err) = client(peer.addr, &["--count", "10", "--timeout", "0.2"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(result_line(&out, 64), (10, 0));
+    assert!(
+        err.contains("udp_echo: 1 of 10 warm-up datagrams lost (not measured)\n"),
+        "{err}"
+    );
     drop(peer);
 
     // A late echo (after its timeout) is lost for the measurement, recognised by its sequence
     // number, and not taken for the next datagram's echo.
     let peer = Peer::start("127.0.0.1", Fault::Delay(2, Duration::from_millis(300)));
-    let (code, out, err) = client(peer.addr, &["--count", "10", "--timeout", "0.2"]);
+    let (code, out, err) = client(peer.addr, &quick);
     assert_eq!(code, Some(0), "{err}");
     assert_eq!(result_line(&out, 64), (9, 1));
     assert!(
@@ -186,7 +197,7 @@ fn client_against_kernel_peers() {
 
     // An echo that differs ends the run: exit 1, one line saying where.
     let peer = Peer::start("127.0.0.1", Fault::Corrupt(5, 20));
-    let (code, out, err) = client(peer.addr, &["--count", "10"]);
+    let (code, out, err) = client(peer.addr, &["--count", "10", "--warmup", "0"]);
     assert_eq!(code, Some(1), "{err}");
     assert_eq!(out, "");
     assert_eq!(
@@ -198,7 +209,10 @@ fn client_against_kernel_peers() {
 
     // Nothing comes back at all: every datagram lost, exit 1.
     let peer = Peer::start("127.0.0.1", Fault::Silent);
-    let (code, out, err) = client(peer.addr, &["--count", "2", "--timeout", "0.1"]);
+    let (code, out, err) = client(
+        peer.addr,
+        &["--count", "2", "--timeout", "0.1", "--warmup", "0"],
+    );
     assert_eq!(code, Some(1), "{err}");
     assert_eq!(result_line(&out, 64), (0, 2));
     assert_eq!(
@@ -317,6 +331,8 @@ fn command_line() {
         (&["--listen", "0.0.0.0:7", "--connect", "1.2.3.4:7"], "the argument '--listen <ADDR:PORT>' cannot be used with '--connect <ADDR:PORT>' (see --help)"),
         (&["--listen", "0.0.0.0:7", "--count", "5"], "the argument '--listen <ADDR:PORT>' cannot be used with '--count <N>' (see --help)"),
         (&["--listen", "0.0.0.0:7", "--size", "100"], "the argument '--listen <ADDR:PORT>' cannot be used with '--size <BYTES>' (see --help)"),
+        (&["--listen", "0.0.0.0:7", "--warmup", "0"], "the argument '--listen <ADDR:PORT>' cannot be used with '--warmup <W>' (see --help)"),
+        (&["--connect", "1.2.3.4:7", "--warmup", "-1"], "invalid value '-1' for '--warmup <W>': expected a whole number (see --help)"),
         (&["--listen", "0.0.0.0:7", "--timeout", "1"], "the argument '--listen <ADDR:PORT>' cannot be used with '--timeout <SECS>' (see --help)"),
         (&["--listen", "localhost:7"], "invalid value 'localhost:7' for '--listen <ADDR:PORT>': expected ADDR:PORT (IPv6 as [ADDR]:PORT) (see --help)"),
         (&["--connect", "1.2.3.4"], "invalid value '1.2.3.4' for '--connect <ADDR:PORT>': expected ADDR:PORT (IPv6 as [ADDR]:PORT) (see --help)"),
@@ -346,6 +362,8 @@ fn command_line() {
             "[default: f-stack.conf]",
             "--count <N>",
             "[default: 1000]",
+            "--warmup <W>",
+            "[default: 10]",
             "--size <BYTES>",
             "[default: 64]",
             "--timeout <SECS>",
