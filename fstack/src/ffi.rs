@@ -452,22 +452,50 @@ pub(crate) fn write(fd: c_int, buf: &[u8]) -> io::Result<usize> {
     check_io(unsafe { fstack_sys::ff_write(fd, buf.as_ptr().cast(), buf.len()) } as isize)
 }
 
-/// `ff_readv` of at most `UIO_MAXIOV` buffers.
-pub(crate) fn readv(fd: c_int, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
-    ensure_io("ff_readv")?;
-    let n = bufs.len().min(libc::UIO_MAXIOV as usize);
-    // SAFETY: IoSliceMut is ABI-compatible with struct iovec, and each of the first n slices
-    // is valid for writes of its length.
-    check_io(unsafe { fstack_sys::ff_readv(fd, bufs.as_mut_ptr().cast(), n as c_int) } as isize)
+/// Most buffers one `ff_readv`/`ff_writev` takes (a shorter transfer is a partial read or
+/// write, which `Read`/`Write` allow).
+const IOV_MAX: usize = 64;
+
+/// A copy of the caller's buffers for `ff_readv`/`ff_writev`, which must not get the caller's
+/// array: real F-Stack hands it to FreeBSD's `uiomove` as the `uio_iov` of its `struct uio`
+/// (F-Stack 1.25 `lib/ff_syscall_wrapper.c`: `auio.uio_iov = __DECONST(struct iovec *, iov)`),
+/// which advances `iov_base` and shrinks `iov_len` in place. Through a caller's `&[IoSlice]`
+/// that would write behind a shared reference, and the caller would find its slices emptied
+/// (rustls then sees "illegal write_vectored return value (N > 0)").
+fn iov_copy(
+    slices: impl Iterator<Item = (*mut c_void, usize)>,
+) -> ([fstack_sys::iovec; IOV_MAX], c_int) {
+    let mut iov = [fstack_sys::iovec::default(); IOV_MAX];
+    let mut n = 0;
+    for (dst, (base, len)) in iov.iter_mut().zip(slices) {
+        *dst = fstack_sys::iovec {
+            iov_base: base,
+            iov_len: len,
+        };
+        n += 1;
+    }
+    (iov, n)
 }
 
-/// `ff_writev` of at most `UIO_MAXIOV` buffers.
+/// `ff_readv` into at most [`IOV_MAX`] buffers (through a copy of their descriptions, see
+/// [`iov_copy`]).
+pub(crate) fn readv(fd: c_int, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
+    ensure_io("ff_readv")?;
+    let (iov, n) = iov_copy(bufs.iter_mut().map(|b| (b.as_mut_ptr().cast(), b.len())));
+    // SAFETY: the first n entries of `iov` describe the caller's buffers, each valid for
+    // writes of its length for the call; F-Stack may advance the copies, not the buffers.
+    check_io(unsafe { fstack_sys::ff_readv(fd, iov.as_ptr(), n) } as isize)
+}
+
+/// `ff_writev` of at most [`IOV_MAX`] buffers (through a copy of their descriptions, see
+/// [`iov_copy`]).
 pub(crate) fn writev(fd: c_int, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
     ensure_io("ff_writev")?;
-    let n = bufs.len().min(libc::UIO_MAXIOV as usize);
-    // SAFETY: IoSlice is ABI-compatible with struct iovec, and each of the first n slices is
-    // valid for reads of its length.
-    check_io(unsafe { fstack_sys::ff_writev(fd, bufs.as_ptr().cast(), n as c_int) } as isize)
+    let (iov, n) = iov_copy(bufs.iter().map(|b| (b.as_ptr() as *mut c_void, b.len())));
+    // SAFETY: the first n entries of `iov` describe the caller's buffers, each valid for
+    // reads of its length for the call; F-Stack only reads through them (and may advance the
+    // copies).
+    check_io(unsafe { fstack_sys::ff_writev(fd, iov.as_ptr(), n) } as isize)
 }
 
 // --- epoll -------------------------------------------------------------------------------------
