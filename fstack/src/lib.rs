@@ -83,4 +83,4 @@ pub use error::{Error, Result};
 pub use poll::{Event, Events, Interest, Poll, Token};
 pub use socket::{FStackListener, FStackSocket, Source};
 pub use stack::{backend, stop, Backend, ProcType, ShutdownSignal, Stack, StackOptions};
-pub use udp::{FStackUdpSocket, MAX_DATAGRAM_V4, MAX_DATAGRAM_V6};
+pub use udp::{FStackUdpSocket, DEFAULT_HOP_LIMIT_V6, MAX_DATAGRAM_V4, MAX_DATAGRAM_V6};

@@ -89,6 +89,12 @@ pub const MAX_DATAGRAM_V4: usize = 65_507;
 /// the 8-byte UDP header (RFC 8200, RFC 768).
 pub const MAX_DATAGRAM_V6: usize = 65_527;
 
+/// The unicast hop limit of IPv6 sockets unless configured otherwise: 64 on both stacks
+/// (FreeBSD's `net.inet6.ip6.hlim`, Linux's `net.ipv6.conf.*.hop_limit`; RFC 8200 leaves the
+/// value to the node). What [`FStackUdpSocket::ttl`] reports on IPv6 when the stack says
+/// "default" (-1).
+pub const DEFAULT_HOP_LIMIT_V6: u32 = 64;
+
 /// A non-blocking UDP socket on F-Stack.
 ///
 /// Datagram boundaries are kept: each [`send_to`](Self::send_to) or [`send`](Self::send) is
@@ -293,9 +299,17 @@ impl FStackUdpSocket {
     }
 
     /// The unicast hop limit (`IP_TTL` or `IPV6_UNICAST_HOPS`, see [`set_ttl`](Self::set_ttl)).
+    ///
+    /// An IPv6 socket whose hop limit was never set reports -1 on real F-Stack ("the stack's
+    /// default", FreeBSD's `net.inet6.ip6.hlim`), where Linux reports the default itself: this
+    /// returns [`DEFAULT_HOP_LIMIT_V6`] then.
     pub fn ttl(&self) -> Result<u32> {
         let v = if self.v6 {
-            self.get_v6(IPV6_UNICAST_HOPS)?
+            let v = self.get_v6(IPV6_UNICAST_HOPS)?;
+            if v < 0 {
+                return Ok(DEFAULT_HOP_LIMIT_V6);
+            }
+            v
         } else {
             ffi::getsockopt_int(
                 self.fd.fd,

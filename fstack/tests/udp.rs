@@ -818,6 +818,10 @@ impl Options {
                 ) => {}
             other => return Err(format!("second v6 leave: {other:?}")),
         }
+        ensure(
+            v6.ttl().map_err(fail("v6 ttl"))? == fstack::DEFAULT_HOP_LIMIT_V6,
+            "v6 default hop limit",
+        )?;
         v6.set_ttl(9).map_err(fail("v6 set_ttl"))?;
         ensure(v6.ttl().map_err(fail("v6 ttl"))? == 9, "v6 hop limit")?;
         ensure(
