@@ -5,3 +5,5 @@
 pub mod args;
 pub mod http;
 pub mod latency;
+pub mod mcast;
+pub mod udp_echo;

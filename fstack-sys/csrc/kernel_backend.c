@@ -15,6 +15,9 @@
  *     EPOLLRDHUP is never reported.
  *   - writes never raise SIGPIPE (F-Stack's stack lives in user space and has no signals).
  *
+ * Values handed back as data keep the kernel's (Linux) numbering where real F-Stack's are
+ * FreeBSD's: SO_ERROR, and ff_recvmsg's msg_flags. The safe crate translates by backend.
+ *
  * Unlike real F-Stack, which calls exit(1) on a bad config, `ff_init` returns -1 with errno set
  * and a message on stderr.
  */
@@ -368,6 +371,19 @@ ssize_t ff_recv(int s, void *buf, size_t len, int flags)
 ssize_t ff_send(int s, const void *buf, size_t len, int flags)
 {
     return progress(send(s, buf, len, flags | MSG_NOSIGNAL));
+}
+
+ssize_t ff_sendto(int s, const void *buf, size_t len, int flags, const struct linux_sockaddr *to,
+                  socklen_t tolen)
+{
+    return progress(sendto(s, buf, len, flags | MSG_NOSIGNAL, (const struct sockaddr *)to, tolen));
+}
+
+/* msg_flags come back in Linux numbering (MSG_TRUNC = 0x20); real F-Stack hands back FreeBSD's
+ * (MSG_TRUNC = 0x10) untranslated. Callers decide by the backend, as for SO_ERROR. */
+ssize_t ff_recvmsg(int s, struct msghdr *msg, int flags)
+{
+    return progress(recvmsg(s, msg, flags));
 }
 
 ssize_t ff_write(int fd, const void *buf, size_t nbytes)

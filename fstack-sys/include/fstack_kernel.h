@@ -53,6 +53,9 @@ ssize_t ff_write(int fd, const void *buf, size_t nbytes);
 ssize_t ff_writev(int fd, const struct iovec *iov, int iovcnt);
 ssize_t ff_send(int s, const void *buf, size_t len, int flags);
 ssize_t ff_recv(int s, void *buf, size_t len, int flags);
+ssize_t ff_sendto(int s, const void *buf, size_t len, int flags,
+    const struct linux_sockaddr *to, socklen_t tolen);
+ssize_t ff_recvmsg(int s, struct msghdr *msg, int flags);
 
 int ff_epoll_create(int size);
 int ff_epoll_ctl(int epfd, int op, int fd, struct epoll_event *event);

@@ -19,6 +19,26 @@ impl Default for iovec {
 }
 pub type socklen_t = __socklen_t;
 #[repr(C)]
+#[derive(Debug, Copy, Clone)]
+pub struct msghdr {
+    pub msg_name: *mut ::core::ffi::c_void,
+    pub msg_namelen: socklen_t,
+    pub msg_iov: *mut iovec,
+    pub msg_iovlen: usize,
+    pub msg_control: *mut ::core::ffi::c_void,
+    pub msg_controllen: usize,
+    pub msg_flags: ::core::ffi::c_int,
+}
+impl Default for msghdr {
+    fn default() -> Self {
+        let mut s = ::core::mem::MaybeUninit::<Self>::uninit();
+        unsafe {
+            ::core::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
+            s.assume_init()
+        }
+    }
+}
+#[repr(C)]
 #[derive(Copy, Clone)]
 pub union epoll_data {
     pub ptr: *mut ::core::ffi::c_void,
@@ -187,6 +207,19 @@ unsafe extern "C" {
         len: usize,
         flags: ::core::ffi::c_int,
     ) -> isize;
+}
+unsafe extern "C" {
+    pub fn ff_sendto(
+        s: ::core::ffi::c_int,
+        buf: *const ::core::ffi::c_void,
+        len: usize,
+        flags: ::core::ffi::c_int,
+        to: *const linux_sockaddr,
+        tolen: socklen_t,
+    ) -> isize;
+}
+unsafe extern "C" {
+    pub fn ff_recvmsg(s: ::core::ffi::c_int, msg: *mut msghdr, flags: ::core::ffi::c_int) -> isize;
 }
 unsafe extern "C" {
     pub fn ff_epoll_create(size: ::core::ffi::c_int) -> ::core::ffi::c_int;

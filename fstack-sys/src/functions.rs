@@ -25,6 +25,8 @@ pub const FUNCTIONS: &[&str] = &[
     "ff_writev",
     "ff_send",
     "ff_recv",
+    "ff_sendto",
+    "ff_recvmsg",
     "ff_ioctl",
     "ff_fcntl",
     "ff_epoll_create",

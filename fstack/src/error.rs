@@ -1,7 +1,7 @@
 //! The error type of the safe API.
 
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 
 /// Everything that can go wrong in this crate.
@@ -20,12 +20,40 @@ pub enum Error {
         #[source]
         source: io::Error,
     },
-    /// A TCP connection could not be established.
+    /// A TCP connection could not be established, or a UDP socket could not be connected to
+    /// its peer.
     #[error("connecting to {addr} failed: {source}")]
     Connect {
         /// The address that was dialled.
         addr: SocketAddr,
         /// Why, e.g. connection refused.
+        #[source]
+        source: io::Error,
+    },
+    /// A datagram was longer than the buffer it was received into: the buffer holds its
+    /// first `capacity` bytes and the rest was discarded by the stack (UDP keeps no remainder
+    /// for a second read). The next receive returns the next datagram.
+    #[error("{op}: a datagram{} did not fit the {capacity}-byte buffer; its first {capacity} bytes were kept and the rest discarded", from_suffix(.from))]
+    Truncated {
+        /// The F-Stack call that received it (`ff_recvmsg`).
+        op: &'static str,
+        /// The buffer's length: the bytes of the datagram that were kept.
+        capacity: usize,
+        /// The sender, when the call asked for it.
+        from: Option<SocketAddr>,
+    },
+    /// Joining or leaving a multicast group failed in the stack (for example the interface
+    /// address is not one of the stack's, or the group was not joined).
+    #[error("{op} failed for multicast group {group} on interface {interface}: {source}")]
+    Multicast {
+        /// The socket option, e.g. `ff_setsockopt(IP_ADD_MEMBERSHIP)`.
+        op: &'static str,
+        /// The group.
+        group: IpAddr,
+        /// The interface: an IPv4 address, or an IPv6 interface index (`index N`; 0 lets the
+        /// stack choose).
+        interface: String,
+        /// The OS error the stack reported.
         #[source]
         source: io::Error,
     },
@@ -70,10 +98,12 @@ impl Error {
     /// The [`io::ErrorKind`] of the underlying OS error, or [`io::ErrorKind::Other`].
     pub fn kind(&self) -> io::ErrorKind {
         match self {
-            Error::Io { source, .. } | Error::Connect { source, .. } | Error::Init { source } => {
-                source.kind()
-            }
+            Error::Io { source, .. }
+            | Error::Connect { source, .. }
+            | Error::Multicast { source, .. }
+            | Error::Init { source } => source.kind(),
             Error::InvalidArgument(_) => io::ErrorKind::InvalidInput,
+            Error::Truncated { .. } => io::ErrorKind::InvalidData,
             _ => io::ErrorKind::Other,
         }
     }
@@ -83,12 +113,18 @@ impl Error {
         self.kind() == io::ErrorKind::WouldBlock
     }
 
+    /// True for [`Error::Truncated`]: a datagram was cut to fit the buffer.
+    pub fn is_truncated(&self) -> bool {
+        matches!(self, Error::Truncated { .. })
+    }
+
     /// The OS error behind this error, if there is one.
     pub fn os_error(&self) -> Option<&io::Error> {
         match self {
-            Error::Io { source, .. } | Error::Connect { source, .. } | Error::Init { source } => {
-                Some(source)
-            }
+            Error::Io { source, .. }
+            | Error::Connect { source, .. }
+            | Error::Multicast { source, .. }
+            | Error::Init { source } => Some(source),
             _ => None,
         }
     }
@@ -109,6 +145,11 @@ impl From<Error> for io::Error {
             other => io::Error::new(other.kind(), other),
         }
     }
+}
+
+/// ` from ADDR` when the sender is known.
+fn from_suffix(from: &Option<SocketAddr>) -> String {
+    from.map(|a| format!(" from {a}")).unwrap_or_default()
 }
 
 /// Translates an error number F-Stack hands back *as data* into Linux numbering.

@@ -193,11 +193,11 @@ pub(crate) fn close(fd: c_int) {
 
 // --- Sockets -----------------------------------------------------------------------------------
 
-/// `ff_socket` for a stream socket of `domain`.
-pub(crate) fn socket(domain: c_int) -> Result<c_int> {
+/// `ff_socket` for a socket of `domain` and `ty` (`SOCK_STREAM` or `SOCK_DGRAM`).
+pub(crate) fn socket(domain: c_int, ty: c_int) -> Result<c_int> {
     ensure("ff_socket", Need::Thread)?;
     // SAFETY: plain FFI call with integer arguments on the F-Stack thread.
-    let rc = unsafe { fstack_sys::ff_socket(domain, libc::SOCK_STREAM, 0) };
+    let rc = unsafe { fstack_sys::ff_socket(domain, ty, 0) };
     check(rc, "ff_socket")
 }
 
@@ -242,16 +242,27 @@ pub(crate) fn getsockopt_int(
     name: c_int,
     op: &'static str,
 ) -> Result<c_int> {
+    getsockopt(fd, level, name, 0 as c_int, op)
+}
+
+/// `ff_getsockopt` of a plain value, starting from `value` (what is left where the stack
+/// writes fewer bytes).
+pub(crate) fn getsockopt<T: Copy>(
+    fd: c_int,
+    level: c_int,
+    name: c_int,
+    mut value: T,
+    op: &'static str,
+) -> Result<T> {
     ensure(op, Need::Thread)?;
-    let mut value: c_int = 0;
-    let mut len = mem::size_of::<c_int>() as libc::socklen_t;
-    // SAFETY: value/len point to a live int and its size.
+    let mut len = mem::size_of::<T>() as libc::socklen_t;
+    // SAFETY: value/len point to a live T and its size; the stack writes at most len bytes.
     let rc = unsafe {
         fstack_sys::ff_getsockopt(
             fd,
             level,
             name,
-            &mut value as *mut c_int as *mut c_void,
+            &mut value as *mut T as *mut c_void,
             &mut len,
         )
     };
@@ -338,6 +349,87 @@ pub(crate) fn shutdown(fd: c_int, how: c_int) -> Result<()> {
     // SAFETY: plain FFI call with integer arguments on the F-Stack thread.
     check(unsafe { fstack_sys::ff_shutdown(fd, how) }, "ff_shutdown")?;
     Ok(())
+}
+
+/// `ff_sendto` of one datagram to `to`, or `ff_send` on a connected socket when `to` is
+/// `None`. Returns the bytes sent (a datagram goes whole or not at all).
+pub(crate) fn send_to(
+    fd: c_int,
+    buf: &[u8],
+    to: Option<(&RawAddr, libc::socklen_t)>,
+) -> Result<usize> {
+    let op = if to.is_some() { "ff_sendto" } else { "ff_send" };
+    ensure(op, Need::Thread)?;
+    let n = match to {
+        // SAFETY: buf is valid for reads of buf.len() bytes; raw/len describe a valid socket
+        // address of that length.
+        Some((raw, len)) => unsafe {
+            fstack_sys::ff_sendto(fd, buf.as_ptr().cast(), buf.len(), 0, raw.as_ptr(), len)
+        },
+        // SAFETY: buf is valid for reads of buf.len() bytes.
+        None => unsafe { fstack_sys::ff_send(fd, buf.as_ptr().cast(), buf.len(), 0) },
+    };
+    if n < 0 {
+        Err(Error::last_os(op))
+    } else {
+        Ok(n as usize)
+    }
+}
+
+/// One datagram taken by [`recvmsg`].
+pub(crate) struct Received {
+    /// Bytes written to the buffer.
+    pub(crate) len: usize,
+    /// The sender's raw address and its length, when asked for.
+    pub(crate) from: Option<(RawAddr, libc::socklen_t)>,
+    /// The datagram was longer than the buffer: the rest of it is gone.
+    pub(crate) truncated: bool,
+}
+
+/// `MSG_TRUNC` as `ff_recvmsg` reports it in `msg_flags`. Real F-Stack copies FreeBSD's
+/// `msg_flags` back untranslated (F-Stack 1.25 `lib/ff_syscall_wrapper.c`,
+/// `freebsd2linux_msghdr`), and FreeBSD's `MSG_TRUNC` is `0x10` (`sys/socket.h`; Linux's `0x20`
+/// is FreeBSD's `MSG_CTRUNC`). The kernel backend hands back Linux's.
+fn msg_trunc() -> c_int {
+    match crate::stack::backend() {
+        crate::stack::Backend::FStack => 0x10,
+        crate::stack::Backend::Kernel => libc::MSG_TRUNC,
+    }
+}
+
+/// `ff_recvmsg` of one datagram into `buf`, with the sender's address when `want_from`.
+///
+/// `ff_recvmsg` rather than `ff_recvfrom`: F-Stack's `ff_recvfrom` drops the flags that say a
+/// datagram was cut to fit the buffer, so only `ff_recvmsg` can report truncation.
+pub(crate) fn recvmsg(fd: c_int, buf: &mut [u8], want_from: bool) -> Result<Received> {
+    const OP: &str = "ff_recvmsg";
+    ensure(OP, Need::Thread)?;
+    let mut from = RawAddr::zeroed();
+    let mut iov = fstack_sys::iovec {
+        iov_base: buf.as_mut_ptr().cast(),
+        iov_len: buf.len(),
+    };
+    let mut msg = fstack_sys::msghdr {
+        msg_iov: &mut iov,
+        msg_iovlen: 1,
+        ..Default::default()
+    };
+    if want_from {
+        msg.msg_name = from.as_mut_ptr().cast();
+        msg.msg_namelen = RawAddr::capacity();
+    }
+    // SAFETY: msg points to one iovec describing `buf` (valid for writes of its length), and,
+    // when set, to `from`, writable storage of msg_namelen bytes; no control buffer. All of
+    // them outlive the call.
+    let n = unsafe { fstack_sys::ff_recvmsg(fd, &mut msg, 0) };
+    if n < 0 {
+        return Err(Error::last_os(OP));
+    }
+    Ok(Received {
+        len: n as usize,
+        from: want_from.then_some((from, msg.msg_namelen)),
+        truncated: msg.msg_flags & msg_trunc() != 0,
+    })
 }
 
 /// `ff_read`; an empty buffer reads nothing without calling F-Stack (after the guard).

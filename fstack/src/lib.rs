@@ -5,6 +5,9 @@
 //!   your closure once per iteration.
 //! - [`FStackSocket`] / [`FStackListener`]: non-blocking TCP on F-Stack sockets, implementing
 //!   [`std::io::Read`] and [`std::io::Write`] with `WouldBlock` semantics.
+//! - [`FStackUdpSocket`]: non-blocking UDP with datagram boundaries kept and truncation
+//!   reported, broadcast, TTL, and IPv4/IPv6 multicast (join/leave on an interface, loopback,
+//!   TTL).
 //! - [`Poll`]: mio-style readiness with [`Token`] and [`Interest`], hiding F-Stack's epoll
 //!   quirks.
 //!
@@ -74,8 +77,10 @@ mod ffi;
 mod poll;
 mod socket;
 mod stack;
+mod udp;
 
 pub use error::{Error, Result};
 pub use poll::{Event, Events, Interest, Poll, Token};
 pub use socket::{FStackListener, FStackSocket, Source};
 pub use stack::{backend, stop, Backend, ProcType, ShutdownSignal, Stack, StackOptions};
+pub use udp::{FStackUdpSocket, DEFAULT_HOP_LIMIT_V6, MAX_DATAGRAM_V4, MAX_DATAGRAM_V6};

@@ -15,17 +15,23 @@ const BACKLOG: c_int = 1024;
 /// An owned F-Stack descriptor, closed on drop (abandoned once real F-Stack is torn down). Not
 /// `Send`: F-Stack descriptors belong to the thread that initialised it.
 #[derive(Debug)]
-struct Fd {
-    fd: c_int,
+pub(crate) struct Fd {
+    pub(crate) fd: c_int,
     _not_send: PhantomData<*const ()>,
 }
 
 impl Fd {
-    /// A new non-blocking TCP socket (F-Stack has no blocking mode).
-    fn tcp(domain: c_int) -> Result<Fd> {
-        let fd = Fd::from_raw(ffi::socket(domain)?);
+    /// A new non-blocking socket of `domain` and `ty` (`SOCK_STREAM`, `SOCK_DGRAM`); F-Stack
+    /// has no blocking mode.
+    pub(crate) fn new(domain: c_int, ty: c_int) -> Result<Fd> {
+        let fd = Fd::from_raw(ffi::socket(domain, ty)?);
         ffi::set_nonblocking(fd.fd)?;
         Ok(fd)
+    }
+
+    /// A new non-blocking TCP socket.
+    fn tcp(domain: c_int) -> Result<Fd> {
+        Fd::new(domain, libc::SOCK_STREAM)
     }
 
     fn from_raw(fd: c_int) -> Fd {
@@ -35,7 +41,7 @@ impl Fd {
         }
     }
 
-    fn addr(&self, end: End) -> Result<SocketAddr> {
+    pub(crate) fn addr(&self, end: End) -> Result<SocketAddr> {
         let (raw, len) = ffi::name(self.fd, end)?;
         raw.to_std(len).ok_or_else(|| Error::Io {
             op: end.op(),
@@ -43,7 +49,7 @@ impl Fd {
         })
     }
 
-    fn take_error(&self) -> Result<Option<io::Error>> {
+    pub(crate) fn take_error(&self) -> Result<Option<io::Error>> {
         let code = ffi::getsockopt_int(
             self.fd,
             libc::SOL_SOCKET,

@@ -1,11 +1,11 @@
 //! The safe API end to end on the kernel backend, all inside one running F-Stack loop: echo over
-//! IPv4 and IPv6, a 64 MiB byte-exact transfer, 1,000 concurrent connections, refused connects
-//! and bad addresses.
+//! IPv4 and IPv6, a 64 MiB byte-exact transfer, 1,000 concurrent connections, refused connects,
+//! bad addresses, and vectored reads and writes.
 
 mod common;
 
 use std::collections::HashMap;
-use std::io::{ErrorKind, Read, Write};
+use std::io::{ErrorKind, IoSlice, IoSliceMut, Read, Write};
 use std::net::{Shutdown, SocketAddr};
 use std::time::Duration;
 
@@ -567,114 +567,6 @@ impl Scenario for Refused {
     }
 }
 
-/// Vectored writes and reads carry the bytes in order and leave the caller's `IoSlice`s as
-/// they were: F-Stack's `ff_writev`/`ff_readv` consume the iovec array they are given (the
-/// kernel backend does the same), so the safe API must hand them a copy.
-struct Vectored {
-    poll: Poll,
-    events: Events,
-    listener: FStackListener,
-    client: FStackSocket,
-    server: Option<FStackSocket>,
-    sent: bool,
-    got: Vec<u8>,
-}
-
-impl Vectored {
-    const PARTS: [&'static [u8]; 3] = [b"first,", b"", b"second and third"];
-
-    fn new() -> Result<Vectored, Error> {
-        let listener = FStackListener::bind("127.0.0.1:0".parse().unwrap())?;
-        let client = FStackSocket::connect(listener.local_addr()?)?;
-        let mut poll = Poll::new()?;
-        poll.register(&listener, Token(0), Interest::READABLE)?;
-        poll.register(&client, Token(1), BOTH)?;
-        Ok(Vectored {
-            poll,
-            events: Events::with_capacity(8),
-            listener,
-            client,
-            server: None,
-            sent: false,
-            got: Vec::new(),
-        })
-    }
-
-    fn step_inner(&mut self) -> Result<bool, String> {
-        self.poll.poll(&mut self.events).map_err(fail("poll"))?;
-        if self.server.is_none() {
-            match self.listener.accept() {
-                Ok((s, _)) => {
-                    self.poll
-                        .register(&s, Token(2), BOTH)
-                        .map_err(fail("register"))?;
-                    self.server = Some(s);
-                }
-                Err(e) if e.is_would_block() => return Ok(false),
-                Err(e) => return Err(format!("accept: {e}")),
-            }
-        }
-        if !self.sent && self.client.finish_connect().map_err(fail("connect"))? {
-            let slices = Self::PARTS.map(std::io::IoSlice::new);
-            let n = self
-                .client
-                .write_vectored(&slices)
-                .map_err(fail("write_vectored"))?;
-            let total: usize = Self::PARTS.iter().map(|p| p.len()).sum();
-            if n != total {
-                return Err(format!("write_vectored wrote {n} of {total} bytes"));
-            }
-            for (slice, part) in slices.iter().zip(Self::PARTS) {
-                if &**slice != part {
-                    return Err(format!("write_vectored changed a buffer: {slice:?}"));
-                }
-            }
-            self.sent = true;
-        }
-        let Some(server) = self.server.as_mut() else {
-            return Ok(false);
-        };
-        let (mut a, mut b) = ([0u8; 5], [0u8; 64]);
-        let mut slices = [
-            std::io::IoSliceMut::new(&mut a),
-            std::io::IoSliceMut::new(&mut b),
-        ];
-        match server.read_vectored(&mut slices) {
-            Ok(n) => {
-                if slices[0].len() != 5 || slices[1].len() != 64 {
-                    return Err("read_vectored changed the buffers' lengths".into());
-                }
-                let mut joined = a.to_vec();
-                joined.extend_from_slice(&b);
-                self.got.extend_from_slice(&joined[..n]);
-            }
-            Err(e) if e.kind() == ErrorKind::WouldBlock => {}
-            Err(e) => return Err(format!("read_vectored: {e}")),
-        }
-        let want = Self::PARTS.concat();
-        if self.got.len() >= want.len() {
-            if self.got != want {
-                return Err(format!("received {:?}", String::from_utf8_lossy(&self.got)));
-            }
-            return Ok(true);
-        }
-        Ok(false)
-    }
-}
-
-impl Scenario for Vectored {
-    fn name(&self) -> &'static str {
-        "vectored writes and reads leave the caller's buffers intact"
-    }
-    fn step(&mut self) -> Option<Result<(), String>> {
-        match self.step_inner() {
-            Ok(true) => Some(Ok(())),
-            Ok(false) => None,
-            Err(e) => Some(Err(e)),
-        }
-    }
-}
-
 /// Addresses that cannot be used give errors naming the call and the OS reason.
 struct BadAddresses;
 
@@ -710,6 +602,135 @@ impl Scenario for BadAddresses {
     }
 }
 
+// ---------------------------------------------------------------------------------------------
+
+/// `write_vectored` of 100 slices and `read_vectored` into three buffers: exact bytes, and the
+/// caller's slices still describe their data afterwards (real F-Stack advances the iovec array
+/// it is handed; the crate gives it a copy).
+struct Vectored {
+    listener: FStackListener,
+    client: FStackSocket,
+    server: Option<FStackSocket>,
+    chunks: Vec<Vec<u8>>,
+    /// Chunks fully written, and bytes of the next one.
+    written: (usize, usize),
+    received: Vec<u8>,
+}
+
+impl Vectored {
+    fn new() -> Result<Vectored, Error> {
+        let listener = FStackListener::bind("127.0.0.1:0".parse().unwrap())?;
+        let client = FStackSocket::connect(listener.local_addr()?)?;
+        let mut pattern = Pattern::new(99);
+        let chunks = (0..100)
+            .map(|i| {
+                let mut c = vec![0u8; 1 + i * 3];
+                pattern.fill(&mut c);
+                c
+            })
+            .collect();
+        Ok(Vectored {
+            listener,
+            client,
+            server: None,
+            chunks,
+            written: (0, 0),
+            received: Vec::new(),
+        })
+    }
+
+    fn step_inner(&mut self) -> Result<bool, String> {
+        if self.server.is_none() {
+            match self.listener.accept() {
+                Ok((sock, _)) => self.server = Some(sock),
+                Err(e) if e.is_would_block() => return Ok(false),
+                Err(e) => return Err(format!("accept: {e}")),
+            }
+        }
+        if self.client.is_connecting() && !self.client.finish_connect().map_err(fail("connect"))? {
+            return Ok(false);
+        }
+        let (done, offset) = self.written;
+        if done < self.chunks.len() {
+            let mut slices: Vec<IoSlice<'_>> = vec![IoSlice::new(&self.chunks[done][offset..])];
+            slices.extend(self.chunks[done + 1..].iter().map(|c| IoSlice::new(c)));
+            let before: Vec<(*const u8, usize)> =
+                slices.iter().map(|s| (s.as_ptr(), s.len())).collect();
+            match self.client.write_vectored(&slices) {
+                Ok(n) => {
+                    let after: Vec<(*const u8, usize)> =
+                        slices.iter().map(|s| (s.as_ptr(), s.len())).collect();
+                    if after != before {
+                        return Err("write_vectored changed the caller's slices".into());
+                    }
+                    let mut n = n;
+                    let (mut done, mut offset) = (done, offset);
+                    while n > 0 {
+                        let left = self.chunks[done].len() - offset;
+                        if n >= left {
+                            n -= left;
+                            done += 1;
+                            offset = 0;
+                        } else {
+                            offset += n;
+                            n = 0;
+                        }
+                    }
+                    self.written = (done, offset);
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+                Err(e) => return Err(format!("write_vectored: {e}")),
+            }
+        }
+        let server = self.server.as_mut().expect("accepted above");
+        let (mut a, mut b, mut c) = ([0u8; 7], [0u8; 300], [0u8; 5000]);
+        loop {
+            let mut bufs = [
+                IoSliceMut::new(&mut a),
+                IoSliceMut::new(&mut b),
+                IoSliceMut::new(&mut c),
+            ];
+            match server.read_vectored(&mut bufs) {
+                Ok(0) => return Err("EOF".into()),
+                Ok(n) => {
+                    let lens: Vec<usize> = bufs.iter().map(|s| s.len()).collect();
+                    if lens != [7, 300, 5000] {
+                        return Err(format!("read_vectored changed the buffers: {lens:?}"));
+                    }
+                    let all: Vec<u8> = a.iter().chain(&b).chain(&c).copied().collect();
+                    self.received.extend_from_slice(&all[..n]);
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                Err(e) => return Err(format!("read_vectored: {e}")),
+            }
+        }
+        let total: usize = self.chunks.iter().map(Vec::len).sum();
+        if self.received.len() < total {
+            return Ok(false);
+        }
+        if self.received != self.chunks.concat() {
+            return Err(format!(
+                "{} bytes received, not the ones written",
+                self.received.len()
+            ));
+        }
+        Ok(true)
+    }
+}
+
+impl Scenario for Vectored {
+    fn name(&self) -> &'static str {
+        "vectored writes and reads: exact bytes, the caller's slices left alone"
+    }
+    fn step(&mut self) -> Option<Result<(), String>> {
+        match self.step_inner() {
+            Ok(true) => Some(Ok(())),
+            Ok(false) => None,
+            Err(e) => Some(Err(e)),
+        }
+    }
+}
+
 #[test]
 fn loopback_scenarios_in_one_loop() {
     if common::skip_unless_kernel_backend("loopback_scenarios_in_one_loop") {
@@ -722,8 +743,8 @@ fn loopback_scenarios_in_one_loop() {
             Box::new(Bulk::new().expect("bulk")),
             Box::new(Thousand::new().expect("thousand")),
             Box::new(Refused::new().expect("refused")),
-            Box::new(Vectored::new().expect("vectored")),
             Box::new(BadAddresses),
+            Box::new(Vectored::new().expect("vectored")),
         ];
         match Echo::new("echo over IPv6", "[::1]:0".parse().unwrap()) {
             Ok(e) => s.push(Box::new(e)),

@@ -3,6 +3,8 @@
 
 use std::path::PathBuf;
 
+pub mod process;
+
 /// Builds the example `name` with cargo and returns the path cargo reports for it, so a test
 /// never runs a stale or guessed binary. The build goes to a target directory of its own under
 /// `CARGO_TARGET_TMPDIR`: `cargo test` holds the main target directory's lock while tests run.

@@ -5,4 +5,5 @@ fn main() {
     assert_send::<fstack::FStackSocket>();
     assert_send::<fstack::FStackListener>();
     assert_send::<fstack::Poll>();
+    assert_send::<fstack::FStackUdpSocket>();
 }

@@ -5,4 +5,5 @@ fn main() {
     assert_sync::<fstack::FStackSocket>();
     assert_sync::<fstack::FStackListener>();
     assert_sync::<fstack::Poll>();
+    assert_sync::<fstack::FStackUdpSocket>();
 }
