@@ -6,6 +6,9 @@
 //! - `FF_PATH`: an F-Stack source tree (`$FF_PATH/lib/libfstack.a`, headers in `$FF_PATH/lib`).
 //! - `FSTACK_PREFIX`: install prefix searched when `FF_PATH` is unset (default `/usr/local`).
 //! - `PKG_CONFIG_PATH` etc.: how `pkg-config --static libdpdk` finds DPDK.
+//! - `FSTACK_ZC_SEND=1|0`: says whether the installed F-Stack was built with `FF_ZC_SEND=1`
+//!   (zero-copy send). Without it, the build reads `$FF_PATH/lib/Makefile`: an uncommented
+//!   `FF_ZC_SEND=1` line means yes; an install prefix (no Makefile) means no.
 //! - `DOCS_RS`: no native work; pregenerated bindings are used.
 
 use std::env;
@@ -28,6 +31,7 @@ fn main() {
         "FSTACK_SYS_BACKEND",
         "FF_PATH",
         "FSTACK_PREFIX",
+        "FSTACK_ZC_SEND",
         "DOCS_RS",
         "PKG_CONFIG_PATH",
         "PKG_CONFIG_LIBDIR",
@@ -42,6 +46,7 @@ fn main() {
     println!("cargo:rerun-if-changed=src/bindings_pregenerated.rs");
     println!("cargo:rerun-if-changed=src/functions.rs");
     println!("cargo::rustc-check-cfg=cfg(fstack_backend, values(\"fstack\", \"kernel\"))");
+    println!("cargo::rustc-check-cfg=cfg(fstack_zc_send)");
 
     let out = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
     let manifest = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets it"));
@@ -188,7 +193,14 @@ fn bindings(header: &Path, include_dirs: &[&Path], out: &Path, fstack_only: bool
     if fstack_only {
         builder = builder
             .allowlist_function(allowlist(FSTACK_ONLY_FUNCTIONS))
-            .allowlist_type("kevent");
+            .allowlist_type("kevent")
+            .allowlist_type("dispatch_func_t")
+            .allowlist_type("ff_zc_mbuf")
+            .allowlist_var("FF_DISPATCH_ERROR")
+            .allowlist_var("FF_DISPATCH_RESPONSE")
+            .allowlist_var("EVFILT_READ")
+            .allowlist_var("EVFILT_WRITE")
+            .allowlist_var("EV_.*");
     }
     for dir in include_dirs {
         builder = builder.clang_arg(format!("-I{}", dir.display()));
@@ -258,10 +270,64 @@ fn build_fstack(manifest: &Path, out: &Path, found: &Installed) {
     println!("cargo:rustc-link-arg={link_args}");
     println!("cargo:include={}", found.include_dir.display());
     println!("cargo:lib_dir={}", found.lib_dir.display());
+    let (zc_send, why) = zc_send(&found.lib_dir);
+    if zc_send {
+        println!("cargo:rustc-cfg=fstack_zc_send");
+    }
+    // Visible to dependents' build scripts as DEP_FSTACK_ZC_SEND.
+    println!("cargo:zc_send={}", u8::from(zc_send));
+    println!(
+        "cargo:warning=fstack-sys: zero-copy send (FF_ZC_SEND) = {} ({why})",
+        if zc_send { "yes" } else { "no" }
+    );
     announce(
         "fstack",
         &format!("libfstack.a from {}", found.lib_dir.display()),
     );
+}
+
+/// Whether the installed F-Stack was built with `FF_ZC_SEND=1`, and why this build thinks so.
+///
+/// Nothing in `libfstack.a` tells: `ff_zc_mbuf_get`/`ff_zc_mbuf_write` are always compiled
+/// (`lib/ff_veth.c`); only `m_uiotombuf` (`freebsd/kern/uipc_mbuf.c`, `#ifdef FSTACK_ZC_SEND`)
+/// changes, to take the caller's buffer as an mbuf chain. Writing such a chain to a build
+/// without it would send the chain's pointer bytes, so the answer must come from the build
+/// configuration: `FSTACK_ZC_SEND`, else F-Stack's `lib/Makefile`.
+fn zc_send(lib_dir: &Path) -> (bool, String) {
+    match env::var("FSTACK_ZC_SEND").as_deref() {
+        Ok("1") => return (true, "FSTACK_ZC_SEND=1".into()),
+        Ok("0") => return (false, "FSTACK_ZC_SEND=0".into()),
+        Ok(v) if !v.is_empty() => fail(&format!(
+            "FSTACK_ZC_SEND={v:?}: use 1 (F-Stack was built with FF_ZC_SEND=1) or 0"
+        )),
+        _ => {}
+    }
+    let makefile = lib_dir.join("Makefile");
+    println!("cargo:rerun-if-changed={}", makefile.display());
+    match fs::read_to_string(&makefile) {
+        Ok(text) => {
+            let on = text.lines().any(|line| {
+                let line = line.trim_start();
+                line.strip_prefix("FF_ZC_SEND").is_some_and(|rest| {
+                    let rest = rest.trim_start();
+                    let value = rest
+                        .strip_prefix(":=")
+                        .or_else(|| rest.strip_prefix("?="))
+                        .or_else(|| rest.strip_prefix('='));
+                    value.is_some_and(|v| !v.trim().is_empty())
+                })
+            });
+            let how = if on { "set" } else { "not set (commented out)" };
+            (on, format!("FF_ZC_SEND {how} in {}", makefile.display()))
+        }
+        Err(_) => (
+            false,
+            format!(
+                "no {} to read; set FSTACK_ZC_SEND=1 if F-Stack was built with FF_ZC_SEND=1",
+                makefile.display()
+            ),
+        ),
+    }
 }
 
 /// Translates `pkg-config --static --libs libdpdk` into cargo directives, keeping DPDK's

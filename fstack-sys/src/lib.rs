@@ -60,6 +60,12 @@ pub use bindings::*;
 mod functions;
 pub use functions::{FSTACK_ONLY_FUNCTIONS, FUNCTIONS};
 
+/// Whether the linked F-Stack takes `ff_zc_mbuf` chains in `ff_write` without a copy: it was
+/// built with `FF_ZC_SEND=1` (`cfg(fstack_zc_send)` inside this crate, `DEP_FSTACK_ZC_SEND=1`
+/// for dependents' build scripts). Decided at build time from `FSTACK_ZC_SEND`, else the
+/// `FF_ZC_SEND` line of `$FF_PATH/lib/Makefile`; always false on the kernel backend.
+pub const ZC_SEND: bool = cfg!(fstack_zc_send);
+
 /// Which backend this build links: `"fstack"` (real F-Stack) or `"kernel"` (kernel sockets).
 #[cfg(fstack_backend = "fstack")]
 pub const BACKEND: &str = "fstack";
