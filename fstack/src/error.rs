@@ -92,6 +92,16 @@ pub enum Error {
     /// An argument was rejected before reaching F-Stack.
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
+    /// The call does not exist on the linked backend or F-Stack build: real F-Stack's native
+    /// calls (`ff_kqueue`, `ff_regist_packet_dispatcher`) on the kernel backend, or zero-copy
+    /// send on an F-Stack built without `FF_ZC_SEND=1`.
+    #[error("{op} is not available: {reason}")]
+    Unsupported {
+        /// What was attempted, e.g. `ff_kqueue`.
+        op: &'static str,
+        /// Why, and what would make it available.
+        reason: &'static str,
+    },
 }
 
 impl Error {
@@ -104,6 +114,7 @@ impl Error {
             | Error::Init { source } => source.kind(),
             Error::InvalidArgument(_) => io::ErrorKind::InvalidInput,
             Error::Truncated { .. } => io::ErrorKind::InvalidData,
+            Error::Unsupported { .. } => io::ErrorKind::Unsupported,
             _ => io::ErrorKind::Other,
         }
     }

@@ -538,6 +538,152 @@ pub(crate) fn epoll_wait(epfd: c_int, events: &mut [epoll_event]) -> Result<usiz
     Ok(n as usize)
 }
 
+// --- kqueue, packet dispatcher, zero-copy send (real F-Stack only) ----------------------------
+
+/// Why the F-Stack-only calls fail on the kernel backend.
+#[cfg(not(fstack_backend = "fstack"))]
+const KERNEL_ONLY: &str = "the kernel backend implements F-Stack's epoll API only; build \
+     against real F-Stack (FSTACK_SYS_BACKEND=fstack)";
+
+/// `ff_kqueue`.
+pub(crate) fn kqueue() -> Result<c_int> {
+    ensure("ff_kqueue", Need::Thread)?;
+    #[cfg(fstack_backend = "fstack")]
+    {
+        // SAFETY: plain FFI call without arguments on the F-Stack thread.
+        check(unsafe { fstack_sys::ff_kqueue() }, "ff_kqueue")
+    }
+    #[cfg(not(fstack_backend = "fstack"))]
+    Err(Error::Unsupported {
+        op: "ff_kqueue",
+        reason: KERNEL_ONLY,
+    })
+}
+
+// `RawKevent` is declared field for field like F-Stack's `struct kevent` (`ff_event.h`).
+#[cfg(fstack_backend = "fstack")]
+const _: () = {
+    assert!(mem::size_of::<crate::kqueue::RawKevent>() == mem::size_of::<fstack_sys::kevent>());
+    assert!(mem::align_of::<crate::kqueue::RawKevent>() == mem::align_of::<fstack_sys::kevent>());
+};
+
+/// `ff_kevent`: applies `changes`, then collects up to `events.len()` ready events without
+/// blocking (a zero timeout: F-Stack's loop must never wait inside a call). Returns how many
+/// entries of `events` were filled.
+pub(crate) fn kevent(
+    kq: c_int,
+    changes: &[crate::kqueue::RawKevent],
+    events: &mut [crate::kqueue::RawKevent],
+) -> Result<usize> {
+    ensure("ff_kevent", Need::Thread)?;
+    let nchanges = c_int::try_from(changes.len())
+        .map_err(|_| Error::InvalidArgument(format!("{} kevent changes", changes.len())))?;
+    let nevents = c_int::try_from(events.len()).unwrap_or(c_int::MAX);
+    #[cfg(fstack_backend = "fstack")]
+    {
+        let zero = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: RawKevent has struct kevent's layout (asserted above); `changes` is valid
+        // for reads of nchanges entries and `events` for writes of nevents; the timespec
+        // lives for the call. F-Stack's struct timespec is the C library's.
+        let n = unsafe {
+            fstack_sys::ff_kevent(
+                kq,
+                changes.as_ptr().cast(),
+                nchanges,
+                events.as_mut_ptr().cast(),
+                nevents,
+                (&zero as *const libc::timespec).cast(),
+            )
+        };
+        Ok(check(n, "ff_kevent")? as usize)
+    }
+    #[cfg(not(fstack_backend = "fstack"))]
+    {
+        let _ = (kq, nchanges, nevents);
+        Err(Error::Unsupported {
+            op: "ff_kevent",
+            reason: KERNEL_ONLY,
+        })
+    }
+}
+
+/// The callback type of `ff_regist_packet_dispatcher` (`dispatch_func_t` in `ff_api.h`).
+pub(crate) type DispatchFn =
+    unsafe extern "C" fn(data: *mut c_void, len: *mut u16, queue_id: u16, nb_queues: u16) -> c_int;
+
+/// `ff_regist_packet_dispatcher(func)`: F-Stack calls `func` for every packet its port
+/// receives, on this thread, before the stack sees it.
+pub(crate) fn regist_packet_dispatcher(func: DispatchFn) -> Result<()> {
+    ensure("ff_regist_packet_dispatcher", Need::Thread)?;
+    #[cfg(fstack_backend = "fstack")]
+    {
+        // SAFETY: `func` matches dispatch_func_t, never unwinds (the dispatch module catches
+        // panics) and stays valid forever (a plain fn).
+        unsafe { fstack_sys::ff_regist_packet_dispatcher(Some(func)) };
+        Ok(())
+    }
+    #[cfg(not(fstack_backend = "fstack"))]
+    {
+        let _ = func;
+        Err(Error::Unsupported {
+            op: "ff_regist_packet_dispatcher",
+            reason: KERNEL_ONLY,
+        })
+    }
+}
+
+/// Zero-copy write of `buf` to a TCP or UDP socket: `ff_zc_mbuf_get` allocates an mbuf chain
+/// of `buf.len()` bytes inside the stack, `ff_zc_mbuf_write` fills it, and `ff_write` hands the
+/// chain itself to the socket (F-Stack's `example/main_zc.c`). Only with `FF_ZC_SEND=1`.
+pub(crate) fn write_zc(fd: c_int, buf: &[u8]) -> Result<usize> {
+    ensure("ff_zc_mbuf_get", Need::Thread)?;
+    let len = c_int::try_from(buf.len())
+        .map_err(|_| Error::InvalidArgument(format!("{}-byte zero-copy write", buf.len())))?;
+    #[cfg(fstack_zc_send)]
+    {
+        let mut zm = fstack_sys::ff_zc_mbuf::default();
+        // SAFETY: `zm` is a live ff_zc_mbuf that ff_zc_mbuf_get fills in.
+        check(
+            unsafe { fstack_sys::ff_zc_mbuf_get(&mut zm, len) },
+            "ff_zc_mbuf_get",
+        )?;
+        // SAFETY: `zm` was prepared by ff_zc_mbuf_get for `len` bytes; `buf` is valid for
+        // reads of `len` bytes.
+        let rc = unsafe { fstack_sys::ff_zc_mbuf_write(&mut zm, buf.as_ptr().cast(), len) };
+        if rc < 0 {
+            return Err(Error::last_os("ff_zc_mbuf_write"));
+        }
+        // SAFETY: with FF_ZC_SEND, ff_write takes the mbuf chain prepared above as its
+        // buffer (m_uiotombuf, `#ifdef FSTACK_ZC_SEND`), `len` bytes long.
+        let n = unsafe { fstack_sys::ff_write(fd, zm.bsd_mbuf, buf.len()) };
+        if n < 0 {
+            return Err(Error::last_os("ff_write(zero-copy)"));
+        }
+        Ok(n as usize)
+    }
+    #[cfg(not(fstack_zc_send))]
+    {
+        let _ = (fd, len);
+        Err(Error::Unsupported {
+            op: "zero-copy write (ff_zc_mbuf_get + ff_write)",
+            reason: ZC_REASON,
+        })
+    }
+}
+
+/// Why zero-copy send is unavailable in this build.
+#[cfg(all(not(fstack_zc_send), fstack_backend = "fstack"))]
+const ZC_REASON: &str = "the linked F-Stack was not built with FF_ZC_SEND=1 (uncomment it in \
+     F-Stack's lib/Makefile and rebuild libfstack.a, or set FSTACK_ZC_SEND=1 when building \
+     this crate if it already was)";
+/// Why zero-copy send is unavailable in this build.
+#[cfg(all(not(fstack_zc_send), not(fstack_backend = "fstack")))]
+const ZC_REASON: &str = "the kernel backend has no mbufs; build against real F-Stack built \
+     with FF_ZC_SEND=1";
+
 // --- stdout ------------------------------------------------------------------------------------
 
 extern "C" {

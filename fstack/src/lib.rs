@@ -10,6 +10,10 @@
 //!   TTL).
 //! - [`Poll`]: mio-style readiness with [`Token`] and [`Interest`], hiding F-Stack's epoll
 //!   quirks.
+//! - [`Kqueue`]: F-Stack's native event API (real F-Stack only), see [`kqueue`].
+//! - [`set_packet_dispatcher`]: multi-process F-Stack, one process per queue, see [`dispatch`].
+//! - [`FStackSocket::write_zero_copy`]: zero-copy send where F-Stack was built with
+//!   `FF_ZC_SEND=1`, see [`zc`].
 //!
 //! Everything bound to the F-Stack thread is `!Send` and `!Sync`: F-Stack's state is
 //! per-thread and its descriptors cannot move.
@@ -72,15 +76,22 @@
 
 mod addr;
 mod config;
+pub mod dispatch;
 mod error;
 mod ffi;
+pub mod kqueue;
 mod poll;
 mod socket;
 mod stack;
 mod udp;
+pub mod zc;
 
 pub use error::{Error, Result};
 pub use poll::{Event, Events, Interest, Poll, Token};
 pub use socket::{FStackListener, FStackSocket, Source};
 pub use stack::{backend, stop, Backend, ProcType, ShutdownSignal, Stack, StackOptions};
 pub use udp::{FStackUdpSocket, DEFAULT_HOP_LIMIT_V6, MAX_DATAGRAM_V4, MAX_DATAGRAM_V6};
+
+pub use dispatch::{set_packet_dispatcher, Dispatch, Packet};
+pub use kqueue::{KChange, KEvent, KEvents, Kqueue};
+pub use zc::zero_copy_send;
