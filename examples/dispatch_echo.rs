@@ -138,10 +138,11 @@ fn run(args: Args) -> Result<(), String> {
                             if let Err(e) = s.write_all(format!("proc={id}\n").as_bytes()) {
                                 return ControlFlow::Break(Err(format!("greeting: {e}")));
                             }
-                            let slot = conns.iter().position(Option::is_none).unwrap_or_else(|| {
-                                conns.push(None);
-                                conns.len() - 1
-                            });
+                            let slot =
+                                conns.iter().position(Option::is_none).unwrap_or_else(|| {
+                                    conns.push(None);
+                                    conns.len() - 1
+                                });
                             if let Err(e) = poll.register(&s, Token(slot + 1), Interest::READABLE) {
                                 return ControlFlow::Break(Err(e.to_string()));
                             }
@@ -186,9 +187,8 @@ fn run(args: Args) -> Result<(), String> {
         }
         ControlFlow::Continue(())
     });
-    match result {
-        Some(Err(e)) => return Err(e),
-        Some(Ok(())) | None => {}
+    if let Some(Err(e)) = result {
+        return Err(e);
     }
     eprintln!(
         "dispatch_echo: proc {id} stopped; {served} connections, {echoed} bytes echoed; \

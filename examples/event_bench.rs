@@ -151,9 +151,7 @@ impl Bench {
                 self.events.iter().any(|e| e.is_readable())
             }
             Api::Kqueue => {
-                self.kq
-                    .poll(&mut self.kevents)
-                    .map_err(|e| e.to_string())?;
+                self.kq.poll(&mut self.kevents).map_err(|e| e.to_string())?;
                 self.kevents.iter().any(|e| e.is_readable())
             }
         };
@@ -293,9 +291,6 @@ fn run(args: Args) -> Result<(), String> {
             s.cpu_ns as f64 / 1000.0 / rtt.len() as f64,
         );
     }
-    println!(
-        "event_bench: kqueue/epoll p50 rtt = {:.3}",
-        p50[1] / p50[0]
-    );
+    println!("event_bench: kqueue/epoll p50 rtt = {:.3}", p50[1] / p50[0]);
     Ok(())
 }

@@ -34,7 +34,8 @@ pub const FUNCTIONS: &[&str] = &[
     "ff_epoll_wait",
 ];
 
-/// The `ff_*` functions declared only when real F-Stack is linked (F-Stack 1.25 `ff_api.h`):
+/// The `ff_*` functions declared only when real F-Stack is linked (F-Stack 1.25 `ff_api.h`;
+/// `ff_mbuf_free`, exported but undeclared there, in `include/fstack_real.h`):
 /// its native event API, the multi-process packet dispatcher, and the zero-copy send buffers
 /// (`ff_zc_mbuf_*` always exist in `libfstack.a`, but `ff_write` takes their chain without a
 /// copy only when F-Stack was built with `FF_ZC_SEND=1`: see the crate docs).
@@ -44,4 +45,5 @@ pub const FSTACK_ONLY_FUNCTIONS: &[&str] = &[
     "ff_regist_packet_dispatcher",
     "ff_zc_mbuf_get",
     "ff_zc_mbuf_write",
+    "ff_mbuf_free",
 ];

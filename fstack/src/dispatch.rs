@@ -249,7 +249,7 @@ mod tests {
             *d.borrow_mut() = Some(Box::new(move |p: &Packet<'_>| {
                 count.set(count.get() + 1);
                 match p.ports() {
-                    Some((_, dst)) if dst == 9999 => panic!("dispatcher bug"),
+                    Some((_, 9999)) => panic!("dispatcher bug"),
                     Some((_, dst)) if (9000..9002).contains(&dst) => Dispatch::Queue(dst - 9000),
                     Some(_) => Dispatch::Drop,
                     None => Dispatch::Queue(p.queue_id()),

@@ -448,8 +448,17 @@ pub(crate) fn write(fd: c_int, buf: &[u8]) -> io::Result<usize> {
     if buf.is_empty() {
         return Ok(0);
     }
+    // With FF_ZC_SEND, ff_write and ff_writev take their buffer as an mbuf chain (their uio is
+    // UIO_SYSSPACE, which m_uiotombuf then treats as a chain): a byte buffer there crashes the
+    // stack (measured: SIGSEGV in m_tag_delete_chain). ff_send goes through sendit with
+    // UIO_USERSPACE and still copies, so plain writes use it in such builds.
+    #[cfg(fstack_zc_send)]
     // SAFETY: buf is valid for reads of buf.len() bytes.
-    check_io(unsafe { fstack_sys::ff_write(fd, buf.as_ptr().cast(), buf.len()) } as isize)
+    let n = unsafe { fstack_sys::ff_send(fd, buf.as_ptr().cast(), buf.len(), 0) };
+    #[cfg(not(fstack_zc_send))]
+    // SAFETY: buf is valid for reads of buf.len() bytes.
+    let n = unsafe { fstack_sys::ff_write(fd, buf.as_ptr().cast(), buf.len()) };
+    check_io(n as isize)
 }
 
 /// Buffers passed to one `ff_readv`/`ff_writev`; a vectored read or write may use fewer
@@ -493,11 +502,23 @@ pub(crate) fn readv(fd: c_int, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize>
 /// `ff_writev` of at most [`IOV_MAX_COPY`] buffers.
 pub(crate) fn writev(fd: c_int, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
     ensure_io("ff_writev")?;
-    let (mut iov, n) = iovecs(bufs.iter().map(|b| (b.as_ptr().cast_mut().cast(), b.len())));
-    // SAFETY: each of the first n iovecs describes a live buffer of `bufs`, valid for reads of
-    // its length (F-Stack only reads through iov_base); F-Stack may rewrite the array itself,
-    // which is this function's copy.
-    check_io(unsafe { fstack_sys::ff_writev(fd, iov.as_mut_ptr().cast(), n as c_int) } as isize)
+    // With FF_ZC_SEND, ff_writev takes mbuf chains (see `write`): send the first non-empty
+    // buffer with ff_send instead (a vectored write may take fewer buffers than given).
+    #[cfg(fstack_zc_send)]
+    {
+        match bufs.iter().find(|b| !b.is_empty()) {
+            Some(b) => write(fd, b),
+            None => Ok(0),
+        }
+    }
+    #[cfg(not(fstack_zc_send))]
+    {
+        let (mut iov, n) = iovecs(bufs.iter().map(|b| (b.as_ptr().cast_mut().cast(), b.len())));
+        // SAFETY: each of the first n iovecs describes a live buffer of `bufs`, valid for reads of
+        // its length (F-Stack only reads through iov_base); F-Stack may rewrite the array itself,
+        // which is this function's copy.
+        check_io(unsafe { fstack_sys::ff_writev(fd, iov.as_mut_ptr().cast(), n as c_int) } as isize)
+    }
 }
 
 // --- epoll -------------------------------------------------------------------------------------
@@ -646,22 +667,30 @@ pub(crate) fn write_zc(fd: c_int, buf: &[u8]) -> Result<usize> {
     {
         let mut zm = fstack_sys::ff_zc_mbuf::default();
         // SAFETY: `zm` is a live ff_zc_mbuf that ff_zc_mbuf_get fills in.
-        check(
-            unsafe { fstack_sys::ff_zc_mbuf_get(&mut zm, len) },
-            "ff_zc_mbuf_get",
-        )?;
+        let rc = unsafe { fstack_sys::ff_zc_mbuf_get(&mut zm, len) };
+        check(rc, "ff_zc_mbuf_get")?;
         // SAFETY: `zm` was prepared by ff_zc_mbuf_get for `len` bytes; `buf` is valid for
         // reads of `len` bytes.
         let rc = unsafe { fstack_sys::ff_zc_mbuf_write(&mut zm, buf.as_ptr().cast(), len) };
         if rc < 0 {
-            return Err(Error::last_os("ff_zc_mbuf_write"));
+            let e = Error::last_os("ff_zc_mbuf_write");
+            // SAFETY: the chain from ff_zc_mbuf_get was not handed to anyone: freed once here.
+            unsafe { fstack_sys::ff_mbuf_free(zm.bsd_mbuf) };
+            return Err(e);
         }
         // SAFETY: with FF_ZC_SEND, ff_write takes the mbuf chain prepared above as its
         // buffer (m_uiotombuf, `#ifdef FSTACK_ZC_SEND`), `len` bytes long.
         let n = unsafe { fstack_sys::ff_write(fd, zm.bsd_mbuf, buf.len()) };
         if n < 0 {
-            return Err(Error::last_os("ff_write(zero-copy)"));
+            let e = Error::last_os("ff_write(zero-copy)");
+            // SAFETY: a failed ff_write (EAGAIN: less free space than the low-water mark;
+            // or an error) returns before m_uiotombuf takes the chain
+            // (freebsd/kern/uipc_socket.c, sosend_generic): it is still ours, freed once here.
+            unsafe { fstack_sys::ff_mbuf_free(zm.bsd_mbuf) };
+            return Err(e);
         }
+        // With FF_ZC_SEND, m_uiotombuf takes the whole chain whatever the free space, so a
+        // successful write took all of it.
         Ok(n as usize)
     }
     #[cfg(not(fstack_zc_send))]
