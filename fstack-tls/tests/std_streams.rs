@@ -222,6 +222,32 @@ fn addresses_are_not_sent_as_sni() {
     }
 }
 
+/// Names come from subjectAltName only with rustls (webpki, RFC 9525 §6.4.4); mbedTLS falls
+/// back to the common name when a certificate has no subjectAltName (README, TLS engines).
+#[test]
+fn common_name_only_certificates_differ_by_engine() {
+    for combo in combos() {
+        eprintln!("{combo}");
+        let ca = TestCa::new("Test CA");
+        let leaf = ca.leaf_common_name_only("localhost");
+        let connector = combo.connector_for(&ca);
+        let acceptor = combo.acceptor_for(&ca, &leaf);
+        match combo.client {
+            Engine::Mbedtls => {
+                let (client, server) = handshake_pair(&connector, "localhost", &acceptor);
+                client.unwrap();
+                server.unwrap();
+                let e = rejected(&connector, "other.test", &acceptor);
+                assert_reason(&e, VerifyReason::HostnameMismatch, "hostname mismatch");
+            }
+            _ => {
+                let e = rejected(&connector, "localhost", &acceptor);
+                assert_reason(&e, VerifyReason::HostnameMismatch, "hostname mismatch");
+            }
+        }
+    }
+}
+
 #[test]
 fn untrusted_ca_is_rejected_as_untrusted_issuer() {
     for combo in combos() {

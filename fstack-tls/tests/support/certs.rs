@@ -96,6 +96,19 @@ impl TestCa {
         }
     }
 
+    /// A server certificate naming `cn` in its common name only (no subjectAltName), signed
+    /// by this CA.
+    pub fn leaf_common_name_only(&self, cn: &str) -> CertKey {
+        let key = KeyPair::generate().unwrap();
+        let mut params = server_params(&[cn], Validity::Current);
+        params.subject_alt_names.clear();
+        let cert = params.signed_by(&key, &self.issuer).unwrap();
+        CertKey {
+            cert_pem: cert.pem(),
+            key_pem: key.serialize_pem(),
+        }
+    }
+
     /// The leaf followed by this CA's certificate, as a server would send it.
     pub fn chain(&self, leaf: &CertKey) -> String {
         format!("{}{}", leaf.cert_pem, self.ca.cert_pem)
