@@ -318,6 +318,47 @@ fn self_signed_certificate_is_rejected_as_self_signed() {
     }
 }
 
+/// `openssl req -x509`'s default: a self-signed certificate with CA:TRUE. Untrusted, both
+/// engines call it self-signed; trusted directly, mbedTLS accepts it and rustls refuses a CA
+/// certificate as the server's (README, TLS engines).
+#[test]
+fn self_signed_ca_certificates() {
+    for combo in combos() {
+        eprintln!("{combo}");
+        let own = certs::self_signed_ca(&["localhost"]);
+        let acceptor = combo
+            .acceptor(own.cert_pem.as_bytes(), own.key_pem.as_bytes())
+            .unwrap();
+        let e = rejected(
+            &combo.connector_for(&TestCa::new("Test CA")),
+            "localhost",
+            &acceptor,
+        );
+        assert_reason(&e, VerifyReason::SelfSigned, "self-signed");
+        let trusting = combo
+            .connector()
+            .ca_pem(own.cert_pem.as_bytes())
+            .build()
+            .unwrap();
+        match combo.client {
+            Engine::Mbedtls => {
+                let (client, server) = handshake_pair(&trusting, "localhost", &acceptor);
+                client.unwrap();
+                server.unwrap();
+            }
+            _ => {
+                let e = rejected(&trusting, "localhost", &acceptor);
+                assert_reason(
+                    &e,
+                    VerifyReason::CaUsedAsServerCertificate,
+                    "a CA certificate (basicConstraints CA:TRUE) is used as the server's \
+                     certificate",
+                );
+            }
+        }
+    }
+}
+
 #[test]
 fn danger_accept_invalid_certs_accepts_every_bad_certificate() {
     for combo in combos() {
@@ -701,11 +742,44 @@ fn configuration_errors_say_what_is_wrong() {
             "{msg}"
         );
         let connector = combo.connector_for(&ca);
-        let (c, _s) = support::tcp_pair();
-        match connector.connect("", c) {
-            Err(fstack_tls::HandshakeError::Failure(Error::InvalidHostname { .. })) => {}
-            other => panic!("{other:?}"),
+        for (host, reason) in [
+            ("", "it is empty"),
+            (
+                "localhost.localdomain..",
+                "it is not a valid DNS name or IP address",
+            ),
+            ("bad host", "it is not a valid DNS name or IP address"),
+            ("a\0b", "it contains a NUL byte"),
+        ] {
+            let (c, _s) = support::tcp_pair();
+            match connector.connect(host, c) {
+                Err(fstack_tls::HandshakeError::Failure(e @ Error::InvalidHostname { .. })) => {
+                    assert_eq!(
+                        e.to_string(),
+                        format!("invalid host name {host:?}: {reason}")
+                    );
+                }
+                other => panic!("{host:?}: {other:?}"),
+            }
         }
+    }
+}
+
+/// A fully qualified name's final dot is dropped by both engines: `localhost.` verifies
+/// against a certificate for `localhost`.
+#[test]
+fn trailing_dot_names_the_same_host() {
+    for combo in combos() {
+        eprintln!("{combo}");
+        let ca = TestCa::new("Test CA");
+        let leaf = ca.leaf(&["localhost"], Validity::Current);
+        let (client, server) = handshake_pair(
+            &combo.connector_for(&ca),
+            "localhost.",
+            &combo.acceptor_for(&ca, &leaf),
+        );
+        assert_eq!(client.unwrap().host(), Some("localhost."));
+        server.unwrap();
     }
 }
 

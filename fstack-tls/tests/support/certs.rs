@@ -127,6 +127,19 @@ pub fn self_signed(names: &[&str]) -> CertKey {
     }
 }
 
+/// A self-signed server certificate for `names` that also says CA:TRUE, as `openssl req
+/// -x509` makes by default.
+pub fn self_signed_ca(names: &[&str]) -> CertKey {
+    let key = KeyPair::generate().unwrap();
+    let mut params = server_params(names, Validity::Current);
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let cert = params.self_signed(&key).unwrap();
+    CertKey {
+        cert_pem: cert.pem(),
+        key_pem: key.serialize_pem(),
+    }
+}
+
 /// Writes `contents` to a fresh file in a per-process temp directory and returns its path.
 pub fn temp_file(name: &str, contents: &str) -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!("fstack-tls-test-{}", std::process::id()));
