@@ -160,9 +160,10 @@ fn run(args: Args) -> Result<(), String> {
     mock.write_ca(&args.ca_out)
         .map_err(|e| format!("writing {ca_out}: {e}"))?;
     eprintln!(
-        "mock_exchange: wss://{} (certificate for {}), CA written to {ca_out}, {} events/s per stream",
+        "mock_exchange: wss://{} (certificate for {}, {}), CA written to {ca_out}, {} events/s per stream",
         mock.local_addr(),
         config.hostnames.join(", "),
+        if config.tls12_only { "TLS 1.2 only" } else { "TLS 1.3 and 1.2" },
         if config.rate == 0.0 { "unlimited".to_string() } else { config.rate.to_string() }
     );
     let start = Instant::now();

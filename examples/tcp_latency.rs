@@ -83,17 +83,17 @@ fn run(args: Args) -> Result<(), String> {
          {size} bytes to {addr}",
         fstack::backend()
     );
-    let outcome = stack.run(|| {
-        if shutdown.requested() {
-            return ControlFlow::Break(Err("interrupted".to_string()));
-        }
-        match client.step() {
-            Ok(None) => ControlFlow::Continue(()),
-            Ok(Some(report)) => ControlFlow::Break(Ok(report)),
-            Err(e) => ControlFlow::Break(Err(e.to_string())),
-        }
-    });
-    let report = outcome.unwrap_or_else(|| Err("loop stopped".into()))?;
+    let report = stack
+        .try_run(|| {
+            if shutdown.requested() {
+                return Err("interrupted".to_string());
+            }
+            Ok(match client.step().map_err(|e| e.to_string())? {
+                None => ControlFlow::Continue(()),
+                Some(report) => ControlFlow::Break(report),
+            })
+        })?
+        .ok_or("loop stopped")?;
     println!(
         "tcp_latency: backend {} connect: {}",
         fstack::backend(),

@@ -60,7 +60,7 @@ fn fail(msg: &str) -> ExitCode {
 #[derive(Parser, Debug)]
 #[command(
     name = "tls_get",
-    about = "A curl-like HTTPS GET over F-Stack and TLS (mbedTLS): prints the response body to \
+    about = "A curl-like HTTPS GET over F-Stack and TLS (rustls or mbedTLS): prints the response body to \
              stdout; exits 0 on a 1xx-3xx response, otherwise 1 with one line naming the cause.",
     args_override_self = true
 )]

@@ -10,7 +10,7 @@ use std::io::{ErrorKind, Read, Write};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use fstack::{Events, FStackSocket, Interest, Poll, Token};
+use fstack::{Error, Events, FStackSocket, Interest, Poll, Ready, Token};
 
 /// What to measure.
 #[derive(Debug, Clone)]
@@ -237,16 +237,17 @@ impl LatencyClient {
             started = Instant::now(); // the clock runs from the first write
         }
         while sent < self.message.len() && self.writable {
-            match sock.write(&self.message[sent..]) {
-                Ok(n) => sent += n,
-                Err(e) if e.kind() == ErrorKind::WouldBlock => self.writable = false,
-                Err(e) => return Err(io_error("write", e)),
+            let written = sock.write(&self.message[sent..]).ready();
+            match written.map_err(|e| Error::io("write", e))? {
+                Some(n) => sent += n,
+                None => self.writable = false,
             }
         }
         while received < self.echoed.len() && self.readable {
-            match sock.read(&mut self.echoed[received..]) {
-                Ok(0) => {
-                    return Err(io_error(
+            let read = sock.read(&mut self.echoed[received..]).ready();
+            match read.map_err(|e| Error::io("read", e))? {
+                Some(0) => {
+                    return Err(Error::io(
                         "read",
                         std::io::Error::new(
                             ErrorKind::UnexpectedEof,
@@ -254,9 +255,8 @@ impl LatencyClient {
                         ),
                     ))
                 }
-                Ok(n) => received += n,
-                Err(e) if e.kind() == ErrorKind::WouldBlock => self.readable = false,
-                Err(e) => return Err(io_error("read", e)),
+                Some(n) => received += n,
+                None => self.readable = false,
             }
         }
         if received < self.echoed.len() {
@@ -268,7 +268,7 @@ impl LatencyClient {
         }
         let rtt = started.elapsed();
         if self.echoed != self.message {
-            return Err(io_error(
+            return Err(Error::io(
                 "read",
                 std::io::Error::new(ErrorKind::InvalidData, "echo differs from message"),
             ));
@@ -298,10 +298,6 @@ impl LatencyClient {
             started: Instant::now(),
         }
     }
-}
-
-fn io_error(op: &'static str, source: std::io::Error) -> fstack::Error {
-    fstack::Error::Io { op, source }
 }
 
 impl std::fmt::Debug for LatencyClient {

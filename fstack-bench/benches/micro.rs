@@ -448,7 +448,7 @@ mod tls_record_open {
     }
 }
 
-/// The whole client path per ticker event, in memory: TLS record decryption (mbedTLS) ->
+/// The whole client path per ticker event, in memory: TLS record decryption (default engine) ->
 /// WebSocket frame (tungstenite, with the feed's settings) -> `decode`. What the e2e
 /// benchmark adds on top is the socket (system calls) and the event loop.
 mod client_path {

@@ -196,7 +196,7 @@ struct Args {
     #[arg(long, value_name = "PEM", value_parser = existing_file)]
     ca_file: Option<PathBuf>,
     /// TLS engine: rustls (default: the fastest record layer, see BENCHMARKS.md) or mbedtls
-    /// (mbedTLS 3.6 LTS); both verify certificates and host names the same way
+    /// (mbedTLS 3.6 LTS); both verify certificates and host names (README: TLS engines)
     #[arg(long, value_name = "ENGINE", value_parser = tls_engine)]
     tls: Option<Engine>,
     /// Connect to ADDR for HOST:PORT instead of resolving it (like curl's --resolve);

@@ -172,7 +172,18 @@ impl TlsConnector {
                 ip,
                 verify: self.verify_ip_names,
             },
-            Err(_) => Peer::Name(host),
+            Err(_) => {
+                // The same rule for both engines (RFC 1035 §2.3.1 labels, as relaxed by
+                // webpki: underscores allowed; one final dot allowed).
+                if rustls_pki_types::DnsName::try_from(host).is_err() {
+                    return Err(Error::InvalidHostname {
+                        host: host.to_owned(),
+                        reason: "it is not a valid DNS name or IP address",
+                    }
+                    .into());
+                }
+                Peer::Name(host)
+            }
         };
         let session = self.config.session(stream, &peer)?;
         stream::handshake(session, Some(peer.host().to_owned()))

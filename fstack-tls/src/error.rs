@@ -189,13 +189,17 @@ pub enum VerifyReason {
     WrongKeyUsage,
     /// The peer sent no certificate.
     NoCertificate,
+    /// The server's certificate is a CA certificate (basicConstraints CA:TRUE, as `openssl
+    /// req -x509` makes by default), which rustls refuses as an end entity even when it is
+    /// trusted itself (RFC 5280 §4.2.1.9); mbedTLS accepts it.
+    CaUsedAsServerCertificate,
     /// Another check failed.
     Other,
 }
 
 impl VerifyReason {
     /// Every reason, most important first.
-    pub const ALL: [VerifyReason; 11] = [
+    pub const ALL: [VerifyReason; 12] = [
         VerifyReason::HostnameMismatch,
         VerifyReason::SelfSigned,
         VerifyReason::UntrustedIssuer,
@@ -206,6 +210,7 @@ impl VerifyReason {
         VerifyReason::UnacceptableHash,
         VerifyReason::WrongKeyUsage,
         VerifyReason::NoCertificate,
+        VerifyReason::CaUsedAsServerCertificate,
         VerifyReason::Other,
     ];
 }
@@ -232,6 +237,9 @@ impl fmt::Display for VerifyReason {
             }
             VerifyReason::WrongKeyUsage => "the certificate's key usage does not allow TLS",
             VerifyReason::NoCertificate => "the peer sent no certificate",
+            VerifyReason::CaUsedAsServerCertificate => {
+                "a CA certificate (basicConstraints CA:TRUE) is used as the server's certificate"
+            }
             VerifyReason::Other => "the certificate was rejected",
         })
     }

@@ -20,11 +20,11 @@
 //!   [`HandshakeError::WouldBlock`] with a [`MidHandshake`] that the event loop resumes with
 //!   [`MidHandshake::handshake`] whenever the socket is ready.
 //! - [`TlsStream`] implements [`std::io::Read`] and [`std::io::Write`] with `WouldBlock`
-//!   semantics. With mbedTLS it pins the length of a write that would block (mbedTLS requires
-//!   the retry to carry the same bytes), exposes decrypted-but-unread bytes with [`TlsStream::pending`] for
-//!   edge-triggered loops, sends `close_notify` on [`TlsStream::shutdown`], and reports a
-//!   connection that ends without `close_notify` as an error rather than a clean end of
-//!   stream.
+//!   semantics, with either engine: it sends `close_notify` on [`TlsStream::shutdown`],
+//!   reports a connection that ends without `close_notify` as an error rather than a clean end
+//!   of stream, and tells with [`TlsStream::pending`] that data waits inside the session. With
+//!   mbedTLS a write that would block is pinned (mbedTLS requires the retry to carry the same
+//!   bytes).
 //! - With the `fstack` feature, [`dial`] resolves, connects and handshakes on F-Stack sockets
 //!   inside the F-Stack loop.
 //! - Verification is always on, with SNI, unless a `danger_...` option of

@@ -145,13 +145,15 @@ impl<S> std::error::Error for HandshakeError<S> {
 /// [`io::ErrorKind::UnexpectedEof`]; a reset fails with the stream's own error (e.g.
 /// [`io::ErrorKind::ConnectionReset`]).
 ///
-/// Engines decrypt a whole record at a time, and the stream is read ahead (one read takes
-/// every record that has arrived), so data can be waiting inside the session while the socket
-/// has nothing new: with edge-triggered readiness, read until `WouldBlock` (or until
-/// [`pending`](Self::pending) is 0) after every readable event.
+/// Engines decrypt a whole record at a time, and the stream is read ahead (one read takes up
+/// to 16 KiB of what has arrived), so data can be waiting inside the session while the socket
+/// has nothing new: with edge-triggered readiness, read until `WouldBlock` after every
+/// readable event. [`pending`](Self::pending) > 0 says more can be read without the socket;
+/// 0 does **not** say the socket is empty, so it is no substitute for reading to `WouldBlock`.
 ///
 /// # Writing
-/// [`write`](Write::write) encrypts at most one record (16 KiB) per call.
+/// [`write`](Write::write) encrypts at most one record (16 KiB) per call with mbedTLS, and as
+/// much as the session's output buffer takes with rustls; it returns how much it took.
 ///
 /// - **mbedTLS**: when `write` returns `WouldBlock`, mbedTLS has already encrypted the first
 ///   bytes of that buffer and keeps them until the socket takes them: the write is *pinned*.
@@ -187,9 +189,10 @@ impl<S> TlsStream<S> {
     }
 
     /// Bytes waiting inside the session: plaintext already decrypted, plus ciphertext already
-    /// read from the stream (reads fetch every record that has arrived at once) and not yet
-    /// decrypted. Reads make progress on them without the stream, and no readiness event
-    /// announces them. 0 means the next read needs new bytes from the stream.
+    /// read ahead from the stream and not yet decrypted. Reads make progress on them without
+    /// the stream, and no readiness event announces them. 0 means the next read needs the
+    /// stream, which may well hold more: with edge-triggered readiness, read until
+    /// `WouldBlock`, not until this is 0.
     pub fn pending(&self) -> usize {
         self.session.pending()
     }

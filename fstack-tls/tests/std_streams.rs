@@ -222,6 +222,32 @@ fn addresses_are_not_sent_as_sni() {
     }
 }
 
+/// Names come from subjectAltName only with rustls (webpki, RFC 9525 §6.4.4); mbedTLS falls
+/// back to the common name when a certificate has no subjectAltName (README, TLS engines).
+#[test]
+fn common_name_only_certificates_differ_by_engine() {
+    for combo in combos() {
+        eprintln!("{combo}");
+        let ca = TestCa::new("Test CA");
+        let leaf = ca.leaf_common_name_only("localhost");
+        let connector = combo.connector_for(&ca);
+        let acceptor = combo.acceptor_for(&ca, &leaf);
+        match combo.client {
+            Engine::Mbedtls => {
+                let (client, server) = handshake_pair(&connector, "localhost", &acceptor);
+                client.unwrap();
+                server.unwrap();
+                let e = rejected(&connector, "other.test", &acceptor);
+                assert_reason(&e, VerifyReason::HostnameMismatch, "hostname mismatch");
+            }
+            _ => {
+                let e = rejected(&connector, "localhost", &acceptor);
+                assert_reason(&e, VerifyReason::HostnameMismatch, "hostname mismatch");
+            }
+        }
+    }
+}
+
 #[test]
 fn untrusted_ca_is_rejected_as_untrusted_issuer() {
     for combo in combos() {
@@ -289,6 +315,47 @@ fn self_signed_certificate_is_rejected_as_self_signed() {
             .verify_failure()
             .unwrap()
             .contains(VerifyReason::UntrustedIssuer));
+    }
+}
+
+/// `openssl req -x509`'s default: a self-signed certificate with CA:TRUE. Untrusted, both
+/// engines call it self-signed; trusted directly, mbedTLS accepts it and rustls refuses a CA
+/// certificate as the server's (README, TLS engines).
+#[test]
+fn self_signed_ca_certificates() {
+    for combo in combos() {
+        eprintln!("{combo}");
+        let own = certs::self_signed_ca(&["localhost"]);
+        let acceptor = combo
+            .acceptor(own.cert_pem.as_bytes(), own.key_pem.as_bytes())
+            .unwrap();
+        let e = rejected(
+            &combo.connector_for(&TestCa::new("Test CA")),
+            "localhost",
+            &acceptor,
+        );
+        assert_reason(&e, VerifyReason::SelfSigned, "self-signed");
+        let trusting = combo
+            .connector()
+            .ca_pem(own.cert_pem.as_bytes())
+            .build()
+            .unwrap();
+        match combo.client {
+            Engine::Mbedtls => {
+                let (client, server) = handshake_pair(&trusting, "localhost", &acceptor);
+                client.unwrap();
+                server.unwrap();
+            }
+            _ => {
+                let e = rejected(&trusting, "localhost", &acceptor);
+                assert_reason(
+                    &e,
+                    VerifyReason::CaUsedAsServerCertificate,
+                    "a CA certificate (basicConstraints CA:TRUE) is used as the server's \
+                     certificate",
+                );
+            }
+        }
     }
 }
 
@@ -675,11 +742,44 @@ fn configuration_errors_say_what_is_wrong() {
             "{msg}"
         );
         let connector = combo.connector_for(&ca);
-        let (c, _s) = support::tcp_pair();
-        match connector.connect("", c) {
-            Err(fstack_tls::HandshakeError::Failure(Error::InvalidHostname { .. })) => {}
-            other => panic!("{other:?}"),
+        for (host, reason) in [
+            ("", "it is empty"),
+            (
+                "localhost.localdomain..",
+                "it is not a valid DNS name or IP address",
+            ),
+            ("bad host", "it is not a valid DNS name or IP address"),
+            ("a\0b", "it contains a NUL byte"),
+        ] {
+            let (c, _s) = support::tcp_pair();
+            match connector.connect(host, c) {
+                Err(fstack_tls::HandshakeError::Failure(e @ Error::InvalidHostname { .. })) => {
+                    assert_eq!(
+                        e.to_string(),
+                        format!("invalid host name {host:?}: {reason}")
+                    );
+                }
+                other => panic!("{host:?}: {other:?}"),
+            }
         }
+    }
+}
+
+/// A fully qualified name's final dot is dropped by both engines: `localhost.` verifies
+/// against a certificate for `localhost`.
+#[test]
+fn trailing_dot_names_the_same_host() {
+    for combo in combos() {
+        eprintln!("{combo}");
+        let ca = TestCa::new("Test CA");
+        let leaf = ca.leaf(&["localhost"], Validity::Current);
+        let (client, server) = handshake_pair(
+            &combo.connector_for(&ca),
+            "localhost.",
+            &combo.acceptor_for(&ca, &leaf),
+        );
+        assert_eq!(client.unwrap().host(), Some("localhost."));
+        server.unwrap();
     }
 }
 

@@ -92,6 +92,29 @@ pub enum Error {
     /// An argument was rejected before reaching F-Stack.
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
+    /// A connect to the stack's own address or to loopback was refused before reaching the
+    /// stack: stock F-Stack (built without `FF_LOOPBACK_SUPPORT`) never completes such a
+    /// connect, it hangs. See [`Loopback`](crate::Loopback) for how to allow it.
+    #[error("connecting to {addr}: it is loopback or this stack's own address, which F-Stack reaches only when built with FF_LOOPBACK_SUPPORT=1 (stock builds hang such connects); set FSTACK_LOOPBACK=allow or StackOptions::loopback(Loopback::Allow) if it was ({backend} backend)")]
+    Loopback {
+        /// The address that was dialled.
+        addr: SocketAddr,
+        /// The linked backend's name (`fstack` or `kernel`).
+        backend: &'static str,
+    },
+    /// A [`BufferedWriter`](crate::BufferedWriter) had no room for a message: nothing of it
+    /// was queued. The peer is not reading fast enough, or the buffer is too small.
+    #[error(
+        "write buffer full: {pending} of {capacity} bytes still unsent, no room for {len} more"
+    )]
+    BufferFull {
+        /// The buffer's bound in bytes.
+        capacity: usize,
+        /// Bytes queued and not yet accepted by the socket.
+        pending: usize,
+        /// The length of the refused message.
+        len: usize,
+    },
     /// The call does not exist on the linked backend or F-Stack build: real F-Stack's native
     /// calls (`ff_kqueue`, `ff_regist_packet_dispatcher`) on the kernel backend, or zero-copy
     /// send on an F-Stack built without `FF_ZC_SEND=1`.
@@ -113,6 +136,7 @@ impl Error {
             | Error::Multicast { source, .. }
             | Error::Init { source } => source.kind(),
             Error::InvalidArgument(_) => io::ErrorKind::InvalidInput,
+            Error::Loopback { .. } => io::ErrorKind::AddrNotAvailable,
             Error::Truncated { .. } => io::ErrorKind::InvalidData,
             Error::Unsupported { .. } => io::ErrorKind::Unsupported,
             _ => io::ErrorKind::Other,
@@ -140,6 +164,25 @@ impl Error {
         }
     }
 
+    /// An [`io::Error`] from `op` (a `Read`/`Write` call, say) as an [`Error`]: one that
+    /// carries an [`Error`] (as `Read`/`Write` on F-Stack sockets return after
+    /// [`Stack::run`](crate::Stack::run), or one converted with `From<Error>`) gives that
+    /// error back; any other becomes [`Error::Io`] naming `op`.
+    pub fn io(op: &'static str, source: io::Error) -> Error {
+        if source.get_ref().is_some_and(|inner| inner.is::<Error>()) {
+            let kind = source.kind();
+            return match source.into_inner().map(|inner| inner.downcast::<Error>()) {
+                Some(Ok(inner)) => *inner,
+                // Not reached: checked just above.
+                _ => Error::Io {
+                    op,
+                    source: kind.into(),
+                },
+            };
+        }
+        Error::Io { op, source }
+    }
+
     pub(crate) fn last_os(op: &'static str) -> Error {
         Error::Io {
             op,
@@ -154,6 +197,72 @@ impl From<Error> for io::Error {
             // Keep WouldBlock bare so that generic Read/Write consumers recognise it cheaply.
             Error::Io { source, .. } if source.kind() == io::ErrorKind::WouldBlock => source,
             other => io::Error::new(other.kind(), other),
+        }
+    }
+}
+
+/// `?` on an [`io::Error`] (from `Read`/`Write`) inside a function returning [`Result`]:
+/// see [`Error::io`]; the operation is named `read/write`.
+impl From<io::Error> for Error {
+    fn from(e: io::Error) -> Error {
+        Error::io("read/write", e)
+    }
+}
+
+/// One WouldBlock test for [`Error`] and [`io::Error`] alike.
+///
+/// ```
+/// use fstack::WouldBlock;
+/// let io_err = std::io::Error::from(std::io::ErrorKind::WouldBlock);
+/// assert!(io_err.is_would_block());
+/// let err = fstack::Error::from(io_err);
+/// assert!(WouldBlock::is_would_block(&err));
+/// ```
+pub trait WouldBlock {
+    /// True when the operation would have blocked: retry it on the next readiness event.
+    fn is_would_block(&self) -> bool;
+}
+
+impl WouldBlock for io::Error {
+    fn is_would_block(&self) -> bool {
+        self.kind() == io::ErrorKind::WouldBlock
+    }
+}
+
+impl WouldBlock for Error {
+    fn is_would_block(&self) -> bool {
+        self.kind() == io::ErrorKind::WouldBlock
+    }
+}
+
+/// Turns WouldBlock into `Ok(None)`, so that `?` handles the real errors of a non-blocking
+/// call and a drain loop reads as one `while let`:
+///
+/// ```no_run
+/// # fn f(sock: &mut fstack::FStackSocket) -> fstack::Result<()> {
+/// use std::io::Read;
+/// use fstack::Ready;
+/// let mut buf = [0u8; 4096];
+/// while let Some(n) = sock.read(&mut buf).ready()? {
+///     if n == 0 {
+///         break; // end of stream
+///     }
+///     // use buf[..n]
+/// }
+/// # Ok(()) }
+/// ```
+pub trait Ready<T, E> {
+    /// `Ok(Some(value))` when the call completed, `Ok(None)` when it would block, the error
+    /// otherwise.
+    fn ready(self) -> std::result::Result<Option<T>, E>;
+}
+
+impl<T, E: WouldBlock> Ready<T, E> for std::result::Result<T, E> {
+    fn ready(self) -> std::result::Result<Option<T>, E> {
+        match self {
+            Ok(v) => Ok(Some(v)),
+            Err(e) if e.is_would_block() => Ok(None),
+            Err(e) => Err(e),
         }
     }
 }
@@ -215,6 +324,54 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn io_errors_convert_both_ways() {
+        // A bare io::Error becomes Error::Io and keeps its kind.
+        let e = Error::from(io::Error::from(io::ErrorKind::ConnectionReset));
+        assert!(matches!(
+            e,
+            Error::Io {
+                op: "read/write",
+                ..
+            }
+        ));
+        assert_eq!(e.kind(), io::ErrorKind::ConnectionReset);
+        assert_eq!(
+            Error::io("ff_read", io::ErrorKind::BrokenPipe.into()).to_string(),
+            "ff_read failed: broken pipe"
+        );
+        // An Error that went through io::Error comes back as itself.
+        let original = Error::NotRunning { op: "ff_write" };
+        let wrapped = io::Error::new(io::ErrorKind::NotConnected, original);
+        let back = Error::from(wrapped);
+        assert!(matches!(back, Error::NotRunning { op: "ff_write" }));
+        let round = Error::from(io::Error::from(Error::InvalidArgument("x".into())));
+        assert_eq!(round.to_string(), "invalid argument: x");
+        // WouldBlock stays bare on the way to io::Error and is recognised on both sides.
+        let wb = Error::Io {
+            op: "ff_read",
+            source: io::ErrorKind::WouldBlock.into(),
+        };
+        assert!(WouldBlock::is_would_block(&wb));
+        let io_wb = io::Error::from(wb);
+        assert!(io_wb.get_ref().is_none());
+        assert!(io_wb.is_would_block());
+        assert!(!io::Error::from(io::ErrorKind::Interrupted).is_would_block());
+    }
+
+    #[test]
+    fn ready_splits_would_block_from_errors() {
+        let ok: io::Result<usize> = Ok(7);
+        assert_eq!(ok.ready().unwrap(), Some(7));
+        let wb: io::Result<usize> = Err(io::ErrorKind::WouldBlock.into());
+        assert_eq!(wb.ready().unwrap(), None);
+        let reset: Result<usize> = Err(Error::io("ff_read", io::ErrorKind::ConnectionReset.into()));
+        assert_eq!(
+            reset.ready().unwrap_err().kind(),
+            io::ErrorKind::ConnectionReset
+        );
+    }
 
     #[test]
     fn freebsd_socket_errors_become_linux_ones() {

@@ -102,9 +102,14 @@ impl FStackSocket {
     /// The connection is usually still in progress when this returns: register the socket for
     /// [`Interest::WRITABLE`](crate::Interest::WRITABLE) and call
     /// [`finish_connect`](Self::finish_connect) when it becomes writable.
+    ///
+    /// A connect to loopback or to the stack's own address fails at once with
+    /// [`Error::Loopback`] when the [`Loopback`](crate::Loopback) policy refuses it (the
+    /// default on real F-Stack, whose stock builds would hang).
     pub fn connect(addr: SocketAddr) -> Result<FStackSocket> {
         // Checked before a socket is created, so that the error names the connect.
         ffi::ensure("ff_connect", Need::Loop)?;
+        crate::loopback::check_connect(&addr)?;
         let fd = Fd::tcp(domain_of(&addr))?;
         let (raw, len) = RawAddr::from_std(&addr);
         match ffi::connect(fd.fd, &raw, len) {

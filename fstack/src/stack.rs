@@ -12,6 +12,7 @@ use std::time::Instant;
 use crate::config;
 use crate::error::{Error, Result};
 use crate::ffi;
+use crate::loopback::{self, Loopback};
 
 /// After the body breaks out, the loop keeps turning (without calling it) for at least this
 /// long and [`DRAIN_MIN_ITERATIONS`] iterations before `ff_stop_run`. Real F-Stack transmits
@@ -82,6 +83,7 @@ pub struct StackOptions {
     config: PathBuf,
     proc_type: Option<ProcType>,
     proc_id: Option<u32>,
+    loopback: Option<Loopback>,
 }
 
 impl StackOptions {
@@ -91,6 +93,7 @@ impl StackOptions {
             config: config.as_ref().to_path_buf(),
             proc_type: None,
             proc_id: None,
+            loopback: None,
         }
     }
 
@@ -103,6 +106,13 @@ impl StackOptions {
     /// Sets `--proc-id` (the lcore index of this process among F-Stack processes).
     pub fn proc_id(mut self, proc_id: u32) -> StackOptions {
         self.proc_id = Some(proc_id);
+        self
+    }
+
+    /// Whether TCP connects to loopback or the stack's own address are made (see
+    /// [`Loopback`]); overrides `FSTACK_LOOPBACK`.
+    pub fn loopback(mut self, policy: Loopback) -> StackOptions {
+        self.loopback = Some(policy);
         self
     }
 
@@ -170,11 +180,14 @@ impl Stack {
     ///
     /// Errors: [`Error::Config`] for a missing, unreadable or malformed config file,
     /// [`Error::AlreadyInitialized`] on a second call in the process, [`Error::Init`] when
-    /// `ff_init` itself fails.
+    /// `ff_init` itself fails, [`Error::InvalidArgument`] for a `FSTACK_LOOPBACK` other than
+    /// `allow` or `refuse` (see [`Loopback`]).
     pub fn init(options: StackOptions) -> Result<Stack> {
         let args = options.args()?;
         config::validate(&options.config)?;
+        let policy = loopback::resolve(options.loopback)?;
         ffi::init(&args)?;
+        loopback::configure(policy, &options.config);
         Ok(Stack {
             _not_send: PhantomData,
         })
@@ -235,6 +248,53 @@ impl Stack {
             panic::resume_unwind(payload);
         }
         result
+    }
+}
+
+impl Stack {
+    /// [`run`](Self::run) for a body that can fail: `body` returns
+    /// `Ok(ControlFlow::Continue(()))` to keep going, `Ok(ControlFlow::Break(value))` to end
+    /// the loop with `Ok(Some(value))`, or `Err(e)` to end it with `Err(e)`, so `?` works
+    /// inside it. `Ok(None)` when the loop was stopped from elsewhere ([`stop`]).
+    ///
+    /// `E` is the caller's: [`Error`] (with `?` on `Read`/`Write` results too, through
+    /// `From<io::Error>`), `String`, `Box<dyn std::error::Error>`... Everything `run` says
+    /// (draining after the end, panics, calls after the loop) holds here.
+    ///
+    /// ```no_run
+    /// use std::ops::ControlFlow;
+    /// use std::time::{Duration, Instant};
+    /// use fstack::{Events, FStackListener, Interest, Poll, Stack, StackOptions, Token};
+    ///
+    /// let stack = Stack::init(StackOptions::new("f-stack.conf"))?;
+    /// let listener = FStackListener::bind("0.0.0.0:8080".parse().unwrap())?;
+    /// let mut poll = Poll::new()?;
+    /// poll.register(&listener, Token(0), Interest::READABLE)?;
+    /// let mut events = Events::with_capacity(16);
+    /// let deadline = Instant::now() + Duration::from_secs(10);
+    /// let first_peer = stack.try_run(|| {
+    ///     poll.poll(&mut events)?;
+    ///     if !events.is_empty() {
+    ///         let (_sock, peer) = listener.accept()?;
+    ///         return Ok(ControlFlow::Break(peer));
+    ///     }
+    ///     if Instant::now() > deadline {
+    ///         return Err(fstack::Error::InvalidArgument("nobody connected".into()));
+    ///     }
+    ///     Ok(ControlFlow::Continue(()))
+    /// })?;
+    /// # Ok::<(), fstack::Error>(())
+    /// ```
+    pub fn try_run<T, E, F>(self, mut body: F) -> std::result::Result<Option<T>, E>
+    where
+        F: FnMut() -> std::result::Result<ControlFlow<T>, E>,
+    {
+        self.run(|| match body() {
+            Ok(ControlFlow::Continue(())) => ControlFlow::Continue(()),
+            Ok(ControlFlow::Break(value)) => ControlFlow::Break(Ok(value)),
+            Err(e) => ControlFlow::Break(Err(e)),
+        })
+        .transpose()
     }
 }
 

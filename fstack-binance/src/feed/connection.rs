@@ -6,7 +6,7 @@ use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::Instant;
 
-use fstack::Token;
+use fstack::{Poll, Token};
 use fstack_tls::dial::Dial;
 
 use super::overlap::Overlap;
@@ -77,7 +77,11 @@ pub(super) enum Step {
 
 impl Feed {
     pub(super) fn start_conn(&mut self, now: Instant, standby: bool) -> Conn {
+        // The next token of the range, wrapping around at its end.
         self.next_token += 1;
+        if self.next_token >= self.tokens.end {
+            self.next_token = self.tokens.start;
+        }
         let (url, url_streams, raw_hint) = self.request_url();
         let endpoint = &self.config.endpoint;
         let dial = Dial::start(
@@ -131,6 +135,7 @@ impl Feed {
     pub(super) fn advance(
         &mut self,
         conn: &mut Conn,
+        poll: &mut Poll,
         now: Instant,
         deliver: bool,
         handler: &mut dyn FeedHandler,
@@ -152,7 +157,7 @@ impl Feed {
                     let ready = conn.readable || conn.writable;
                     conn.readable = false;
                     conn.writable = false;
-                    let dialed = dial.advance(ready, &mut self.poll, conn.token);
+                    let dialed = dial.advance(ready, poll, conn.token);
                     conn.addr = dial.peer_addr();
                     match dialed {
                         Ok(Some(tls)) => {

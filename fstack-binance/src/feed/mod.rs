@@ -12,9 +12,10 @@
 
 use std::fmt;
 use std::net::SocketAddr;
+use std::ops::Range;
 use std::time::{Duration, Instant};
 
-use fstack::{Events, Poll};
+use fstack::{Events, Poll, Token};
 use fstack_tls::{cipher_suite_name, Engine, Protocol, TlsConnector};
 
 mod config;
@@ -226,10 +227,14 @@ impl fmt::Debug for Notice<'_> {
 pub struct Feed {
     config: FeedConfig,
     connector: TlsConnector,
-    poll: Poll,
-    events: Events,
+    /// The feed's own poll and its events; `None` when it registers on the caller's
+    /// ([`Feed::with_tokens`]).
+    own: Option<(Poll, Events)>,
+    /// The tokens its connections take, in turn.
+    tokens: Range<usize>,
     primary: Option<Conn>,
     standby: Option<Conn>,
+    /// The last token handed out (`tokens.start` before the first connection).
     next_token: usize,
     backoff: Backoff,
     retry_at: Option<Instant>,
@@ -267,10 +272,44 @@ impl Feed {
     /// Creates the feed; nothing happens until [`poll`](Self::poll). Must be called on the
     /// F-Stack thread after `Stack::init`.
     pub fn new(config: FeedConfig, connector: TlsConnector) -> Result<Feed, FeedError> {
+        let poll = Poll::new().map_err(FeedError::Poll)?;
+        let mut feed = Feed::build(config, connector, 1..usize::MAX)?;
+        feed.own = Some((poll, Events::with_capacity(8)));
+        Ok(feed)
+    }
+
+    /// A feed that registers its sockets on the caller's [`Poll`] with tokens from `tokens`,
+    /// so that a program with sockets of its own runs one `ff_epoll_wait` per iteration:
+    /// poll once, hand the events to [`poll_on`](Self::poll_on) (it takes those whose token
+    /// [`owns`](Self::owns) says are its), handle the rest. [`poll`](Self::poll) is not
+    /// available on such a feed.
+    ///
+    /// Every connection (and every reconnect) takes the next token of the range, wrapping
+    /// around at its end: give it room (at least 4 tokens; a few thousand keep a token of a
+    /// closed connection from being reused while a late event of it could arrive). The range
+    /// must not overlap the caller's own tokens. Errors: [`FeedError::Poll`] with
+    /// [`fstack::Error::InvalidArgument`] for a range of fewer than 4 tokens.
+    pub fn with_tokens(
+        config: FeedConfig,
+        connector: TlsConnector,
+        tokens: Range<usize>,
+    ) -> Result<Feed, FeedError> {
+        if tokens.len() < 4 {
+            return Err(FeedError::Poll(fstack::Error::InvalidArgument(format!(
+                "feed token range {tokens:?} holds fewer than 4 tokens"
+            ))));
+        }
+        Feed::build(config, connector, tokens)
+    }
+
+    fn build(
+        config: FeedConfig,
+        connector: TlsConnector,
+        tokens: Range<usize>,
+    ) -> Result<Feed, FeedError> {
         if config.streams.len() > crate::stream::MAX_STREAMS_PER_CONNECTION {
             return Err(FeedError::TooManyStreams);
         }
-        let poll = Poll::new().map_err(FeedError::Poll)?;
         let backoff = Backoff::new(
             config.backoff_initial,
             config.backoff_max,
@@ -280,11 +319,11 @@ impl Feed {
         Ok(Feed {
             config,
             connector,
-            poll,
-            events: Events::with_capacity(8),
+            own: None,
+            next_token: tokens.start,
+            tokens,
             primary: None,
             standby: None,
-            next_token: 0,
             backoff,
             retry_at: None,
             failures: 0,
@@ -335,9 +374,54 @@ impl Feed {
     /// `handler`'s [`on_event`](FeedHandler::on_event) and everything else to its
     /// [`on_notice`](FeedHandler::on_notice). Returns an error only for failures that
     /// end the feed (see [`FeedError::is_fatal`]).
+    ///
+    /// A feed made by [`with_tokens`](Self::with_tokens) has no poll of its own: this fails
+    /// with [`FeedError::Poll`]; use [`poll_on`](Self::poll_on).
     pub fn poll(&mut self, now: Instant, handler: &mut dyn FeedHandler) -> Result<(), FeedError> {
-        self.poll.poll(&mut self.events).map_err(FeedError::Poll)?;
-        for ev in &self.events {
+        let Some((mut poll, mut events)) = self.own.take() else {
+            return Err(FeedError::Poll(fstack::Error::InvalidArgument(
+                "this feed registers on the caller's Poll: call Feed::poll_on".into(),
+            )));
+        };
+        let polled = poll
+            .poll(&mut events)
+            .map_err(FeedError::Poll)
+            .and_then(|()| self.step(now, &mut poll, &events, handler));
+        self.own = Some((poll, events));
+        polled
+    }
+
+    /// True when `token` is in the range given to [`with_tokens`](Self::with_tokens) (or, for a
+    /// feed with its own poll, any token but 0).
+    pub fn owns(&self, token: Token) -> bool {
+        self.tokens.contains(&token.0)
+    }
+
+    /// [`poll`](Self::poll) for a feed made by [`with_tokens`](Self::with_tokens): `events`
+    /// are what the caller's `poll` just collected (the feed picks out its own tokens and
+    /// ignores the rest); new connections are registered on `poll`. Call it once per
+    /// iteration, after polling, whether or not any event is the feed's: its timers (connect
+    /// and read timeouts, reconnects, pings) advance here.
+    pub fn poll_on(
+        &mut self,
+        now: Instant,
+        poll: &mut Poll,
+        events: &Events,
+        handler: &mut dyn FeedHandler,
+    ) -> Result<(), FeedError> {
+        self.step(now, poll, events, handler)
+    }
+
+    /// One iteration: note the feed's events, advance every connection.
+    fn step(
+        &mut self,
+        now: Instant,
+        poll: &mut Poll,
+        events: &Events,
+        handler: &mut dyn FeedHandler,
+    ) -> Result<(), FeedError> {
+        let tokens = self.tokens.clone();
+        for ev in events.iter().filter(|ev| tokens.contains(&ev.token().0)) {
             for conn in [self.primary.as_mut(), self.standby.as_mut()]
                 .into_iter()
                 .flatten()
@@ -356,7 +440,7 @@ impl Feed {
 
         // Primary.
         if let Some(mut conn) = self.primary.take() {
-            let step = self.advance(&mut conn, now, true, handler);
+            let step = self.advance(&mut conn, poll, now, true, handler);
             self.primary = Some(conn);
             match step {
                 Step::Continue => {}
@@ -412,7 +496,7 @@ impl Feed {
         // Standby: both connections deliver (deduplicated) until the standby has caught up
         // with the primary, then the primary is closed.
         if let Some(mut conn) = self.standby.take() {
-            let step = self.advance(&mut conn, now, true, handler);
+            let step = self.advance(&mut conn, poll, now, true, handler);
             match step {
                 Step::Continue if conn.delivered && self.overlap.caught_up() => {
                     self.overlap.clear();
@@ -459,7 +543,7 @@ impl Feed {
 
         // A replaced connection finishing its close handshake delivers nothing more.
         if let Some(mut old) = self.retiring.take() {
-            if let Step::Continue = self.advance(&mut old, now, false, handler) {
+            if let Step::Continue = self.advance(&mut old, poll, now, false, handler) {
                 self.retiring = Some(old);
             }
         }

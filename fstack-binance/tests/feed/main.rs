@@ -12,6 +12,7 @@
 mod common;
 mod faults;
 mod harness;
+mod shared_poll;
 mod streams;
 
 use std::time::Duration;
@@ -27,6 +28,7 @@ fn feed_against_mock_exchange() {
         let mut s: Vec<Box<dyn Scenario>> = Vec::new();
         streams::add(&mut s);
         faults::add(&mut s);
+        shared_poll::add(&mut s);
         s
     });
 }

@@ -145,12 +145,13 @@ pub fn add(s: &mut Vec<Box<dyn Scenario>>) {
             Ok(true)
         },
     ));
-    // An IPv6 literal endpoint (`wss://[::1]:PORT`): bracketed in the URL and Host header.
-    // mbedTLS 2.28 cannot match IP-address SANs, so only this test skips the name check.
+    // An IPv6 literal endpoint (`wss://[::1]:PORT`): bracketed in the URL and Host header,
+    // verified against the certificate's iPAddress name.
     s.push(run_with(
         "IPv6 literal endpoint",
         MockConfig {
             listen: "[::1]:0".parse().unwrap(),
+            hostnames: vec!["::1".into()],
             ..fast()
         },
         &["btcusdt@trade", "ethusdt@ticker"],
@@ -161,7 +162,6 @@ pub fn add(s: &mut Vec<Box<dyn Scenario>>) {
         |mock| {
             TlsConnector::builder()
                 .ca_pem(mock.ca_pem().as_bytes().to_vec())
-                .danger_accept_invalid_hostnames(true)
                 .build()
                 .unwrap()
         },

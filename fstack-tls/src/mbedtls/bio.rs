@@ -48,6 +48,8 @@ pub(crate) struct Bio<S> {
     error: Option<io::Error>,
     /// The payload of a panic of the stream, to resume after the mbedTLS call.
     panic: Option<Box<dyn Any + Send>>,
+    /// The stream reported its end (a read of 0 bytes).
+    pub(crate) eof: bool,
     /// The shared-state lock while a handshake step runs ([`platform::lock_shared`]). The
     /// callbacks release it around each stream call, so a stream that blocks never holds it.
     pub(crate) shared: Option<MutexGuard<'static, ()>>,
@@ -63,6 +65,7 @@ impl<S> Bio<S> {
             end: 0,
             error: None,
             panic: None,
+            eof: false,
             shared: None,
         }
     }
@@ -106,7 +109,12 @@ impl<S: Read> Bio<S> {
             };
             return match result {
                 // mbedTLS never asks for more than its record buffer holds, far below c_int.
-                Ok(n) => n.min(buf.len()) as c_int,
+                Ok(n) => {
+                    if n == 0 && !buf.is_empty() {
+                        self.eof = true;
+                    }
+                    n.min(buf.len()) as c_int
+                }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => sys::MBEDTLS_ERR_SSL_WANT_READ,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => {

@@ -332,6 +332,9 @@ impl<S: Read + Write> Session<S> {
     ) -> Result<Session<S>, Error> {
         let (ip, name) = match *peer {
             Peer::Name(name) => {
+                // A fully qualified name's final dot is not part of the name sent as SNI (RFC
+                // 6066 §3) nor of the names in certificates; rustls drops it too.
+                let name = name.strip_suffix('.').unwrap_or(name);
                 let c = CString::new(name).map_err(|_| Error::InvalidHostname {
                     host: name.to_owned(),
                     reason: "it contains a NUL byte",
@@ -521,6 +524,10 @@ impl<S: Read + Write> Session<S> {
             });
             return match rc {
                 n if n > 0 => Ok(n as usize),
+                // Empty application-data records are legal (RFC 8446 §5.4 padding-only ones
+                // among them); mbedTLS skips one and returns 0 for a second in a row. Only the
+                // stream's own end is the end.
+                0 if !self.bio_mut().eof => continue,
                 // mbedTLS reports a transport EOF without close_notify as 0 (or CONN_EOF).
                 0 | sys::MBEDTLS_ERR_SSL_CONN_EOF => Err(io::Error::new(
                     io::ErrorKind::UnexpectedEof,

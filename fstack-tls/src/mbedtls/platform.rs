@@ -59,7 +59,9 @@ pub(crate) fn init() -> Result<(), Error> {
 /// it around each read or write of the stream (see `bio.rs`), so a slow or blocking stream
 /// never holds it. Reading and writing application data after the handshake touch only the
 /// session's own state (record protection uses per-session cipher contexts, since
-/// `MBEDTLS_USE_PSA_CRYPTO` is off) and do not take it.
+/// `MBEDTLS_USE_PSA_CRYPTO` is off) and do not take it (mbedtls-rs-sys's AES hook does take
+/// its own global critical section around every AES block, so AES-GCM sessions on several
+/// threads still serialise there).
 static SHARED_STATE: Mutex<()> = Mutex::new(());
 
 /// Takes [`SHARED_STATE`]. Poisoning is ignored: the lock guards no Rust data, and a panic of

@@ -21,7 +21,8 @@ use crate::error::{Error, TlsError};
 
 /// *ring*'s provider, its cipher suites ordered cheapest first for the small records market
 /// data comes in: AES-128-GCM (10 AES rounds) before AES-256-GCM (14), both before
-/// ChaCha20-Poly1305 (about twice AES-GCM's cost with AES-NI; FSTACK.md's measurements). A
+/// ChaCha20-Poly1305 (about twice AES-GCM's cost with AES-NI: `cargo bench -p fstack-bench
+/// --bench micro -- tls_record_open`, BENCHMARKS.md). A
 /// server that honours client preference picks AES-128-GCM; one that imposes its own order
 /// (as exchanges may) decides itself.
 fn provider() -> Arc<CryptoProvider> {
@@ -85,6 +86,7 @@ impl ClientConfig {
         };
         let verifier = verify::Verifier {
             inner,
+            roots: settings.roots.clone(),
             accept_invalid_hostnames: settings.accept_invalid_hostnames,
             algorithms: provider.signature_verification_algorithms,
         };

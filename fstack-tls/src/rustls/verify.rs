@@ -20,6 +20,8 @@ use crate::error::{VerifyFailure, VerifyReason};
 #[derive(Debug)]
 pub(crate) struct Verifier {
     pub(crate) inner: Option<Arc<WebPkiServerVerifier>>,
+    /// The trust anchors as given, to tell a self-signed certificate that is not among them.
+    pub(crate) roots: Vec<CertificateDer<'static>>,
     pub(crate) accept_invalid_hostnames: bool,
     pub(crate) algorithms: WebPkiSupportedAlgorithms,
 }
@@ -62,8 +64,11 @@ impl ServerCertVerifier for Verifier {
             {
                 Ok(ServerCertVerified::assertion())
             }
-            Err(rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer))
-                if is_self_signed(end_entity) =>
+            // Whatever webpki stopped at first (an unknown issuer, or a CA certificate as the end
+            // entity), a certificate that signed itself and is not trusted is "self-signed",
+            // as mbedTLS reports it.
+            Err(rustls::Error::InvalidCertificate(_))
+                if is_self_signed(end_entity) && !self.roots.iter().any(|r| r == end_entity) =>
             {
                 Err(rustls::Error::InvalidCertificate(CertificateError::Other(
                     OtherError(Arc::new(SelfSigned)),
@@ -116,6 +121,14 @@ pub(crate) fn failure(e: &CertificateError) -> VerifyFailure {
         C::InvalidPurpose | C::InvalidPurposeContext { .. } => VerifyReason::WrongKeyUsage,
         C::Other(other) if other.0.downcast_ref::<SelfSigned>().is_some() => {
             VerifyReason::SelfSigned
+        }
+        C::Other(other)
+            if matches!(
+                other.0.downcast_ref::<webpki::Error>(),
+                Some(webpki::Error::CaUsedAsEndEntity)
+            ) =>
+        {
+            VerifyReason::CaUsedAsServerCertificate
         }
         _ => VerifyReason::Other,
     };

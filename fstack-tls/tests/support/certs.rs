@@ -96,6 +96,19 @@ impl TestCa {
         }
     }
 
+    /// A server certificate naming `cn` in its common name only (no subjectAltName), signed
+    /// by this CA.
+    pub fn leaf_common_name_only(&self, cn: &str) -> CertKey {
+        let key = KeyPair::generate().unwrap();
+        let mut params = server_params(&[cn], Validity::Current);
+        params.subject_alt_names.clear();
+        let cert = params.signed_by(&key, &self.issuer).unwrap();
+        CertKey {
+            cert_pem: cert.pem(),
+            key_pem: key.serialize_pem(),
+        }
+    }
+
     /// The leaf followed by this CA's certificate, as a server would send it.
     pub fn chain(&self, leaf: &CertKey) -> String {
         format!("{}{}", leaf.cert_pem, self.ca.cert_pem)
@@ -108,6 +121,19 @@ pub fn self_signed(names: &[&str]) -> CertKey {
     let cert = server_params(names, Validity::Current)
         .self_signed(&key)
         .unwrap();
+    CertKey {
+        cert_pem: cert.pem(),
+        key_pem: key.serialize_pem(),
+    }
+}
+
+/// A self-signed server certificate for `names` that also says CA:TRUE, as `openssl req
+/// -x509` makes by default.
+pub fn self_signed_ca(names: &[&str]) -> CertKey {
+    let key = KeyPair::generate().unwrap();
+    let mut params = server_params(names, Validity::Current);
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let cert = params.self_signed(&key).unwrap();
     CertKey {
         cert_pem: cert.pem(),
         key_pem: key.serialize_pem(),
