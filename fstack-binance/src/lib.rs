@@ -13,12 +13,14 @@
 //! * [`backoff`]: exponential backoff with jitter for reconnects.
 //! * [`endpoint`]: `wss://host[:port][/path]` parsing and URL building.
 //! * [`cli`]: the `binance_ticker` command line.
+//! * [`book`]: local order books kept exactly in sync (REST snapshot + diff stream).
 //! * [`feed`]: the connection driver: DNS, TCP, TLS, WebSocket, subscriptions, reconnects;
 //!   events go to a [`feed::FeedHandler`].
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
 
 pub mod backoff;
+pub mod book;
 pub mod cli;
 pub mod control;
 pub mod decimal;
