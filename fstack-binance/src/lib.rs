@@ -28,6 +28,7 @@ pub mod endpoint;
 pub mod events;
 pub mod feed;
 pub mod output;
+pub mod rest;
 pub mod stats;
 pub mod stream;
 
