@@ -147,6 +147,12 @@ impl BookSync {
             }
     }
 
+    /// When the next snapshot request is due, if one is scheduled (otherwise one is made at
+    /// start, or once an event is buffered).
+    pub fn next_request(&self) -> Option<Instant> {
+        self.request_at
+    }
+
     /// A snapshot request was sent.
     pub fn snapshot_requested(&mut self) {
         self.in_flight = true;
