@@ -203,11 +203,18 @@ impl FeedHandler for Streams<'_> {
             .iter_mut()
             .find(|s| same_symbol(&s.name, d.symbol))
         {
+            let was_live = s.sync.is_live();
             let mut sink = Sink {
                 symbol: &s.name,
                 handler: &mut *self.handler,
             };
             s.sync.on_diff(self.now, d, &mut sink);
+            if !was_live && s.sync.is_live() {
+                self.handler.on_notice(BookNotice::Synced {
+                    symbol: &s.name,
+                    update_id: s.sync.book().update_id(),
+                });
+            }
         }
     }
 
