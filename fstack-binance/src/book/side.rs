@@ -62,6 +62,14 @@ pub fn price_key(price: Decimal<'_>) -> Result<i128, LevelError> {
     if int.len() > MAX_INT_DIGITS || frac.len() > KEY_SCALE as usize {
         return Err(LevelError::OutOfRange);
     }
+    // Up to 19 integer digits fit a u64 (and 18 fraction digits always do): two u64 sums
+    // and one scaling instead of an i128 multiplication per digit.
+    if int.len() <= 19 {
+        let int_part = int.iter().fold(0u64, |v, &b| v * 10 + u64::from(b - b'0'));
+        let frac_part = frac.iter().fold(0u64, |v, &b| v * 10 + u64::from(b - b'0'));
+        return Ok(i128::from(int_part) * POW10[KEY_SCALE as usize]
+            + i128::from(frac_part) * POW10[KEY_SCALE as usize - frac.len()]);
+    }
     let mut key: i128 = 0;
     for &b in int.iter().chain(frac) {
         key = key * 10 + i128::from(b - b'0');
@@ -71,6 +79,17 @@ pub fn price_key(price: Decimal<'_>) -> Result<i128, LevelError> {
     }
     Ok(key)
 }
+
+/// Powers of ten up to 10^18.
+const POW10: [i128; 19] = {
+    let mut t = [1i128; 19];
+    let mut i = 1;
+    while i < 19 {
+        t[i] = t[i - 1] * 10;
+        i += 1;
+    }
+    t
+};
 
 /// A decimal's text stored inline.
 #[derive(Clone, Copy)]
@@ -230,12 +249,7 @@ impl Side {
     pub fn set(&mut self, price: Decimal<'_>, qty: Decimal<'_>) -> Result<Change, LevelError> {
         let key = price_key(price)?;
         let rank = self.key_of(key);
-        // Most changes are near the top: compare with the best first.
-        let found = match self.levels.back() {
-            Some(best) if rank > best.rank => Err(self.levels.len()),
-            Some(best) if rank == best.rank => Ok(self.levels.len() - 1),
-            _ => self.levels.binary_search_by(|s| s.rank.cmp(&rank)),
-        };
+        let found = self.find(rank);
         if qty.is_zero() {
             return Ok(match found {
                 Ok(i) => {
@@ -274,6 +288,46 @@ impl Side {
                 }
             }
         }
+    }
+}
+
+impl Side {
+    /// Where the level of `rank` is (`Ok`) or would go (`Err`). Most changes are near the
+    /// top: the search gallops from the best level down (1, 2, 4, ... levels) and then
+    /// bisects only the span it found, which stays in cache even in a deep book.
+    fn find(&self, rank: i128) -> Result<usize, usize> {
+        let len = self.levels.len();
+        let mut hi = len; // levels[hi..] all rank above `rank`
+        let mut step = 1;
+        loop {
+            let probe = hi.saturating_sub(step);
+            if hi == 0 {
+                return Err(0);
+            }
+            let r = self.levels[probe].rank;
+            if r == rank {
+                return Ok(probe);
+            }
+            if r < rank {
+                // The place is within probe+1..hi.
+                return self.bisect(probe + 1, hi, rank);
+            }
+            hi = probe;
+            step *= 2;
+        }
+    }
+
+    /// Binary search for `rank` within `levels[lo..hi]`.
+    fn bisect(&self, mut lo: usize, mut hi: usize, rank: i128) -> Result<usize, usize> {
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            match self.levels[mid].rank.cmp(&rank) {
+                std::cmp::Ordering::Less => lo = mid + 1,
+                std::cmp::Ordering::Greater => hi = mid,
+                std::cmp::Ordering::Equal => return Ok(mid),
+            }
+        }
+        Err(lo)
     }
 }
 
@@ -379,12 +433,18 @@ mod tests {
         assert_eq!(bids.len(), bids.max_levels());
     }
 
-    /// Random updates against a `BTreeMap` model: same levels, same order, same texts.
+    /// Random updates against a `BTreeMap` model: same levels, same order, same texts; with
+    /// room for all, and full (the worst level pushed out, the ring wrapping around).
     #[test]
     fn agrees_with_a_sorted_map() {
         let mut rng = crate::backoff::XorShift64::new(7);
-        for kind in [SideKind::Bids, SideKind::Asks] {
-            let mut side = Side::new(kind, 1000);
+        for (kind, cap) in [
+            (SideKind::Bids, 1000),
+            (SideKind::Asks, 1000),
+            (SideKind::Bids, 50),
+            (SideKind::Asks, 50),
+        ] {
+            let mut side = Side::new(kind, cap);
             let mut model: BTreeMap<i128, (String, String)> = BTreeMap::new();
             for _ in 0..20_000 {
                 let cents = rng.range(1, 300);
@@ -400,13 +460,22 @@ mod tests {
                     model.remove(&key);
                 } else {
                     model.insert(key, (price, qty));
+                    if model.len() > cap {
+                        // The worst goes: the lowest bid, the highest ask.
+                        let worst = match kind {
+                            SideKind::Bids => *model.keys().next().unwrap(),
+                            SideKind::Asks => *model.keys().next_back().unwrap(),
+                        };
+                        model.remove(&worst);
+                    }
                 }
+                assert_eq!(side.len(), model.len());
             }
             let want: Vec<(String, String)> = match kind {
                 SideKind::Bids => model.values().rev().cloned().collect(),
                 SideKind::Asks => model.values().cloned().collect(),
             };
-            assert_eq!(texts(&side), want, "{kind:?}");
+            assert_eq!(texts(&side), want, "{kind:?} {cap}");
         }
     }
 }
