@@ -63,7 +63,7 @@ enum State {
     Failed,
 }
 
-/// One symbol's book and its sync; see the [module docs](self).
+/// One symbol's book and its sync; see the [module docs](super).
 #[derive(Debug)]
 pub struct BookSync {
     symbol: String,
