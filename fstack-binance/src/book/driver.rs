@@ -2,8 +2,10 @@
 //! [`Feed`] of diff depth streams and a [`RestClient`] for the snapshots.
 
 use std::fmt;
+use std::ops::Range;
 use std::time::{Duration, Instant};
 
+use fstack::{Events, Poll};
 use fstack_tls::TlsConnector;
 
 use super::report::{Resync, SnapshotOutcome, SyncSink};
@@ -56,7 +58,15 @@ pub enum BookError {
     /// Every symbol failed: nothing is left to do.
     #[error("no book left: every symbol failed")]
     NoBooks,
+    /// The local F-Stack poll failed.
+    #[error("{0}")]
+    Poll(#[source] fstack::Error),
 }
+
+/// The tokens of the stream connections on the books' poll.
+const FEED_TOKENS: Range<usize> = 1..1 << 20;
+/// The tokens of the REST connections.
+const REST_TOKENS: Range<usize> = 1 << 20..1 << 21;
 
 /// A book after an applied event.
 #[derive(Debug, Clone, Copy)]
@@ -145,9 +155,16 @@ struct Symbol {
 }
 
 /// Local order books kept in sync over F-Stack; see the [module docs](super).
+///
+/// The stream connections and the REST connection share one [`Poll`]: one `ff_epoll_wait`
+/// per loop iteration.
 pub struct BookFeed {
+    poll: Poll,
+    events: Events,
     feed: Feed,
     rest: RestClient,
+    /// The REST host, for messages.
+    rest_host: String,
     symbols: Vec<Symbol>,
     limit: u32,
     unsubscribe: Vec<Stream>,
@@ -276,8 +293,11 @@ impl BookFeed {
             return Err(BookError::Config("no diff depth stream".into()));
         }
         Ok(BookFeed {
-            feed: Feed::new(config.feed, connector.clone())?,
-            rest: RestClient::new(config.rest, connector)?,
+            poll: Poll::new().map_err(BookError::Poll)?,
+            events: Events::with_capacity(16),
+            feed: Feed::with_tokens(config.feed, connector.clone(), FEED_TOKENS)?,
+            rest_host: config.rest.endpoint.host.clone(),
+            rest: RestClient::with_tokens(config.rest, connector, REST_TOKENS)?,
             symbols,
             limit: config.snapshot_limit,
             unsubscribe: Vec::new(),
@@ -319,26 +339,30 @@ impl BookFeed {
     /// go to `handler`. Fails only when the feed or the REST client fails for good, or when
     /// every symbol has failed.
     pub fn poll(&mut self, now: Instant, handler: &mut dyn BookHandler) -> Result<(), BookError> {
-        self.feed.poll(
+        self.poll.poll(&mut self.events).map_err(BookError::Poll)?;
+        self.feed.poll_on(
             now,
+            &mut self.poll,
+            &self.events,
             &mut Streams {
                 symbols: &mut self.symbols,
                 handler: &mut *handler,
                 now,
             },
         )?;
-        let host = self.rest.config().endpoint.host.clone();
-        let (symbols, unsubscribe) = (&mut self.symbols, &mut self.unsubscribe);
-        self.rest.poll(now, &mut |event| {
-            let id = match &event {
-                RestEvent::Response { id, .. }
-                | RestEvent::Retrying { id, .. }
-                | RestEvent::Failed { id, .. } => *id,
-            };
-            if let Some(s) = symbols.iter_mut().find(|s| s.request == Some(id)) {
-                on_rest(s, now, &host, event, handler, unsubscribe);
-            }
-        })?;
+        let (symbols, unsubscribe, host) =
+            (&mut self.symbols, &mut self.unsubscribe, &self.rest_host);
+        self.rest
+            .poll_on(now, &mut self.poll, &self.events, &mut |event| {
+                let id = match &event {
+                    RestEvent::Response { id, .. }
+                    | RestEvent::Retrying { id, .. }
+                    | RestEvent::Failed { id, .. } => *id,
+                };
+                if let Some(s) = symbols.iter_mut().find(|s| s.request == Some(id)) {
+                    on_rest(s, now, host, event, handler, unsubscribe);
+                }
+            })?;
         if !self.unsubscribe.is_empty() {
             let gone = std::mem::take(&mut self.unsubscribe);
             self.feed.unsubscribe(&gone);

@@ -3,6 +3,7 @@
 use std::collections::VecDeque;
 use std::fmt;
 use std::io::{ErrorKind, Read, Write};
+use std::ops::Range;
 use std::time::{Duration, Instant};
 
 use fstack::{Events, FStackSocket, Poll, Token};
@@ -80,8 +81,10 @@ struct Conn {
 pub struct RestClient {
     config: RestConfig,
     connector: TlsConnector,
-    poll: Poll,
-    events: Events,
+    /// Its own poll, unless it registers on the caller's ([`RestClient::with_tokens`]).
+    own: Option<(Poll, Events)>,
+    /// The tokens its connections take, in turn.
+    tokens: Range<usize>,
     conn: Option<Conn>,
     next_token: usize,
     queue: VecDeque<Request>,
@@ -108,10 +111,30 @@ impl fmt::Debug for RestClient {
 }
 
 impl RestClient {
-    /// A client; nothing is sent until [`poll`](Self::poll). Call on the F-Stack thread
-    /// after `Stack::init`.
+    /// A client with its own poll; nothing is sent until [`poll`](Self::poll). Call on the
+    /// F-Stack thread after `Stack::init`.
     pub fn new(config: RestConfig, connector: TlsConnector) -> Result<RestClient, RestError> {
         let poll = Poll::new().map_err(RestError::Poll)?;
+        let mut client = RestClient::with_tokens(config, connector, 1..usize::MAX)?;
+        client.own = Some((poll, Events::with_capacity(4)));
+        Ok(client)
+    }
+
+    /// A client that registers its connection on the caller's [`Poll`] with tokens from
+    /// `tokens` (each new connection takes the next one, wrapping around; at least 4, not
+    /// overlapping the caller's other tokens), so that one `ff_epoll_wait` per iteration
+    /// serves it and the caller's other sockets: poll, then hand the events to
+    /// [`poll_on`](Self::poll_on). [`poll`](Self::poll) is not available on such a client.
+    pub fn with_tokens(
+        config: RestConfig,
+        connector: TlsConnector,
+        tokens: Range<usize>,
+    ) -> Result<RestClient, RestError> {
+        if tokens.len() < 4 {
+            return Err(RestError::Poll(fstack::Error::InvalidArgument(format!(
+                "REST token range {tokens:?} holds fewer than 4 tokens"
+            ))));
+        }
         let backoff = Backoff::new(
             config.backoff_initial,
             config.backoff_max,
@@ -122,10 +145,10 @@ impl RestClient {
             reader: ResponseReader::new(config.max_body),
             config,
             connector,
-            poll,
-            events: Events::with_capacity(4),
+            own: None,
+            next_token: tokens.start,
+            tokens,
             conn: None,
-            next_token: 0,
             queue: VecDeque::new(),
             active: None,
             buf: vec![0; 16 << 10],
@@ -190,9 +213,47 @@ impl RestClient {
         now: Instant,
         on: &mut dyn FnMut(RestEvent<'_>),
     ) -> Result<(), RestError> {
-        self.poll.poll(&mut self.events).map_err(RestError::Poll)?;
+        let Some((mut poll, mut events)) = self.own.take() else {
+            return Err(RestError::Poll(fstack::Error::InvalidArgument(
+                "this client registers on the caller's Poll: call RestClient::poll_on".into(),
+            )));
+        };
+        let polled = poll
+            .poll(&mut events)
+            .map_err(RestError::Poll)
+            .and_then(|()| self.step(now, &mut poll, &events, on));
+        self.own = Some((poll, events));
+        polled
+    }
+
+    /// True when `token` is one of this client's.
+    pub fn owns(&self, token: Token) -> bool {
+        self.tokens.contains(&token.0)
+    }
+
+    /// [`poll`](Self::poll) for a client made by [`with_tokens`](Self::with_tokens): `events`
+    /// are what the caller's `poll` just collected (the client takes its own tokens' and
+    /// ignores the rest); its connection is registered on `poll`. Call it once per iteration,
+    /// whether or not an event is the client's: its timers advance here.
+    pub fn poll_on(
+        &mut self,
+        now: Instant,
+        poll: &mut Poll,
+        events: &Events,
+        on: &mut dyn FnMut(RestEvent<'_>),
+    ) -> Result<(), RestError> {
+        self.step(now, poll, events, on)
+    }
+
+    fn step(
+        &mut self,
+        now: Instant,
+        poll: &mut Poll,
+        events: &Events,
+        on: &mut dyn FnMut(RestEvent<'_>),
+    ) -> Result<(), RestError> {
         if let Some(conn) = self.conn.as_mut() {
-            for ev in &self.events {
+            for ev in events {
                 if ev.token() == conn.token {
                     conn.readable |= ev.is_readable() || ev.is_read_closed() || ev.is_error();
                     conn.writable |= ev.is_writable() || ev.is_error();
@@ -209,7 +270,7 @@ impl RestClient {
             self.fail(now, RestError::Timeout(timeout), on)?;
         }
         self.start_next(now);
-        self.advance(now, on)
+        self.advance(now, poll, on)
     }
 
     fn start_next(&mut self, now: Instant) {
@@ -249,11 +310,16 @@ impl RestClient {
                 }
             },
             None => {
-                self.next_token += 1;
+                let token = Token(self.next_token);
+                self.next_token = if self.next_token + 1 >= self.tokens.end {
+                    self.tokens.start
+                } else {
+                    self.next_token + 1
+                };
                 let e = &self.config.endpoint;
                 let dial = Dial::start(&self.connector, &e.host, e.port, self.config.resolve);
                 self.conn = Some(Conn {
-                    token: Token(self.next_token),
+                    token,
                     phase: Phase::Dialing(Box::new(dial)),
                     readable: false,
                     writable: false,
@@ -272,6 +338,7 @@ impl RestClient {
     fn advance(
         &mut self,
         now: Instant,
+        poll: &mut Poll,
         on: &mut dyn FnMut(RestEvent<'_>),
     ) -> Result<(), RestError> {
         let Some(mut conn) = self.conn.take() else {
@@ -282,7 +349,7 @@ impl RestClient {
                 Phase::Dialing(mut dial) => {
                     let ready =
                         std::mem::take(&mut conn.readable) | std::mem::take(&mut conn.writable);
-                    match dial.advance(ready, &mut self.poll, conn.token) {
+                    match dial.advance(ready, poll, conn.token) {
                         Ok(Some(tls)) => {
                             self.counters.connections += 1;
                             conn.phase = if self.active.is_some() {
