@@ -8,40 +8,14 @@ use std::time::{Duration, Instant};
 use fstack::{Events, Poll};
 use fstack_tls::TlsConnector;
 
+use super::config::BookConfig;
 use super::report::{Resync, SnapshotOutcome, SyncSink};
 use super::snapshot::{depth_target, request_weight, ApiError, Snapshot, MAX_LIMIT};
-use super::{BookSync, OrderBook, SyncConfig};
+use super::{BookSync, OrderBook};
 use crate::events::{MarketEvent, StreamEvent};
-use crate::feed::{Feed, FeedConfig, FeedCounters, FeedError, FeedHandler, Notice};
-use crate::rest::{RestClient, RestConfig, RestCounters, RestError, RestEvent};
+use crate::feed::{Feed, FeedCounters, FeedError, FeedHandler, Notice};
+use crate::rest::{RestClient, RestCounters, RestError, RestEvent};
 use crate::stream::{same_symbol, Stream, StreamKind};
-
-/// What a [`BookFeed`] connects to and how it keeps its books.
-#[derive(Debug, Clone)]
-pub struct BookConfig {
-    /// The streams: one diff depth stream per symbol (`<symbol>@depth@100ms` or
-    /// `<symbol>@depth`), and how to connect.
-    pub feed: FeedConfig,
-    /// Where the REST API is and how to use it.
-    pub rest: RestConfig,
-    /// `limit` of every snapshot, 1 to 5000: levels per side (request weight: see
-    /// [`request_weight`]).
-    pub snapshot_limit: u32,
-    /// Buffering, retries and levels kept per side.
-    pub sync: SyncConfig,
-}
-
-impl BookConfig {
-    /// Snapshots of 1,000 levels per side (request weight 50) and [`SyncConfig::default`].
-    pub fn new(feed: FeedConfig, rest: RestConfig) -> BookConfig {
-        BookConfig {
-            feed,
-            rest,
-            snapshot_limit: 1000,
-            sync: SyncConfig::default(),
-        }
-    }
-}
 
 /// Why a [`BookFeed`] could not start or had to stop.
 #[derive(Debug, thiserror::Error)]

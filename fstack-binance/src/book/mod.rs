@@ -47,11 +47,13 @@
 //! * [`BookSync`]: the procedure above for one symbol, without I/O; what it reports
 //!   ([`Resync`], [`BookCounters`], [`SyncSink`]).
 //! * [`snapshot`]: the REST request, its weight and its answer.
+//! * [`BookConfig`], [`SyncConfig`]: what to connect to, how deep, how to buffer and retry.
 //! * [`BookFeed`]: the books over F-Stack: a [`crate::feed::Feed`] of diff depth streams and
 //!   a [`crate::rest::RestClient`] for the snapshots, books and notices to a [`BookHandler`].
 //! * [`output`]: the `binance_ticker --book` lines ([`BookFormatter`]) and summary.
 
 mod buffer;
+mod config;
 mod driver;
 mod order_book;
 pub mod output;
@@ -60,10 +62,11 @@ pub mod side;
 pub mod snapshot;
 mod sync;
 
-pub use driver::{BookConfig, BookError, BookFeed, BookHandler, BookNotice, BookUpdate};
+pub use config::{BookConfig, SyncConfig};
+pub use driver::{BookError, BookFeed, BookHandler, BookNotice, BookUpdate};
 pub use order_book::{Applied, OrderBook};
 pub use output::BookFormatter;
 pub use report::{BookCounters, DiffOutcome, Resync, SnapshotOutcome, SyncSink};
 pub use side::{LevelError, Side};
 pub use snapshot::Snapshot;
-pub use sync::{BookSync, SyncConfig};
+pub use sync::BookSync;

@@ -12,49 +12,11 @@ use crate::backoff::{Backoff, Jitter};
 use crate::events::{DepthUpdate, Levels};
 
 use super::buffer::DiffBuffer;
+use super::config::SyncConfig;
 use super::order_book::OrderBook;
 use super::report::{BookCounters, DiffOutcome, Resync, SnapshotOutcome, SyncSink};
 #[cfg(test)]
 use super::side::LevelError;
-
-/// How a [`BookSync`] buffers and retries.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SyncConfig {
-    /// Levels kept per side (see [`super::Side`]).
-    pub max_levels: usize,
-    /// Room reserved beyond a snapshot's size per side, so that the book does not allocate
-    /// while it stays within that many levels more than the snapshot had.
-    pub slack: usize,
-    /// Bytes of buffered level text while waiting for a snapshot.
-    pub buffer_bytes: usize,
-    /// Events buffered while waiting for a snapshot.
-    pub buffer_events: usize,
-    /// The delay before fetching a snapshot again after a second failure in a row (stale
-    /// snapshot, failed request, or resync of a book that was live for less than
-    /// [`SyncConfig::calm_after`]); the first is fetched again at once. Grows with jitter.
-    pub retry_initial: Duration,
-    /// Longest such delay.
-    pub retry_max: Duration,
-    /// A book that stayed live this long resyncs at once after a gap; one discarded sooner
-    /// waits for the growing delay (a symbol that keeps breaking cannot flood the REST API).
-    pub calm_after: Duration,
-}
-
-impl Default for SyncConfig {
-    /// 5,000 levels per side (Binance's largest snapshot), 256 levels of slack, 4 MiB or 65,536
-    /// buffered events, retries from 250 ms to 30 s, calm after 30 s.
-    fn default() -> Self {
-        SyncConfig {
-            max_levels: 5000,
-            slack: 256,
-            buffer_bytes: 4 << 20,
-            buffer_events: 1 << 16,
-            retry_initial: Duration::from_millis(250),
-            retry_max: Duration::from_secs(30),
-            calm_after: Duration::from_secs(30),
-        }
-    }
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
