@@ -14,6 +14,8 @@
 //! * [`endpoint`]: `wss://host[:port][/path]` parsing and URL building.
 //! * [`cli`]: the `binance_ticker` command line.
 //! * [`book`]: local order books kept exactly in sync (REST snapshot + diff stream).
+//! * [`rest`]: HTTPS GET requests to Binance's REST API inside the F-Stack loop (keep-alive,
+//!   429/418 and 5xx handling, request weight per minute).
 //! * [`feed`]: the connection driver: DNS, TCP, TLS, WebSocket, subscriptions, reconnects;
 //!   events go to a [`feed::FeedHandler`].
 #![warn(missing_docs)]
