@@ -5,7 +5,11 @@
 //!
 //! ```text
 //! cargo run --release --example binance_ticker -- --symbol btcusdt --stream ticker
+//! cargo run --release --example binance_ticker -- --book --symbol btcusdt --format json
 //! ```
+//! With `--book` it keeps a local order book per symbol (`fstack_binance::book::BookFeed`:
+//! REST snapshot + diff depth stream, gaps detected and resynced) and prints it after every
+//! update; a discarded book prints a `book_resync` line.
 //! On exit (`--count`, `--duration`, Ctrl-C or SIGTERM) it closes the WebSocket and TLS
 //! cleanly, stops the F-Stack loop and prints a summary (events, bytes, reconnects, malformed
 //! messages, receive latency percentiles) on stderr; with `--latency-histogram FILE` it also
@@ -18,9 +22,10 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use fstack::{ShutdownSignal, Stack, StackOptions};
+use fstack_binance::book::{self, BookFeed, BookFormatter, BookHandler, BookNotice, BookUpdate};
 use fstack_binance::cli::{self, Command, Config};
 use fstack_binance::events::StreamEvent;
-use fstack_binance::feed::{Feed, FeedHandler, Notice};
+use fstack_binance::feed::{Feed, FeedCounters, FeedHandler, Notice};
 use fstack_binance::output::{Format, Formatter};
 use fstack_binance::stats::{unix_micros_now, Stats};
 use fstack_tls::TlsConnector;
@@ -47,7 +52,6 @@ fn main() -> ExitCode {
 }
 
 fn run(config: &Config) -> Result<(), String> {
-    let endpoint = &config.endpoint;
     let mut builder = TlsConnector::builder().engine(config.tls);
     if let Some(ca) = &config.ca_file {
         builder = builder.ca_file(ca);
@@ -70,59 +74,32 @@ fn run(config: &Config) -> Result<(), String> {
         }
         None => None,
     };
-    let feed_config = config.feed_config();
-
     let shutdown = ShutdownSignal::install().map_err(|e| format!("signal handlers: {e}"))?;
     let stack = Stack::init(StackOptions::new(&config.fstack_config)).map_err(|e| e.to_string())?;
-    eprintln!(
-        "binance_ticker: backend {}, {} stream(s) from {}",
-        fstack::backend(),
-        feed_config.streams.len(),
-        endpoint.url("")
-    );
-
     let mut printer = Printer {
         count: config.count,
         formatter: Formatter::new(config.format, config.time_unit()),
+        book_formatter: BookFormatter::new(
+            config.format,
+            config.book.as_ref().map_or(0, |b| b.levels),
+            config.time_unit(),
+        ),
         stats: Stats::new(config.time_unit()),
         line: String::with_capacity(512),
         out: std::io::BufWriter::with_capacity(64 << 10, std::io::stdout().lock()),
         write_error: None,
     };
-    // The loop reads the clock once per iteration (`now`); --duration compares it with this.
-    let deadline = config.duration.map(|d| Instant::now() + d);
-    let mut feed: Option<Feed> = None;
-    let mut closing = false;
-    let mut outcome: Result<(), String> = Ok(());
-
-    let result = stack.run(|| {
-        let now = Instant::now();
-        let feed = match feed.as_mut() {
-            Some(f) => f,
-            None => match Feed::new(feed_config.clone(), connector.clone()) {
-                Ok(f) => feed.insert(f),
-                Err(e) => return ControlFlow::Break(Err(e.to_string())),
-            },
-        };
-        let done =
-            printer.has_enough() || deadline.is_some_and(|t| now >= t) || shutdown.requested();
-        if done && !closing {
-            closing = true;
-            feed.close(now);
-        }
-        let polled = feed.poll(now, &mut printer);
-        printer.flush();
-        if let Err(e) = polled {
-            return ControlFlow::Break(Err(e.to_string()));
-        }
-        if closing && feed.is_closed() {
-            return ControlFlow::Break(Ok(()));
-        }
-        ControlFlow::Continue(())
-    });
-    if let Some(Err(e)) = result {
-        outcome = Err(e);
-    }
+    let run = Run {
+        config,
+        connector,
+        stack,
+        shutdown: &shutdown,
+    };
+    let (mut outcome, counters) = if config.book.is_some() {
+        run.books(&mut printer)
+    } else {
+        run.feed(&mut printer)
+    };
     printer.flush();
     let Printer {
         stats, write_error, ..
@@ -130,15 +107,14 @@ fn run(config: &Config) -> Result<(), String> {
     if let (Some(e), Ok(())) = (&write_error, &outcome) {
         outcome = Err(format!("writing to stdout: {e}"));
     }
-    let counters = feed.as_ref().map(Feed::counters).unwrap_or_default();
-    if let (Some(c), true) = (feed.as_ref().map(Feed::counters), outcome.is_ok()) {
+    if let (Some(c), true) = (counters, outcome.is_ok()) {
         eprintln!(
             "binance_ticker: oversize messages {}, pings answered {}, rotations {}",
             c.oversize, c.pings, c.rotations
         );
     }
     if outcome.is_ok() {
-        eprintln!("{}", stats.summary(&counters));
+        eprintln!("{}", stats.summary(&counters.unwrap_or_default()));
         if let (Some(mut file), Some(path)) = (histogram_file.take(), &config.latency_histogram) {
             let fail =
                 |e: &dyn std::fmt::Display| format!("--latency-histogram {}: {e}", path.display());
@@ -157,11 +133,159 @@ fn run(config: &Config) -> Result<(), String> {
     outcome
 }
 
-/// Prints each event as one line (none with `--format none`) and reports notices on stderr.
+/// One run's settings and the F-Stack it runs on.
+struct Run<'a> {
+    config: &'a Config,
+    connector: TlsConnector,
+    stack: Stack,
+    shutdown: &'a ShutdownSignal,
+}
+
+/// How a run ended, and the feed's counters if it got that far.
+type Ended = (Result<(), String>, Option<FeedCounters>);
+
+impl Run<'_> {
+    /// One line per market event.
+    fn feed<W: Write>(self, printer: &mut Printer<W>) -> Ended {
+        let Run {
+            config,
+            connector,
+            stack,
+            shutdown,
+        } = self;
+        let feed_config = config.feed_config();
+        eprintln!(
+            "binance_ticker: backend {}, {} stream(s) from {}",
+            fstack::backend(),
+            feed_config.streams.len(),
+            config.endpoint.url("")
+        );
+        // The loop reads the clock once per iteration (`now`); --duration compares it with this.
+        let deadline = config.duration.map(|d| Instant::now() + d);
+        let mut feed: Option<Feed> = None;
+        let mut closing = false;
+        let result = stack.run(|| {
+            let now = Instant::now();
+            let feed = match feed.as_mut() {
+                Some(f) => f,
+                None => match Feed::new(feed_config.clone(), connector.clone()) {
+                    Ok(f) => feed.insert(f),
+                    Err(e) => return ControlFlow::Break(Err(e.to_string())),
+                },
+            };
+            let done =
+                printer.has_enough() || deadline.is_some_and(|t| now >= t) || shutdown.requested();
+            if done && !closing {
+                closing = true;
+                feed.close(now);
+            }
+            let polled = feed.poll(now, printer);
+            printer.flush();
+            if let Err(e) = polled {
+                return ControlFlow::Break(Err(e.to_string()));
+            }
+            if closing && feed.is_closed() {
+                return ControlFlow::Break(Ok(()));
+            }
+            ControlFlow::Continue(())
+        });
+        let outcome = match result {
+            Some(Err(e)) => Err(e),
+            _ => Ok(()),
+        };
+        (outcome, feed.as_ref().map(Feed::counters))
+    }
+
+    /// `--book`: one line per book update, per discarded book; a summary per symbol.
+    fn books<W: Write>(self, printer: &mut Printer<W>) -> Ended {
+        let Run {
+            config,
+            connector,
+            stack,
+            shutdown,
+        } = self;
+        let (Some(book_config), Some(options)) = (config.book_config(), config.book.as_ref())
+        else {
+            return (Err("no --book".into()), None);
+        };
+        eprintln!(
+            "binance_ticker: backend {}, books of {} symbol(s) from {} and {} (snapshots of {} \
+             levels, request weight {})",
+            fstack::backend(),
+            book_config.feed.streams.len(),
+            config.endpoint.url(""),
+            options.rest_endpoint.url(),
+            options.snapshot_limit,
+            cli::snapshot_weight(options)
+        );
+        let deadline = config.duration.map(|d| Instant::now() + d);
+        let mut books: Option<BookFeed> = None;
+        let mut closing = false;
+        let result = stack.run(|| {
+            let now = Instant::now();
+            let books = match books.as_mut() {
+                Some(b) => b,
+                None => match BookFeed::new(book_config.clone(), connector.clone()) {
+                    Ok(b) => books.insert(b),
+                    Err(e) => return ControlFlow::Break(Err(e.to_string())),
+                },
+            };
+            let done =
+                printer.has_enough() || deadline.is_some_and(|t| now >= t) || shutdown.requested();
+            if done && !closing {
+                closing = true;
+                books.close(now);
+            }
+            let polled = books.poll(now, printer);
+            printer.flush();
+            if let Err(e) = polled {
+                return ControlFlow::Break(Err(e.to_string()));
+            }
+            if closing && books.is_closed() {
+                return ControlFlow::Break(Ok(()));
+            }
+            ControlFlow::Continue(())
+        });
+        let outcome = match result {
+            Some(Err(e)) => Err(e),
+            _ => Ok(()),
+        };
+        if let Some(b) = &books {
+            for (sync, failure) in b.books() {
+                eprintln!(
+                    "binance_ticker: {}",
+                    book::output::summary_line(sync, failure)
+                );
+            }
+            let r = b.rest_counters();
+            eprintln!(
+                "binance_ticker: rest {}: requests {}, answers {}, retries {} (rate limited {}, \
+                 server errors {}), failed {}, connections {}, weight {}{}",
+                b.rest_url(),
+                r.requests,
+                r.responses,
+                r.retries,
+                r.rate_limited,
+                r.server_errors,
+                r.failed,
+                r.connections,
+                r.weight,
+                r.server_weight
+                    .map(|w| format!(" (the server counts {w} this minute)"))
+                    .unwrap_or_default()
+            );
+        }
+        (outcome, books.as_ref().map(BookFeed::feed_counters))
+    }
+}
+
+/// Prints each event or book as one line (none with `--format none`) and reports notices on
+/// stderr.
 struct Printer<W: Write> {
-    /// `--count`: events beyond it are neither printed nor counted.
+    /// `--count`: events (or book updates) beyond it are neither printed nor counted.
     count: Option<u64>,
     formatter: Formatter,
+    book_formatter: BookFormatter,
     stats: Stats,
     /// Reused for every line.
     line: String,
@@ -201,30 +325,95 @@ impl<W: Write> FeedHandler for Printer<W> {
     }
 
     fn on_notice(&mut self, notice: Notice<'_>) {
-        match notice {
-            Notice::Connected { addr, standby, tls } => eprintln!(
-                "binance_ticker: connected to {addr} over {tls}{}",
-                if standby { " (standby)" } else { "" }
-            ),
-            Notice::Disconnected { cause, retry_in } if retry_in.is_zero() => {
-                eprintln!("binance_ticker: connection lost, the standby takes over: {cause}")
-            }
-            Notice::Disconnected { cause, retry_in } => {
-                eprintln!("binance_ticker: reconnecting in {retry_in:.2?}: {cause}")
-            }
-            Notice::ReplacementFailed { cause, retry_in } => eprintln!(
-                "binance_ticker: replacement connection failed, current one kept, next try in \
+        print_notice(notice);
+    }
+}
+
+/// The stream side's notices, one line each on stderr.
+fn print_notice(notice: Notice<'_>) {
+    match notice {
+        Notice::Connected { addr, standby, tls } => eprintln!(
+            "binance_ticker: connected to {addr} over {tls}{}",
+            if standby { " (standby)" } else { "" }
+        ),
+        Notice::Disconnected { cause, retry_in } if retry_in.is_zero() => {
+            eprintln!("binance_ticker: connection lost, the standby takes over: {cause}")
+        }
+        Notice::Disconnected { cause, retry_in } => {
+            eprintln!("binance_ticker: reconnecting in {retry_in:.2?}: {cause}")
+        }
+        Notice::ReplacementFailed { cause, retry_in } => eprintln!(
+            "binance_ticker: replacement connection failed, current one kept, next try in \
                  {retry_in:.2?}: {cause}"
+        ),
+        Notice::Rotating { reason } => {
+            eprintln!("binance_ticker: replacing connection: {reason}")
+        }
+        Notice::Malformed { error } => {
+            eprintln!("binance_ticker: skipped malformed message: {error}")
+        }
+        Notice::Ack { .. } => {}
+        Notice::ControlError { code, msg } => {
+            eprintln!("binance_ticker: server error {code}: {msg}")
+        }
+    }
+}
+
+impl<W: Write> Printer<W> {
+    fn write_line(&mut self) {
+        if let Err(e) = self.out.write_all(self.line.as_bytes()) {
+            self.write_error = Some(e);
+        }
+    }
+}
+
+impl<W: Write> BookHandler for Printer<W> {
+    fn on_book(&mut self, update: &BookUpdate<'_>) {
+        if self.has_enough() {
+            return;
+        }
+        self.stats
+            .record_event(Some(update.event_time), unix_micros_now());
+        self.line.clear();
+        self.book_formatter.write_book(&mut self.line, update);
+        self.write_line();
+    }
+
+    fn on_notice(&mut self, notice: BookNotice<'_>) {
+        match notice {
+            BookNotice::Feed(n) => print_notice(n),
+            BookNotice::Resync {
+                symbol,
+                book_id,
+                reason,
+            } => {
+                // Part of the output: a consumer must know the books it had are void.
+                self.line.clear();
+                self.book_formatter
+                    .write_resync(&mut self.line, symbol, book_id, reason);
+                self.write_line();
+                eprintln!("binance_ticker: {symbol} book discarded at update {book_id}: {reason}");
+            }
+            BookNotice::Synced { symbol, update_id } => {
+                eprintln!("binance_ticker: {symbol} book in sync at update {update_id}")
+            }
+            BookNotice::StaleSnapshot { .. } => {} // counted in the summary
+            BookNotice::SnapshotRetry {
+                symbol,
+                error,
+                retry_in,
+            } => {
+                eprintln!("binance_ticker: {symbol} snapshot: retrying in {retry_in:.2?}: {error}")
+            }
+            BookNotice::SnapshotFailed {
+                symbol,
+                error,
+                retry_in,
+            } => eprintln!(
+                "binance_ticker: {symbol} snapshot failed, next request in {retry_in:.2?}: {error}"
             ),
-            Notice::Rotating { reason } => {
-                eprintln!("binance_ticker: replacing connection: {reason}")
-            }
-            Notice::Malformed { error } => {
-                eprintln!("binance_ticker: skipped malformed message: {error}")
-            }
-            Notice::Ack { .. } => {}
-            Notice::ControlError { code, msg } => {
-                eprintln!("binance_ticker: server error {code}: {msg}")
+            BookNotice::SymbolFailed { symbol, error } => {
+                eprintln!("binance_ticker: {symbol}: no book: {error}")
             }
         }
     }

@@ -3,16 +3,26 @@
 //!
 //! ```text
 //! cargo run --example mock_exchange -- [--listen ADDR:PORT] [--ca-out PEM] [--host NAME]...
-//!     [--rate EVENTS_PER_SEC] [--ping-interval SECS] [--tls12-only] [--fault SPEC]...
-//!     [--duration SECS]
+//!     [--rate EVENTS_PER_SEC] [--ping-interval SECS] [--tls12-only] [--unlisted SYM]...
+//!     [--fault SPEC]... [--duration SECS]
+//! cargo run --example mock_exchange -- --check-books FILE [--book-levels N]
 //! ```
-//! `--rate 0` streams as fast as the client reads. Faults (`--help` lists them with what they
-//! do): `drop-after=N`, `malformed-every=N`, `oversize-every=N`, `stall-after=N`,
-//! `data-stall-after=N`, `shutdown-notice-after=N` (counted in events per connection),
-//! `reject-upgrade=STATUS`, `reject-first=N`, `retry-after=SECS`. The CA file is removed at
+//! `--rate 0` streams as fast as the client reads. The same port serves the REST depth
+//! snapshot (`GET /api/v3/depth?symbol=S&limit=L`) from the books the diff depth streams
+//! build. Faults (`--help` lists them with what they do): `drop-after=N`,
+//! `malformed-every=N`, `oversize-every=N`, `stall-after=N`, `data-stall-after=N`,
+//! `shutdown-notice-after=N` (counted in events per connection), `reject-upgrade=STATUS`,
+//! `reject-first=N`, `retry-after=SECS`, `skip-diff=N`, `stale-snapshots=N`,
+//! `rest-status=STATUS`, `rest-status-first=N`. `--unlisted SYM` makes a symbol one the mock
+//! does not list (silent streams, HTTP 400 `Invalid symbol.`). The CA file is removed at
 //! start and written whole (a temporary file renamed over it) once the mock listens, so a
 //! client waiting for it never reads an old or partial one. Stops on Ctrl-C or after
 //! `--duration`, printing its counters. A bad command line exits 2 with one line.
+//!
+//! `--check-books FILE` serves nothing: it checks `binance_ticker --book --format json`
+//! output in FILE against the mock's books (every book line must show exactly the best
+//! `--book-levels` levels of the mock's book at its update id), prints one line with what
+//! it checked and exits 0, or names the first difference and exits 1.
 
 use std::fmt::Write as _;
 use std::io::ErrorKind;
@@ -31,7 +41,8 @@ use fstack_mock_exchange::{Faults, MockConfig, MockExchange};
 #[command(
     name = "mock_exchange",
     about = "A local stand-in for Binance's market-data WebSocket service: wss:// with a \
-             generated CA, raw and combined stream URLs, SUBSCRIBE, pings, and faults.",
+             generated CA, raw and combined stream URLs, SUBSCRIBE, pings, order books with \
+             their REST depth snapshot on the same port, and faults.",
     args_override_self = true,
     after_help = faults_help()
 )]
@@ -59,13 +70,27 @@ struct Args {
     /// A fault applied to every connection (see Faults below); repeatable
     #[arg(long = "fault", value_name = "SPEC", value_parser = fault)]
     faults: Vec<String>,
+    /// A symbol the mock does not list: its streams send nothing and the REST API answers
+    /// HTTP 400 "Invalid symbol."; repeatable
+    #[arg(long = "unlisted", value_name = "SYM", value_parser = symbol)]
+    unlisted: Vec<String>,
+    /// Serve nothing: check the book lines of `binance_ticker --book --format json` output
+    /// in FILE against the mock's books, print what was checked, exit 0 (1 on a difference)
+    #[arg(long, value_name = "FILE", value_parser = args::existing_file)]
+    check_books: Option<PathBuf>,
+    /// With --check-books: the levels per side each book line shows (binance_ticker's
+    /// --book-levels)
+    #[arg(long, value_name = "N", default_value = "10", requires = "check_books", value_parser = clap::value_parser!(u16).range(1..))]
+    book_levels: u16,
     /// Stop after SECS seconds (default: run until Ctrl-C)
     #[arg(long, value_name = "SECS", allow_negative_numbers = true, value_parser = args::seconds)]
     duration: Option<Duration>,
 }
 
 fn faults_help() -> String {
-    let mut text = String::from("Faults (--fault SPEC; N counts market events per connection):\n");
+    let mut text = String::from(
+        "Faults (--fault SPEC; N counts market events per connection unless said otherwise):\n",
+    );
     let width = Faults::SPECS
         .iter()
         .map(|(s, _)| s.len())
@@ -97,6 +122,13 @@ fn rate(v: &str) -> Result<f64, String> {
         .ok()
         .filter(|r| r.is_finite() && *r >= 0.0)
         .ok_or_else(|| "expected a number of events per second (0 = unlimited)".into())
+}
+
+fn symbol(v: &str) -> Result<String, String> {
+    if v.is_empty() || !v.chars().all(char::is_alphanumeric) {
+        return Err("expected letters and digits, e.g. BTCUSDT".into());
+    }
+    Ok(v.to_uppercase())
 }
 
 fn fault(v: &str) -> Result<String, String> {
@@ -131,12 +163,39 @@ fn main() -> ExitCode {
     }
 }
 
+/// `--check-books FILE`: one line on stdout with what was checked.
+fn check_books(path: &std::path::Path, levels: usize) -> Result<(), String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let check = fstack_mock_exchange::check_book_lines(&text, levels)
+        .map_err(|e| format!("check-books: {}", e.replace('\n', " ")))?;
+    let total: u64 = check.books.values().sum();
+    let per_symbol: Vec<String> = check
+        .books
+        .iter()
+        .map(|(s, n)| format!("{s} {n}"))
+        .collect();
+    let resyncs: u64 = check.resyncs.values().sum();
+    println!(
+        "check-books: {total} book lines equal the mock's books (best {levels} levels; {}), \
+         {resyncs} resync line(s)",
+        per_symbol.join(", ")
+    );
+    if total == 0 {
+        return Err("check-books: no book lines".into());
+    }
+    Ok(())
+}
+
 fn run(args: Args) -> Result<(), String> {
+    if let Some(path) = &args.check_books {
+        return check_books(path, usize::from(args.book_levels));
+    }
     let mut config = MockConfig {
         listen: args.listen,
         rate: args.rate,
         ping_interval: args.ping_interval,
         tls12_only: args.tls12_only,
+        unlisted: args.unlisted.clone(),
         ..MockConfig::default()
     };
     if !args.hosts.is_empty() {
@@ -173,7 +232,7 @@ fn run(args: Args) -> Result<(), String> {
     mock.stop();
     let s = mock.stats();
     eprintln!(
-        "mock_exchange: stopped; connections {}, rejected upgrades {}, events {}, pings {}, pongs {}, control requests {}, client closes {}",
+        "mock_exchange: stopped; connections {}, rejected upgrades {}, events {}, pings {}, pongs {}, control requests {}, client closes {}, REST connections {}, depth snapshots asked {}, diffs skipped {}",
         s.connections.load(Ordering::Relaxed),
         s.rejected_upgrades.load(Ordering::Relaxed),
         s.events.load(Ordering::Relaxed),
@@ -181,6 +240,9 @@ fn run(args: Args) -> Result<(), String> {
         s.pongs.load(Ordering::Relaxed),
         s.control_requests.load(Ordering::Relaxed),
         s.client_closes.load(Ordering::Relaxed),
+        s.rest_connections.load(Ordering::Relaxed),
+        s.depth_request_count.load(Ordering::Relaxed),
+        s.skipped_diffs.load(Ordering::Relaxed),
     );
     Ok(())
 }

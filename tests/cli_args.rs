@@ -98,12 +98,17 @@ fn mock_exchange() {
     let cases: &[(&[&str], &str)] = &[
         (&["--bogus"], "unexpected argument '--bogus' found (see --help)"),
         (&["extra"], "unexpected argument 'extra' found (see --help)"),
-        (&["--fault", "explode=1"], "invalid value 'explode=1' for '--fault <SPEC>': unknown fault `explode` (expected drop-after, malformed-every, oversize-every, stall-after, data-stall-after, shutdown-notice-after, reject-upgrade, reject-first, retry-after) (see --help)"),
+        (&["--fault", "explode=1"], "invalid value 'explode=1' for '--fault <SPEC>': unknown fault `explode` (expected drop-after, malformed-every, oversize-every, stall-after, data-stall-after, shutdown-notice-after, reject-upgrade, reject-first, retry-after, skip-diff, stale-snapshots, rest-status, rest-status-first) (see --help)"),
         (&["--fault", "drop-after=0"], "invalid value 'drop-after=0' for '--fault <SPEC>': drop-after needs a positive integer (see --help)"),
         (&["--fault", "stall-after"], "invalid value 'stall-after' for '--fault <SPEC>': expected NAME=N (see --help)"),
         (&["--fault", "reject-upgrade=200"], "invalid value 'reject-upgrade=200' for '--fault <SPEC>': STATUS must be 400-599 (see --help)"),
         (&["--fault", "reject-first=2"], "fault reject-first=N needs reject-upgrade=STATUS (see --help)"),
-        (&["--fault", "retry-after=2"], "fault retry-after=SECS needs reject-upgrade=STATUS (see --help)"),
+        (&["--fault", "retry-after=2"], "fault retry-after=SECS needs reject-upgrade=STATUS or rest-status=STATUS (see --help)"),
+        (&["--fault", "rest-status-first=2"], "fault rest-status-first=N needs rest-status=STATUS (see --help)"),
+        (&["--fault", "rest-status=99"], "invalid value 'rest-status=99' for '--fault <SPEC>': STATUS must be 400-599 (see --help)"),
+        (&["--unlisted", "no coin"], "invalid value 'no coin' for '--unlisted <SYM>': expected letters and digits, e.g. BTCUSDT (see --help)"),
+        (&["--book-levels", "3"], "the following required arguments were not provided: --check-books <FILE> (see --help)"),
+        (&["--check-books", "/nonexistent/out.json"], "invalid value '/nonexistent/out.json' for '--check-books <FILE>': cannot read it: No such file or directory (os error 2) (see --help)"),
         (&["--listen", "localhost"], "invalid value 'localhost' for '--listen <ADDR:PORT>': expected ADDR:PORT (IPv6 as [ADDR]:PORT) (see --help)"),
         (&["--rate", "-1"], "invalid value '-1' for '--rate <N>': expected a number of events per second (0 = unlimited) (see --help)"),
         (&["--rate", "fast"], "invalid value 'fast' for '--rate <N>': expected a number of events per second (0 = unlimited) (see --help)"),
@@ -130,6 +135,9 @@ fn mock_exchange() {
         "--ping-interval <SECS>",
         "[default: 20]",
         "--fault <SPEC>",
+        "--unlisted <SYM>",
+        "--check-books <FILE>",
+        "--book-levels <N>",
         "--duration <SECS>",
         "-h, --help",
         // Every fault, by name (the list the feed tests rely on).
@@ -142,6 +150,10 @@ fn mock_exchange() {
         "  reject-upgrade=STATUS ",
         "  reject-first=N ",
         "  retry-after=SECS ",
+        "  skip-diff=N ",
+        "  stale-snapshots=N ",
+        "  rest-status=STATUS ",
+        "  rest-status-first=N ",
     ];
     // ... and with what it does.
     words.extend(Faults::SPECS.iter().map(|(_, what)| *what));

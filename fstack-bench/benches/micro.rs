@@ -1,6 +1,7 @@
 //! Micro benchmarks (divan): event decoding per kind, decimal parsing, the WebSocket read path
-//! on an in-memory stream, TLS record decryption over an in-memory pipe, and the whole client
-//! path (TLS record -> WebSocket frame -> decoded event) in memory.
+//! on an in-memory stream, TLS record decryption over an in-memory pipe, the whole client
+//! path (TLS record -> WebSocket frame -> decoded event) in memory, and one diff applied to a
+//! local order book.
 //!
 //! Run: `cargo bench -p fstack-bench --bench micro` (add a filter, e.g. `-- decode`, to run a
 //! part). Divan prints fastest/slowest/median/mean per benchmark; the allocation columns come
@@ -517,5 +518,135 @@ mod client_path {
                     };
                 }
             });
+    }
+}
+
+/// Local order books: the cost of one diff depth event applied to a live book.
+mod book {
+    use super::*;
+    use fstack_binance::backoff::XorShift64;
+    use fstack_binance::book::{BookFormatter, BookUpdate, OrderBook, Snapshot};
+    use fstack_binance::events::{Levels, MarketEvent};
+    use fstack_binance::output::Format;
+    use fstack_binance::stream::TimeUnit;
+    use fstack_mock_exchange::{Kind, MockBook};
+
+    /// The mock's diff events 1..=n of BTCUSDT (one to three levels per side, a third of them
+    /// removals) and its book before them (40 levels per side).
+    fn mock_diffs(n: u64) -> (String, Vec<String>) {
+        let mut snapshot = String::new();
+        MockBook::new("BTCUSDT").snapshot_json(1000, &mut snapshot);
+        let events = (1..=n)
+            .map(|seq| {
+                let mut s = String::new();
+                event_json("BTCUSDT", Kind::DiffDepth, seq, 1_700_000_000_000, &mut s);
+                s
+            })
+            .collect();
+        (snapshot, events)
+    }
+
+    fn diff(text: &str) -> (u64, Levels<'_>, Levels<'_>) {
+        match decode(text, None) {
+            Ok(Message::Event(e)) => match e.event {
+                MarketEvent::DepthUpdate(d) => (d.final_update_id, d.bids, d.asks),
+                other => panic!("{other:?}"),
+            },
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn loaded(snapshot: &str, max_levels: usize) -> OrderBook {
+        let snap = Snapshot::parse(snapshot.as_bytes()).unwrap();
+        let mut book = OrderBook::new(max_levels);
+        book.load_snapshot(snap.last_update_id, snap.bids, snap.asks, 256)
+            .unwrap();
+        book
+    }
+
+    /// `OrderBook::apply` of one already decoded diff of the mock's market (the levels are
+    /// walked, keyed and set; ~3.5 levels per diff).
+    #[divan::bench]
+    fn apply_diff(bencher: Bencher) {
+        let (snapshot, events) = mock_diffs(4096);
+        let diffs: Vec<_> = events.iter().map(|e| diff(e)).collect();
+        let mut book = loaded(&snapshot, 5000);
+        let mut i = 0;
+        bencher.bench_local(|| {
+            let (u, b, a) = diffs[i % diffs.len()];
+            i += 1;
+            black_box(book.apply(u, b, a).unwrap())
+        });
+    }
+
+    /// The client's whole work per update, I/O aside: decode the frame's text, apply the
+    /// diff, write the JSON book line with the best 10 levels per side.
+    #[divan::bench]
+    fn decode_apply_print(bencher: Bencher) {
+        let (snapshot, events) = mock_diffs(4096);
+        let mut book = loaded(&snapshot, 5000);
+        let formatter = BookFormatter::new(Format::Json, 10, TimeUnit::Millisecond);
+        let mut line = String::with_capacity(4096);
+        let mut i = 0;
+        bencher.bench_local(|| {
+            let text = &events[i % events.len()];
+            i += 1;
+            let (u, b, a) = diff(black_box(text));
+            book.apply(u, b, a).unwrap();
+            line.clear();
+            let update = BookUpdate {
+                symbol: "BTCUSDT",
+                event_time: 1_700_000_000_000,
+                book: &book,
+            };
+            formatter.write_book(&mut line, &update);
+            black_box(line.len())
+        });
+    }
+
+    /// `OrderBook::apply` in a deep book (5,000 levels per side, Binance's deepest
+    /// snapshot): one level per side within 60 ticks of the top, half of them removals.
+    #[divan::bench]
+    fn apply_diff_deep_book(bencher: Bencher) {
+        let level = |cents: u64| {
+            format!(
+                r#"["{}.{:02}000000","1.50000000"]"#,
+                cents / 100,
+                cents % 100
+            )
+        };
+        let side = |f: &dyn Fn(u64) -> u64| -> String {
+            let v: Vec<String> = (0..5000).map(|i| level(f(i))).collect();
+            format!("[{}]", v.join(","))
+        };
+        let snapshot = format!(
+            r#"{{"lastUpdateId":1,"bids":{},"asks":{}}}"#,
+            side(&|i| 4_325_011 - i),
+            side(&|i| 4_325_013 + i)
+        );
+        let mut rng = XorShift64::new(3);
+        let texts: Vec<String> = (0..4096)
+            .map(|_| {
+                let (b, a) = (4_325_011 - rng.range(0, 60), 4_325_013 + rng.range(0, 60));
+                let q = |r: u64| if r == 0 { "0.00000000" } else { "2.25000000" };
+                format!(
+                    r#"{{"e":"depthUpdate","E":1,"s":"BTCUSDT","U":2,"u":2,"b":[["{}.{:02}000000","{}"]],"a":[["{}.{:02}000000","{}"]]}}"#,
+                    b / 100,
+                    b % 100,
+                    q(rng.range(0, 1)),
+                    a / 100,
+                    a % 100,
+                    q(rng.range(0, 1))
+                )
+            })
+            .collect();
+        let diffs: Vec<_> = texts.iter().map(|e| diff(e)).collect();
+        let mut book = loaded(&snapshot, 5000);
+        let mut i = 0;
+        bencher.bench_local(|| {
+            let (u, b, a) = diffs[i % diffs.len()];
+            i += 1;
+            black_box(book.apply(u, b, a).unwrap())
+        });
     }
 }

@@ -14,11 +14,14 @@ use std::time::Duration;
 use clap::{CommandFactory, FromArgMatches, Parser};
 use fstack_tls::Engine;
 
+use crate::book::snapshot::{request_weight, MAX_LIMIT};
+use crate::book::BookConfig;
 use crate::decimal::DecimalValue;
 use crate::endpoint::Endpoint;
 use crate::feed::{FeedConfig, StallTimeout};
 use crate::output::Format;
-use crate::stream::{streams_for, Stream, StreamKind, TimeUnit};
+use crate::rest::{RestConfig, RestEndpoint};
+use crate::stream::{streams_for, DepthSpeed, Stream, StreamKind, TimeUnit};
 
 /// A bad command line, as one line of text (e.g. `invalid value 'x' for '--count <N>': ...`).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -64,6 +67,24 @@ impl Resolve {
     }
 }
 
+/// `--book` and its options.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BookOptions {
+    /// `--book-levels`: levels per side printed (default 10).
+    pub levels: usize,
+    /// `--snapshot-limit`: levels per side of each REST snapshot, 1 to 5000 (default 1000).
+    pub snapshot_limit: u32,
+    /// `--rest-endpoint` (default `https://api.binance.com`).
+    pub rest_endpoint: RestEndpoint,
+}
+
+impl BookOptions {
+    /// Levels printed per side unless `--book-levels` says otherwise.
+    pub const DEFAULT_LEVELS: usize = 10;
+    /// Snapshot depth unless `--snapshot-limit` says otherwise (request weight 50).
+    pub const DEFAULT_SNAPSHOT_LIMIT: u32 = 1000;
+}
+
 /// The parsed command line.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
@@ -97,6 +118,8 @@ pub struct Config {
     pub format: Format,
     /// `--latency-histogram`: where to write the latency histogram at a clean exit.
     pub latency_histogram: Option<PathBuf>,
+    /// `--book` and its options; `None` without `--book`.
+    pub book: Option<BookOptions>,
 }
 
 impl Default for Config {
@@ -118,6 +141,7 @@ impl Default for Config {
             connect_retries: feed.connect_retries,
             format: Format::Text,
             latency_histogram: None,
+            book: None,
         }
     }
 }
@@ -156,6 +180,18 @@ impl Config {
         f.connect_timeout = self.connect_timeout;
         f.connect_retries = self.connect_retries;
         f
+    }
+
+    /// With `--book`: the books' configuration (the feed's, the REST endpoint with its
+    /// `--resolve` address, the snapshot limit).
+    pub fn book_config(&self) -> Option<BookConfig> {
+        let book = self.book.as_ref()?;
+        let e = &book.rest_endpoint;
+        let mut rest = RestConfig::new(e.clone());
+        rest.resolve = self.resolve_for(&e.host, e.port);
+        let mut config = BookConfig::new(self.feed_config(), rest);
+        config.snapshot_limit = book.snapshot_limit;
+        Some(config)
     }
 }
 
@@ -238,6 +274,25 @@ struct Args {
     /// for comparing runs); FILE is created at start
     #[arg(long, value_name = "FILE", value_parser = path)]
     latency_histogram: Option<PathBuf>,
+    /// Keep a local order book per --symbol, exactly in sync with Binance (REST snapshot +
+    /// diff depth stream, gaps detected and resynced), and print it after every update
+    /// (json: {"event":"book",...} with the best --book-levels levels per side; text: best
+    /// bid/ask, spread, depth); --stream is then depth (default) or depth@1000ms, and
+    /// --count counts book updates
+    #[arg(long)]
+    book: bool,
+    /// With --book: levels per side printed, best first [default: 10]
+    #[arg(long, value_name = "N", requires = "book", value_parser = book_levels)]
+    book_levels: Option<usize>,
+    /// With --book: levels per side of each REST snapshot, 1-5000; Binance's request weight
+    /// is 5 up to 100, 25 up to 500, 50 up to 1000, 250 above (6000 per minute per IP)
+    /// [default: 1000]
+    #[arg(long, value_name = "L", requires = "book", value_parser = snapshot_limit)]
+    snapshot_limit: Option<u32>,
+    /// With --book: the REST API, https://HOST[:PORT][/PATH]; --resolve applies to its
+    /// HOST:PORT too [default: https://api.binance.com]
+    #[arg(long, value_name = "URL", requires = "book", value_parser = rest_endpoint)]
+    rest_endpoint: Option<RestEndpoint>,
 }
 
 fn endpoint(v: &str) -> Result<Endpoint, String> {
@@ -301,6 +356,26 @@ pub fn existing_file(v: &str) -> Result<PathBuf, String> {
 
 fn resolve(v: &str) -> Result<Resolve, String> {
     Resolve::parse(v).map_err(|e| e.0)
+}
+
+fn book_levels(v: &str) -> Result<usize, String> {
+    let n = positive_u64(v)?;
+    if n > u64::from(MAX_LIMIT) {
+        return Err(format!("at most {MAX_LIMIT}"));
+    }
+    Ok(n as usize)
+}
+
+fn snapshot_limit(v: &str) -> Result<u32, String> {
+    let n = positive_u64(v)?;
+    u32::try_from(n)
+        .ok()
+        .filter(|&n| n <= MAX_LIMIT)
+        .ok_or_else(|| format!("Binance serves 1 to {MAX_LIMIT} levels"))
+}
+
+fn rest_endpoint(v: &str) -> Result<RestEndpoint, String> {
+    RestEndpoint::parse(v)
 }
 
 fn format(v: &str) -> Result<Format, String> {
@@ -383,6 +458,23 @@ where
     };
     let args = Args::from_arg_matches(&matches).map_err(one_line)?;
     let config = args.into_config();
+    if let Some(book) = &config.book {
+        let diff = |k: &StreamKind| matches!(k, StreamKind::DiffDepth { .. });
+        if config.kinds.len() != 1 || !diff(&config.kinds[0]) {
+            return Err(CliError(
+                "--book keeps books from one diff depth stream per symbol: give --stream depth \
+                 (or depth@1000ms), or no --stream (see --help)"
+                    .into(),
+            ));
+        }
+        if book.levels > book.snapshot_limit as usize {
+            return Err(CliError(format!(
+                "--book-levels {} is more than --snapshot-limit {}: the book would not know \
+                 that many levels (see --help)",
+                book.levels, book.snapshot_limit
+            )));
+        }
+    }
     let streams = config.streams().len();
     if streams > crate::stream::MAX_STREAMS_PER_CONNECTION {
         return Err(CliError(format!(
@@ -433,6 +525,22 @@ impl Args {
                 kinds.push(k);
             }
         }
+        let default_kinds = if self.book {
+            vec![StreamKind::DiffDepth {
+                speed: DepthSpeed::Ms100,
+            }]
+        } else {
+            d.kinds
+        };
+        let book = self.book.then(|| BookOptions {
+            levels: self.book_levels.unwrap_or(BookOptions::DEFAULT_LEVELS),
+            snapshot_limit: self
+                .snapshot_limit
+                .unwrap_or(BookOptions::DEFAULT_SNAPSHOT_LIMIT),
+            rest_endpoint: self.rest_endpoint.unwrap_or_else(|| {
+                RestEndpoint::parse(RestEndpoint::DEFAULT).expect("default REST endpoint")
+            }),
+        });
         Config {
             endpoint: self.endpoint,
             symbols: if symbols.is_empty() {
@@ -440,7 +548,11 @@ impl Args {
             } else {
                 symbols
             },
-            kinds: if kinds.is_empty() { d.kinds } else { kinds },
+            kinds: if kinds.is_empty() {
+                default_kinds
+            } else {
+                kinds
+            },
             ca_file: self.ca_file,
             tls: self.tls.unwrap_or(d.tls),
             resolve: self.resolve,
@@ -453,8 +565,14 @@ impl Args {
             connect_retries: self.connect_retries,
             format: self.format,
             latency_histogram: self.latency_histogram,
+            book,
         }
     }
+}
+
+/// The request weight of one snapshot at `--snapshot-limit` (for messages).
+pub fn snapshot_weight(config: &BookOptions) -> u32 {
+    request_weight(config.snapshot_limit)
 }
 
 #[cfg(test)]

@@ -13,12 +13,16 @@
 //! * [`backoff`]: exponential backoff with jitter for reconnects.
 //! * [`endpoint`]: `wss://host[:port][/path]` parsing and URL building.
 //! * [`cli`]: the `binance_ticker` command line.
+//! * [`book`]: local order books kept exactly in sync (REST snapshot + diff stream).
+//! * [`rest`]: HTTPS GET requests to Binance's REST API inside the F-Stack loop (keep-alive,
+//!   429/418 and 5xx handling, request weight per minute).
 //! * [`feed`]: the connection driver: DNS, TCP, TLS, WebSocket, subscriptions, reconnects;
 //!   events go to a [`feed::FeedHandler`].
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
 
 pub mod backoff;
+pub mod book;
 pub mod cli;
 pub mod control;
 pub mod decimal;
@@ -26,6 +30,7 @@ pub mod endpoint;
 pub mod events;
 pub mod feed;
 pub mod output;
+pub mod rest;
 pub mod stats;
 pub mod stream;
 

@@ -1,5 +1,6 @@
 //! Proves the decode path (and formatting into a warmed-up buffer, and latency recording)
-//! performs no heap allocation, with a counting global allocator.
+//! performs no heap allocation, nor does applying a diff to a local order book, with a
+//! counting global allocator.
 //!
 //! Allocations are counted per thread: the test harness's own threads allocate at times while
 //! the test runs (a process-wide counter made this test fail now and then).
@@ -8,7 +9,7 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
 use fstack_binance::control::RateLimiter;
-use fstack_binance::events::{decode, MarketEvent, Message};
+use fstack_binance::events::{decode, Levels, MarketEvent, Message};
 use fstack_binance::output::{Format, Formatter};
 use fstack_binance::stats::Stats;
 use fstack_binance::stream::{Stream, TimeUnit};
@@ -146,4 +147,151 @@ fn decode_format_and_record_do_not_allocate() {
     let before = allocs();
     assert!(decode("{\"e\":\"trade\"}", None).is_err());
     assert!(allocs() > before);
+}
+
+/// Hands each applied book to the JSON formatter, into a reused buffer.
+struct Lines {
+    formatter: fstack_binance::book::BookFormatter,
+    out: String,
+    books: u64,
+}
+
+impl fstack_binance::book::SyncSink for Lines {
+    fn applied(&mut self, book: &fstack_binance::book::OrderBook, event_time: u64) {
+        self.out.clear();
+        let update = fstack_binance::book::BookUpdate {
+            symbol: "BTCUSDT",
+            event_time,
+            book,
+        };
+        self.formatter.write_book(&mut self.out, &update);
+        self.books += 1;
+    }
+    fn resync(&mut self, _: u64, reason: &fstack_binance::book::Resync) {
+        panic!("resync: {reason}");
+    }
+}
+
+/// Applying a diff to a live book (the sync's checks, the levels, the JSON line of the best
+/// 10 levels into a warmed buffer) allocates nothing once the book has reached its size:
+/// 10,000 of the mock's diff events, decoded, applied and printed, after a warm-up.
+#[test]
+fn applying_diffs_does_not_allocate() {
+    use fstack_binance::book::{BookFormatter, BookSync, SyncConfig};
+    use fstack_mock_exchange::{event_json, Kind, MockBook};
+
+    let events: Vec<String> = (1..=11_000u64)
+        .map(|seq| {
+            let mut s = String::new();
+            event_json(
+                "BTCUSDT",
+                Kind::DiffDepth,
+                seq,
+                1_700_000_000_000 + seq,
+                &mut s,
+            );
+            s
+        })
+        .collect();
+    // Binance's order: the first event is buffered, then a snapshot that covers it.
+    let mut snapshot = String::new();
+    MockBook::at_seq("BTCUSDT", 1).snapshot_json(1000, &mut snapshot);
+    let snap = fstack_binance::book::Snapshot::parse(snapshot.as_bytes()).unwrap();
+    let mut sync = BookSync::new("BTCUSDT", SyncConfig::default());
+    let mut lines = Lines {
+        formatter: BookFormatter::new(Format::Json, 10, TimeUnit::Millisecond),
+        out: String::with_capacity(4096),
+        books: 0,
+    };
+    let now = std::time::Instant::now();
+    let apply = |sync: &mut BookSync, lines: &mut Lines, text: &str| {
+        let Ok(Message::Event(e)) = decode(text, None) else {
+            panic!("decode")
+        };
+        let MarketEvent::DepthUpdate(d) = &e.event else {
+            panic!("not a diff")
+        };
+        sync.on_diff(now, d, lines);
+    };
+    sync.snapshot_requested();
+    apply(&mut sync, &mut lines, &events[0]);
+    sync.on_snapshot(now, snap.last_update_id, snap.bids, snap.asks, &mut lines);
+    for text in &events[1..1000] {
+        apply(&mut sync, &mut lines, text);
+    }
+    assert!(sync.is_live());
+    let before = allocs();
+    for text in &events[1000..] {
+        apply(&mut sync, &mut lines, text);
+    }
+    let after = allocs();
+    assert_eq!(lines.books, 10_999);
+    assert!(lines
+        .out
+        .starts_with(r#"{"event":"book","symbol":"BTCUSDT","update_id":"#));
+    assert_eq!(
+        after - before,
+        0,
+        "heap allocations while applying 10,000 diffs"
+    );
+
+    // The same with a deep book (5,000 levels per side, Binance's deepest snapshot) and
+    // diffs inserting and removing levels near the top.
+    let level = |i: u64, up: bool| {
+        let cents = if up { 4_325_013 + i } else { 4_325_011 - i };
+        format!(
+            r#"["{}.{:02}000000","1.50000000"]"#,
+            cents / 100,
+            cents % 100
+        )
+    };
+    let side = |up: bool| -> String {
+        let v: Vec<String> = (0..5000).map(|i| level(i, up)).collect();
+        format!("[{}]", v.join(","))
+    };
+    let deep = format!(
+        r#"{{"lastUpdateId":100,"bids":{},"asks":{}}}"#,
+        side(false),
+        side(true)
+    );
+    let snap = fstack_binance::book::Snapshot::parse(deep.as_bytes()).unwrap();
+    let mut book = fstack_binance::book::OrderBook::new(5000);
+    book.load_snapshot(snap.last_update_id, snap.bids, snap.asks, 256)
+        .unwrap();
+    let mut rng = fstack_binance::backoff::XorShift64::new(11);
+    let diffs: Vec<String> = (0..20_000)
+        .map(|_| {
+            let (i, j) = (rng.range(0, 60), rng.range(0, 60));
+            let q = |r: u64| if r == 0 { "0.00000000" } else { "2.25000000" };
+            format!(
+                r#"[["{}.{:02}000000","{}"]]|[["{}.{:02}000000","{}"]]"#,
+                (4_325_011 - i) / 100,
+                (4_325_011 - i) % 100,
+                q(rng.range(0, 2)),
+                (4_325_013 + j) / 100,
+                (4_325_013 + j) % 100,
+                q(rng.range(0, 2))
+            )
+        })
+        .collect();
+    let parsed: Vec<(Levels<'_>, Levels<'_>)> = diffs
+        .iter()
+        .map(|d| {
+            let (b, a) = d.split_once('|').unwrap();
+            (Levels::parse(b).unwrap(), Levels::parse(a).unwrap())
+        })
+        .collect();
+    for (u, (b, a)) in parsed[..5000].iter().enumerate() {
+        book.apply(200 + u as u64, *b, *a).unwrap();
+    }
+    let before = allocs();
+    for (u, (b, a)) in parsed[5000..].iter().enumerate() {
+        book.apply(10_000 + u as u64, *b, *a).unwrap();
+    }
+    assert_eq!(
+        allocs() - before,
+        0,
+        "heap allocations in a 5,000-level book"
+    );
+    assert!(book.bids().len() > 4900 && book.bids().len() <= 5000);
 }

@@ -18,6 +18,19 @@ pub struct MockConfig {
     pub faults: Faults,
     /// Offer TLS 1.2 only (default: TLS 1.3 and 1.2, as Binance does).
     pub tls12_only: bool,
+    /// Symbols the mock does not list (any case): like Binance, their streams send nothing
+    /// at all and the REST API answers HTTP 400 `{"code":-1121,"msg":"Invalid symbol."}`.
+    pub unlisted: Vec<String>,
+}
+
+impl MockConfig {
+    /// Whether `symbol` (any case) is one the mock lists.
+    pub fn lists(&self, symbol: &str) -> bool {
+        !self
+            .unlisted
+            .iter()
+            .any(|u| u.to_uppercase() == symbol.to_uppercase())
+    }
 }
 
 impl Default for MockConfig {
@@ -29,6 +42,7 @@ impl Default for MockConfig {
             ping_interval: Duration::from_secs(20),
             faults: Faults::default(),
             tls12_only: false,
+            unlisted: Vec::new(),
         }
     }
 }
@@ -57,6 +71,17 @@ pub struct Faults {
     /// Stop sending market events after this many (pings and control replies go on), like a
     /// server whose data feed died behind a live connection.
     pub data_stall_after: Option<u64>,
+    /// Leave out the Nth diff depth event of each connection (the market moves on: a gap).
+    pub skip_diff: Option<u64>,
+    /// Answer the first N depth snapshot requests (counted across connections) with the book
+    /// before any event: older than anything a stream has sent.
+    pub stale_snapshots: Option<u64>,
+    /// Answer depth snapshot requests with this HTTP status (429 and 418 with `retry_after`
+    /// as `Retry-After`).
+    pub rest_status: Option<u16>,
+    /// With `rest_status`: only the first N depth snapshot requests (counted across
+    /// connections); later ones are answered normally.
+    pub rest_status_first: Option<u64>,
 }
 
 impl Faults {
@@ -96,27 +121,50 @@ impl Faults {
         ),
         (
             "retry-after=SECS",
-            "with reject-upgrade: send Retry-After: SECS with each rejection",
+            "with reject-upgrade or rest-status: send Retry-After: SECS with each rejection",
+        ),
+        (
+            "skip-diff=N",
+            "leave out the Nth diff depth event of each connection (a gap; the book moves on)",
+        ),
+        (
+            "stale-snapshots=N",
+            "answer the first N depth snapshot requests with the book before any event (older than the stream)",
+        ),
+        (
+            "rest-status=STATUS",
+            "answer depth snapshot requests with HTTP STATUS (400-599; 429/418 with retry-after)",
+        ),
+        (
+            "rest-status-first=N",
+            "with rest-status: only the first N depth snapshot requests (counted across connections)",
         ),
     ];
 
-    /// Checks the faults as a whole: `reject-first` and `retry-after` qualify `reject-upgrade`
-    /// and mean nothing without it.
+    /// Checks the faults as a whole: `reject-first` qualifies `reject-upgrade`,
+    /// `rest-status-first` qualifies `rest-status`, and `retry-after` either of them; they
+    /// mean nothing alone.
     pub fn check(&self) -> Result<(), String> {
-        if self.reject_upgrade.is_none() {
-            if self.reject_first.is_some() {
-                return Err("fault reject-first=N needs reject-upgrade=STATUS".into());
-            }
-            if self.retry_after.is_some() {
-                return Err("fault retry-after=SECS needs reject-upgrade=STATUS".into());
-            }
+        if self.reject_upgrade.is_none() && self.reject_first.is_some() {
+            return Err("fault reject-first=N needs reject-upgrade=STATUS".into());
+        }
+        if self.rest_status.is_none() && self.rest_status_first.is_some() {
+            return Err("fault rest-status-first=N needs rest-status=STATUS".into());
+        }
+        if self.reject_upgrade.is_none() && self.rest_status.is_none() && self.retry_after.is_some()
+        {
+            return Err(
+                "fault retry-after=SECS needs reject-upgrade=STATUS or rest-status=STATUS".into(),
+            );
         }
         Ok(())
     }
 
     /// Parses one `--fault` value: `drop-after=N`, `malformed-every=N`, `oversize-every=N`,
     /// `stall-after=N`, `data-stall-after=N`, `shutdown-notice-after=N`,
-    /// `reject-upgrade=STATUS`, `reject-first=N` or `retry-after=SECS` (see [`Faults::SPECS`]).
+    /// `reject-upgrade=STATUS`, `reject-first=N`, `retry-after=SECS`, `skip-diff=N`,
+    /// `stale-snapshots=N`, `rest-status=STATUS` or `rest-status-first=N` (see
+    /// [`Faults::SPECS`]).
     /// Errors are one short line that does not repeat `spec`.
     pub fn apply(&mut self, spec: &str) -> Result<(), String> {
         let (name, n) = spec
@@ -131,13 +179,20 @@ impl Faults {
             "data-stall-after" => &mut self.data_stall_after,
             "reject-first" => &mut self.reject_first,
             "retry-after" => &mut self.retry_after,
-            "reject-upgrade" => {
-                self.reject_upgrade = Some(
-                    n.parse::<u16>()
-                        .ok()
-                        .filter(|s| (400..600).contains(s))
-                        .ok_or_else(|| "STATUS must be 400-599".to_owned())?,
-                );
+            "skip-diff" => &mut self.skip_diff,
+            "stale-snapshots" => &mut self.stale_snapshots,
+            "rest-status-first" => &mut self.rest_status_first,
+            "reject-upgrade" | "rest-status" => {
+                let status = n
+                    .parse::<u16>()
+                    .ok()
+                    .filter(|s| (400..600).contains(s))
+                    .ok_or_else(|| "STATUS must be 400-599".to_owned())?;
+                if name == "rest-status" {
+                    self.rest_status = Some(status);
+                } else {
+                    self.reject_upgrade = Some(status);
+                }
                 return Ok(());
             }
             _ => {
@@ -210,7 +265,8 @@ mod tests {
             Err(
                 "unknown fault `explode` (expected drop-after, malformed-every, oversize-every, \
                  stall-after, data-stall-after, shutdown-notice-after, reject-upgrade, \
-                 reject-first, retry-after)"
+                 reject-first, retry-after, skip-diff, stale-snapshots, rest-status, \
+                 rest-status-first)"
                     .into()
             )
         );
@@ -238,7 +294,31 @@ mod tests {
                 reject_first: every,
                 retry_after: every,
                 data_stall_after: every,
+                skip_diff: every,
+                stale_snapshots: every,
+                rest_status: Some(429),
+                rest_status_first: every,
             }
         );
+    }
+
+    #[test]
+    fn qualifying_faults_need_what_they_qualify() {
+        let check = |specs: &[&str]| {
+            let mut f = Faults::default();
+            for s in specs {
+                f.apply(s).unwrap();
+            }
+            f.check()
+        };
+        assert!(check(&["retry-after=1"])
+            .unwrap_err()
+            .contains("reject-upgrade"));
+        assert!(check(&["rest-status-first=1"])
+            .unwrap_err()
+            .contains("rest-status"));
+        assert!(check(&["reject-first=1"]).is_err());
+        assert!(check(&["rest-status=429", "retry-after=1", "rest-status-first=1"]).is_ok());
+        assert!(check(&["reject-upgrade=429", "retry-after=1"]).is_ok());
     }
 }

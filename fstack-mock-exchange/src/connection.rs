@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::io::ErrorKind;
+use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -14,8 +14,10 @@ use tungstenite::handshake::server::{Request, Response};
 use tungstenite::protocol::WebSocketConfig;
 use tungstenite::{Message, WebSocket};
 
+use crate::book::MockBook;
 use crate::config::{Faults, MockConfig};
 use crate::events::{event_json, parse_stream, Kind};
+use crate::rest::{depth_key, is_upgrade, read_head, Rest};
 use crate::server::MockStats;
 
 /// Wall-clock time in ms or µs since the Unix epoch.
@@ -30,12 +32,47 @@ fn now_since_epoch(micros: bool) -> u64 {
     }
 }
 
-type Tls = rustls::StreamOwned<rustls::ServerConnection, TcpStream>;
+type TlsStream = rustls::StreamOwned<rustls::ServerConnection, TcpStream>;
+type Tls = Prefixed<TlsStream>;
+
+/// A stream that first hands out bytes already read from it (the request head read to tell
+/// a WebSocket upgrade from a REST request), then reads on.
+pub(crate) struct Prefixed<S> {
+    prefix: Vec<u8>,
+    pos: usize,
+    pub(crate) inner: S,
+}
+
+impl<S: Read> Read for Prefixed<S> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.pos < self.prefix.len() {
+            let n = buf.len().min(self.prefix.len() - self.pos);
+            buf[..n].copy_from_slice(&self.prefix[self.pos..self.pos + n]);
+            self.pos += n;
+            return Ok(n);
+        }
+        self.inner.read(buf)
+    }
+}
+
+impl<S: Write> Write for Prefixed<S> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.inner.write(buf)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
 
 struct Subscription {
     name: String,
+    /// The key of the stream's sequence numbers: the name, or for diff depth the symbol's
+    /// market (`SYMBOL@depth`, shared by every speed and by the REST snapshot).
+    key: String,
     symbol: String,
     kind: Kind,
+    /// An unlisted symbol: nothing is ever sent.
+    silent: bool,
     next_due: Instant,
     /// Next sequence number this connection sends for the stream.
     cursor: u64,
@@ -52,6 +89,8 @@ pub(crate) struct Connection {
     /// fanning one publication out to every subscriber, concurrent connections send the same
     /// numbers; a new subscription continues after the highest number sent so far.
     pub(crate) sequences: Arc<Mutex<BTreeMap<String, u64>>>,
+    /// The books the REST side serves snapshots of.
+    pub(crate) books: Arc<Mutex<BTreeMap<String, MockBook>>>,
 }
 
 impl Connection {
@@ -67,7 +106,28 @@ impl Connection {
         sock.set_nodelay(true)?;
         sock.set_read_timeout(Some(Duration::from_secs(10)))?;
         let conn = rustls::ServerConnection::new(self.tls.clone())?;
-        let tls = rustls::StreamOwned::new(conn, sock);
+        let mut tls = rustls::StreamOwned::new(conn, sock);
+        // The same port serves the streams (WebSocket upgrades) and the REST API.
+        let mut head = Vec::new();
+        if read_head(&mut tls, &mut head)?.is_none() {
+            return Ok(());
+        }
+        if !is_upgrade(&head) {
+            let rest = Rest {
+                config: self.config.clone(),
+                faults: self.faults.clone(),
+                stats: self.stats.clone(),
+                sequences: self.sequences.clone(),
+                books: self.books.clone(),
+            };
+            rest.serve(&mut tls, head)?;
+            return Ok(());
+        }
+        let tls = Prefixed {
+            prefix: head,
+            pos: 0,
+            inner: tls,
+        };
         let uri = Arc::new(Mutex::new(String::new()));
         let ws_config = WebSocketConfig::default().max_message_size(Some(64 << 10));
         let seen = uri.clone();
@@ -115,7 +175,7 @@ impl Connection {
         let target = percent_encoding::percent_decode_str(&uri.lock().expect("uri lock"))
             .decode_utf8_lossy()
             .into_owned();
-        ws.get_ref().sock.set_nonblocking(true)?;
+        ws.get_ref().inner.sock.set_nonblocking(true)?;
         self.stats.connections.fetch_add(1, Ordering::Relaxed);
 
         let (path, query) = target.split_once('?').unwrap_or((&target, ""));
@@ -163,14 +223,20 @@ impl Connection {
     }
 
     fn subscription(&self, name: &str, symbol: String, kind: Kind) -> Subscription {
+        let key = match kind {
+            Kind::DiffDepth => depth_key(&symbol),
+            _ => name.to_string(),
+        };
         let cursor = self
             .sequences
             .lock()
             .expect("sequence lock")
-            .get(name)
+            .get(&key)
             .map_or(1, |s| s + 1);
         Subscription {
             name: name.to_string(),
+            key,
+            silent: !self.config.lists(&symbol),
             symbol,
             kind,
             next_due: Instant::now(),
@@ -182,7 +248,7 @@ impl Connection {
         let seq = sub.cursor;
         sub.cursor += 1;
         let mut seqs = self.sequences.lock().expect("sequence lock");
-        let top = seqs.entry(sub.name.clone()).or_insert(0);
+        let top = seqs.entry(sub.key.clone()).or_insert(0);
         *top = (*top).max(seq);
         seq
     }
@@ -197,6 +263,7 @@ impl Connection {
         let period =
             (self.config.rate > 0.0).then(|| Duration::from_secs_f64(1.0 / self.config.rate));
         let mut sent = 0u64;
+        let mut diffs = 0u64;
         let mut last_ping = Instant::now();
         let mut ping_payload = 0u64;
         let mut stalled = false;
@@ -244,7 +311,7 @@ impl Connection {
             // feed has "died" behind the live connection).
             let data_stalled = self.faults.data_stall_after.is_some_and(|n| sent >= n);
             if !write_blocked && !data_stalled {
-                for sub in subs.iter_mut() {
+                for sub in subs.iter_mut().filter(|s| !s.silent) {
                     let due = match period {
                         Some(p) => {
                             if sub.next_due > now {
@@ -262,6 +329,14 @@ impl Connection {
                         continue;
                     }
                     let seq = self.next_seq(sub);
+                    if sub.kind == Kind::DiffDepth {
+                        diffs += 1;
+                        if self.faults.skip_diff == Some(diffs) {
+                            // Never sent: the market moved on without this connection.
+                            self.stats.skipped_diffs.fetch_add(1, Ordering::Relaxed);
+                            continue;
+                        }
+                    }
                     body.clear();
                     event_json(
                         &sub.symbol,
@@ -327,7 +402,7 @@ impl Connection {
         }
         if f.drop_after == Some(sent) {
             let _ = ws.flush();
-            let _ = ws.get_ref().sock.shutdown(std::net::Shutdown::Both);
+            let _ = ws.get_ref().inner.sock.shutdown(std::net::Shutdown::Both);
             return Ok(true);
         }
         if f.stall_after == Some(sent) {

@@ -58,7 +58,8 @@ pub fn price(base_e8: u64, seq: u64, step_e8: u64) -> String {
 /// The JSON payload of event number `seq` of a stream, with event time `time`.
 ///
 /// Every value is a function of `seq`, so a test that sees `seq` (carried in `n`, `t`, `a`,
-/// `u` or `lastUpdateId`) can check every field.
+/// `u` or `lastUpdateId`) can check every field. Diff depth events are the symbol's market
+/// ([`crate::book`]): event `seq` ends at update id [`crate::final_update_id`]`(seq)`.
 pub fn event_json(symbol: &str, kind: Kind, seq: u64, time: u64, out: &mut String) {
     let p = |base, step| price(base, seq, step);
     match kind {
@@ -134,17 +135,7 @@ pub fn event_json(symbol: &str, kind: Kind, seq: u64, time: u64, out: &mut Strin
             levels_json(out, seq, levels, 4_325_013_000_000, true);
             out.push_str("]}");
         }
-        Kind::DiffDepth => {
-            let _ = write!(
-                out,
-                r#"{{"e":"depthUpdate","E":{time},"s":"{symbol}","U":{},"u":{seq},"b":["#,
-                seq.saturating_sub(2)
-            );
-            levels_json(out, seq, 3, 4_325_011_000_000, false);
-            out.push_str(r#"],"a":["#);
-            levels_json(out, seq, 3, 4_325_013_000_000, true);
-            out.push_str("]}");
-        }
+        Kind::DiffDepth => crate::book::depth_update_json(symbol, seq, time, out),
     }
 }
 

@@ -10,10 +10,16 @@
 //! - realistic events for ticker, miniTicker, bookTicker, trade, aggTrade, partial and diff
 //!   depth, whose values derive from a per-stream sequence number (see [`event_json`]) so tests
 //!   can check every field exactly; event times are the send time;
+//! - order books: diff depth events with contiguous update ids from a market the mock keeps
+//!   per symbol ([`book`]), and its REST snapshot `GET /api/v3/depth?symbol=S&limit=L` on the
+//!   same port (HTTPS, keep-alive, Binance's error bodies and headers); symbols it does not
+//!   list ([`MockConfig::unlisted`]) stay silent and get HTTP 400 `Invalid symbol.`;
 //! - pings at an interval, counting pongs;
 //! - faults on request (see [`Faults::SPECS`]): drop connections, malformed JSON, oversize
 //!   frames, stop responding, stop market data behind live pings, `serverShutdown` notices,
-//!   rejected upgrades (optionally only the first N, with `Retry-After`).
+//!   rejected upgrades (optionally only the first N, with `Retry-After`), a skipped diff
+//!   depth event (a gap), stale snapshots, REST answers with an error status (429 with
+//!   `Retry-After`, 500, ...).
 //!
 //! Its description of each event ([`event_json`]) is its own, written from Binance's
 //! documentation: a test that decodes what the mock sent and compares it with what
@@ -44,12 +50,17 @@
 //! The mock stops when dropped (or with [`MockExchange::stop`]), ending every connection.
 #![warn(missing_docs)]
 
+pub mod book;
+mod check;
 mod config;
 mod connection;
 mod events;
+mod rest;
 mod server;
 mod tls;
 
+pub use book::{final_update_id, seq_of_update_id, MockBook};
+pub use check::{check_book_lines, BookCheck};
 pub use config::{Faults, MockConfig};
 pub use events::{event_json, parse_stream, price, Kind};
-pub use server::{MockExchange, MockStats};
+pub use server::{DepthRequest, MockExchange, MockStats};

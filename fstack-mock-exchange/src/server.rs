@@ -38,6 +38,32 @@ pub struct MockStats {
     pub rejected_upgrades: AtomicU64,
     /// The request target (path and query, as sent) of each upgrade request.
     pub request_targets: Mutex<Vec<String>>,
+    /// Connections that made REST requests (keep-alive: one for many requests).
+    pub rest_connections: AtomicU64,
+    /// REST requests received.
+    pub rest_requests: AtomicU64,
+    /// Depth snapshot requests received.
+    pub depth_request_count: AtomicU64,
+    /// Each depth snapshot request: when, for which symbol, and what it was answered.
+    pub depth_requests: Mutex<Vec<DepthRequest>>,
+    /// REST request weight counted per request over the last minute (the
+    /// `X-MBX-USED-WEIGHT-1M` header).
+    pub rest_weight: Mutex<Vec<(Instant, u32)>>,
+    /// Diff depth events left out by the `skip-diff` fault.
+    pub skipped_diffs: AtomicU64,
+}
+
+/// One depth snapshot request as the mock answered it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DepthRequest {
+    /// When it arrived.
+    pub at: Instant,
+    /// The `symbol` parameter as sent.
+    pub symbol: String,
+    /// The HTTP status answered.
+    pub status: u16,
+    /// The snapshot's `lastUpdateId` (200 only).
+    pub last_update_id: Option<u64>,
 }
 
 /// A running mock exchange; stops when dropped.
@@ -61,6 +87,7 @@ impl MockExchange {
         let stop = Arc::new(AtomicBool::new(false));
         let faults = Arc::new(Mutex::new(config.faults.clone()));
         let sequences = Arc::new(Mutex::new(BTreeMap::new()));
+        let books = Arc::new(Mutex::new(BTreeMap::new()));
         let acceptor = {
             let (stats, stop, faults) = (stats.clone(), stop.clone(), faults.clone());
             thread::Builder::new()
@@ -76,6 +103,7 @@ impl MockExchange {
                                     stats: stats.clone(),
                                     stop: stop.clone(),
                                     sequences: sequences.clone(),
+                                    books: books.clone(),
                                 };
                                 let _ = thread::Builder::new()
                                     .name("mock-conn".into())

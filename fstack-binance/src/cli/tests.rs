@@ -196,6 +196,11 @@ fn help() {
         "--connect-retries",
         "--format",
         "--latency-histogram <FILE>",
+        "--book",
+        "--book-levels <N>",
+        "--snapshot-limit <L>",
+        "--rest-endpoint <URL>",
+        "[default: https://api.binance.com]",
         "--help",
         "depth20",
         "[default: 10]",
@@ -284,4 +289,68 @@ fn non_utf8_is_an_error() {
     let bad = OsString::from_vec(vec![0x66, 0xff]);
     assert!(parse_args([OsString::from("--symbol"), bad.clone()]).is_err());
     assert!(parse_args([bad]).is_err());
+}
+
+#[test]
+fn book_options() {
+    assert_eq!(run(&[]).book, None);
+    let c = run(&["--book", "--symbol", "btcusdt,ethusdt"]);
+    let book = c.book.clone().unwrap();
+    assert_eq!(
+        book,
+        BookOptions {
+            levels: 10,
+            snapshot_limit: 1000,
+            rest_endpoint: RestEndpoint::parse("https://api.binance.com").unwrap(),
+        }
+    );
+    // The diff depth stream at 100 ms by default.
+    let names: Vec<String> = c.streams().iter().map(|s| s.name().to_owned()).collect();
+    assert_eq!(names, ["btcusdt@depth@100ms", "ethusdt@depth@100ms"]);
+    let b = c.book_config().unwrap();
+    assert_eq!(b.snapshot_limit, 1000);
+    assert_eq!(b.rest.endpoint.host, "api.binance.com");
+    assert_eq!(b.rest.resolve, None);
+    assert_eq!(b.feed.streams.len(), 2);
+    assert_eq!(super::snapshot_weight(&book), 50);
+    let c = run(&[
+        "--book",
+        "--stream",
+        "depth@1000ms",
+        "--book-levels",
+        "5",
+        "--snapshot-limit",
+        "100",
+        "--rest-endpoint",
+        "https://api.lab.test:9443",
+        "--resolve",
+        "api.lab.test:9443:10.77.0.1",
+        "--resolve",
+        "stream.binance.com:9443:10.77.0.1",
+    ]);
+    let book = c.book.clone().unwrap();
+    assert_eq!((book.levels, book.snapshot_limit), (5, 100));
+    assert_eq!(c.streams()[0].name(), "btcusdt@depth");
+    let b = c.book_config().unwrap();
+    // --resolve for both hosts.
+    assert_eq!(b.rest.resolve, Some("10.77.0.1".parse().unwrap()));
+    assert_eq!(b.feed.resolve, Some("10.77.0.1:9443".parse().unwrap()));
+    assert_eq!(super::snapshot_weight(&book), 5);
+    assert_eq!(run(&["--format", "json"]).book_config().map(|_| ()), None);
+
+    let cases: &[(&[&str], &str)] = &[
+        (&["--book-levels", "5"], "the following required arguments were not provided: --book (see --help)"),
+        (&["--snapshot-limit", "5"], "the following required arguments were not provided: --book (see --help)"),
+        (&["--rest-endpoint", "https://x"], "the following required arguments were not provided: --book (see --help)"),
+        (&["--book", "--stream", "ticker"], "--book keeps books from one diff depth stream per symbol: give --stream depth (or depth@1000ms), or no --stream (see --help)"),
+        (&["--book", "--stream", "depth,depth@1000ms"], "--book keeps books from one diff depth stream per symbol: give --stream depth (or depth@1000ms), or no --stream (see --help)"),
+        (&["--book", "--snapshot-limit", "0"], "invalid value '0' for '--snapshot-limit <L>': must be at least 1 (see --help)"),
+        (&["--book", "--snapshot-limit", "5001"], "invalid value '5001' for '--snapshot-limit <L>': Binance serves 1 to 5000 levels (see --help)"),
+        (&["--book", "--book-levels", "x"], "invalid value 'x' for '--book-levels <N>': expected a positive integer (see --help)"),
+        (&["--book", "--book-levels", "20", "--snapshot-limit", "10"], "--book-levels 20 is more than --snapshot-limit 10: the book would not know that many levels (see --help)"),
+        (&["--book", "--rest-endpoint", "http://api.binance.com"], "invalid value 'http://api.binance.com' for '--rest-endpoint <URL>': only https:// REST endpoints are supported (see --help)"),
+    ];
+    for (args, msg) in cases {
+        assert_eq!(fail(args), *msg, "{args:?}");
+    }
 }

@@ -25,6 +25,7 @@ mod overlap;
 mod websocket;
 
 pub use config::{FeedConfig, StallTimeout};
+pub(crate) use error::parse_retry_after;
 pub use error::FeedError;
 pub use websocket::{websocket_config, WebSocketError};
 

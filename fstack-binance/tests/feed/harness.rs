@@ -30,7 +30,10 @@ pub fn seq_of(ev: &MarketEvent<'_>) -> u64 {
         MarketEvent::Trade(t) => t.trade_id,
         MarketEvent::AggTrade(a) => a.agg_trade_id,
         MarketEvent::PartialDepth(d) => d.last_update_id,
-        MarketEvent::DepthUpdate(d) => d.final_update_id,
+        // The mock's market: event n ends at update id final_update_id(n).
+        MarketEvent::DepthUpdate(d) => {
+            fstack_mock_exchange::seq_of_update_id(d.final_update_id).unwrap_or(0)
+        }
     }
 }
 
@@ -69,7 +72,10 @@ pub fn check_exact(stream: &str, ev: &StreamEvent<'_>) -> Result<(), String> {
             b.bid_price.as_str() == fstack_mock_exchange::price(4_325_011_000_000, seq, 1_000_000)
         }
         MarketEvent::PartialDepth(d) => d.bids.len() == 5 && d.asks.len() == 5,
-        MarketEvent::DepthUpdate(d) => d.bids.len() == 3 && d.symbol == symbol,
+        MarketEvent::DepthUpdate(d) => {
+            d.first_update_id == fstack_mock_exchange::final_update_id(seq - 1) + 1
+                && d.symbol == symbol
+        }
         MarketEvent::MiniTicker(m) => m.symbol == symbol,
     };
     if ok {
