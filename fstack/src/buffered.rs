@@ -11,9 +11,13 @@ use crate::error::{Error, Result, WouldBlock};
 /// - [`send`](Self::send) queues a whole message or nothing: when it does not fit next to
 ///   what is still unsent, it fails with [`Error::BufferFull`] and nothing of it is queued,
 ///   so a message is never cut in the middle.
-/// - [`flush_pending`](Self::flush_pending) pushes the unsent bytes; call it on every
-///   writable event of the socket (after a WouldBlock, F-Stack reports writability once,
-///   when room appears: a program that does not flush then stalls).
+/// - [`flush_pending`](Self::flush_pending) pushes the unsent bytes and flushes the writer;
+///   call it on every writable event of the socket, and after `send` when the writer buffers
+///   itself (after a WouldBlock, F-Stack reports writability once, when room appears: a
+///   program that does not flush then stalls).
+/// - `capacity` bounds one message too: a message longer than `capacity` is refused with
+///   [`Error::BufferFull`] even when nothing is pending (split it, or size the buffer for the
+///   largest message).
 ///
 /// ```no_run
 /// # fn f(sock: fstack::FStackSocket, ev: &fstack::Event) -> fstack::Result<()> {
@@ -76,14 +80,20 @@ impl<W: Write> BufferedWriter<W> {
         Ok(())
     }
 
-    /// Writes unsent bytes until the writer would block; `Ok(true)` when none are left.
+    /// Writes unsent bytes until the writer would block, then flushes the writer (a TLS
+    /// stream keeps records inside its session until its `flush` returns `Ok`); `Ok(true)`
+    /// when nothing is left, here or in the writer.
     pub fn flush_pending(&mut self) -> Result<bool> {
         let sent = write_some(&mut self.inner, &self.buf[self.start..])?;
         self.start += sent;
         if self.start == self.buf.len() {
             self.buf.clear();
             self.start = 0;
-            return Ok(true);
+            return match self.inner.flush() {
+                Ok(()) => Ok(true),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Ok(false),
+                Err(e) => Err(Error::io("flush", e)),
+            };
         }
         // Keep the buffer from creeping: move the unsent tail to the front once it is less
         // than half of what the vector holds.
@@ -99,7 +109,9 @@ impl<W: Write> BufferedWriter<W> {
         self.buf.len() - self.start
     }
 
-    /// True when nothing waits to be sent.
+    /// True when nothing waits in this buffer. A writer that buffers itself (a TLS stream)
+    /// may still hold bytes: [`flush_pending`](Self::flush_pending) returning `Ok(true)` is
+    /// the answer that covers both.
     pub fn is_flushed(&self) -> bool {
         self.pending() == 0
     }
@@ -174,6 +186,45 @@ mod tests {
         fn flush(&mut self) -> io::Result<()> {
             Ok(())
         }
+    }
+
+    /// A writer that takes everything but holds it until flushed, like a TLS session whose
+    /// socket is full: its `flush` says WouldBlock `holds` times.
+    #[derive(Debug, Default)]
+    struct Session {
+        holds: usize,
+        flushes: usize,
+    }
+
+    impl Write for Session {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            self.flushes += 1;
+            if self.holds > 0 {
+                self.holds -= 1;
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn flushed_only_when_the_writer_has_flushed_too() {
+        let mut w = BufferedWriter::new(
+            Session {
+                holds: 2,
+                ..Session::default()
+            },
+            16,
+        );
+        w.send(b"record").unwrap();
+        assert_eq!(w.pending(), 0);
+        assert!(!w.flush_pending().unwrap(), "the session still holds bytes");
+        assert!(!w.flush_pending().unwrap());
+        assert!(w.flush_pending().unwrap());
+        assert_eq!(w.get_ref().flushes, 3);
     }
 
     #[test]

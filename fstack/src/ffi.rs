@@ -682,12 +682,13 @@ pub(crate) fn write_zc(fd: c_int, buf: &[u8]) -> Result<usize> {
         // buffer (m_uiotombuf, `#ifdef FSTACK_ZC_SEND`), `len` bytes long.
         let n = unsafe { fstack_sys::ff_write(fd, zm.bsd_mbuf, buf.len()) };
         if n < 0 {
-            let e = Error::last_os("ff_write(zero-copy)");
-            // SAFETY: a failed ff_write (EAGAIN: less free space than the low-water mark;
-            // or an error) returns before m_uiotombuf takes the chain
-            // (freebsd/kern/uipc_socket.c, sosend_generic): it is still ours, freed once here.
-            unsafe { fstack_sys::ff_mbuf_free(zm.bsd_mbuf) };
-            return Err(e);
+            // Not freed here: sosend_generic (freebsd/kern/uipc_socket.c) fails both before
+            // m_uiotombuf takes the chain (EAGAIN) and after pru_send took it (tcp_usr_send
+            // frees it itself on a dropped connection, or has queued it in so_snd when
+            // tcp_output then fails), and the error does not say which. Freeing a chain the
+            // stack owns would be a double free; leaving one the stack did not take leaks an
+            // mbuf chain on a failed write, the lesser harm.
+            return Err(Error::last_os("ff_write(zero-copy)"));
         }
         // With FF_ZC_SEND, m_uiotombuf takes the whole chain whatever the free space, so a
         // successful write took all of it.
