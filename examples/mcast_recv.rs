@@ -16,6 +16,7 @@
 //! are reported on stderr and not counted. `--help` lists the options; a bad command line exits
 //! 2 with one line, a failed run exits 1 with one line.
 
+use std::io::Write as _;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::ops::ControlFlow;
 use std::path::PathBuf;
@@ -121,10 +122,15 @@ fn run(args: Args) -> Result<(), String> {
         let mut done = shutdown.requested();
         let mut shorts = rx.short();
         let mut received = rx.tracker().received();
+        let mut write_error = None;
         let polled = rx.poll_once(|d| {
             match d {
                 Datagram::Numbered { .. } => {
-                    println!("{d}");
+                    // A closed stdout (`| head -1`) ends the run cleanly, leaving the group.
+                    if let Err(e) = writeln!(std::io::stdout(), "{d}") {
+                        write_error = Some(e);
+                        return false;
+                    }
                     received += 1;
                 }
                 Datagram::Short { len, from } => {
@@ -149,10 +155,17 @@ fn run(args: Args) -> Result<(), String> {
         if let Some(n) = count {
             done |= rx.tracker().received() >= n;
         }
-        let outcome = match polled {
-            Err(e) => Some(Err(e.to_string())),
-            Ok(()) if done => Some(rx.leave().map_err(|e| format!("leaving the group: {e}"))),
-            Ok(()) => None,
+        let outcome = match (polled, write_error) {
+            (_, Some(e)) => Some(
+                rx.leave()
+                    .map_err(|e| format!("leaving the group: {e}"))
+                    .and(Err(format!("writing to stdout: {e}"))),
+            ),
+            (Err(e), None) => Some(Err(e.to_string())),
+            (Ok(()), None) if done => {
+                Some(rx.leave().map_err(|e| format!("leaving the group: {e}")))
+            }
+            (Ok(()), None) => None,
         };
         match outcome {
             None => ControlFlow::Continue(()),
@@ -164,7 +177,13 @@ fn run(args: Args) -> Result<(), String> {
         }
     });
     if let Some((t, short, truncated)) = counts {
-        println!("received={} gaps={}", t.received(), t.gaps());
+        // The summary is best effort on a closed stdout (the error is reported below).
+        let _ = writeln!(
+            std::io::stdout(),
+            "received={} gaps={}",
+            t.received(),
+            t.gaps()
+        );
         eprintln!(
             "mcast_recv: left {}; {} duplicates, {} late (filled a gap), {} too far behind to \
              place, {} before the first, {truncated} truncated, {short} shorter than a sequence \

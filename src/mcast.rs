@@ -22,6 +22,9 @@
 use std::fmt;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 
+/// Datagrams read per [`McastReceiver::poll_once`] call.
+const DRAIN_BUDGET: usize = 256;
+
 use fstack::{Events, FStackUdpSocket, Interest, Poll, Token};
 
 /// Bytes of the sequence number at the start of each datagram.
@@ -303,7 +306,12 @@ impl McastReceiver {
         if !self.events.is_empty() {
             self.readable = true;
         }
-        while self.readable {
+        // A budget per call: a flood must not keep the loop (and Ctrl-C) from coming round;
+        // readiness is kept for the next call.
+        for _ in 0..DRAIN_BUDGET {
+            if !self.readable {
+                break;
+            }
             let (len, from, truncated) = match self.socket.recv_from(&mut self.buf) {
                 Ok((n, from)) => (n, Some(from), false),
                 Err(e) if e.is_would_block() => {

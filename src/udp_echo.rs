@@ -14,6 +14,9 @@ use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
+/// Datagrams handled per loop iteration; readiness is kept for the next one.
+const DRAIN_BUDGET: usize = 256;
+
 use fstack::{Events, FStackUdpSocket, Interest, Poll, Token};
 
 use crate::latency::Summary;
@@ -100,7 +103,12 @@ impl EchoServer {
             }
             self.pending = None;
         }
-        while self.readable {
+        // A budget per loop iteration: a peer that keeps the socket full (or a datagram that
+        // echoes to itself) must not keep the loop, and with it Ctrl-C, from coming round.
+        for _ in 0..DRAIN_BUDGET {
+            if !self.readable {
+                break;
+            }
             match self.socket.recv_from(&mut self.buf) {
                 Ok((n, from)) => {
                     if !self.echo(n, from)? {
