@@ -89,15 +89,25 @@ pub(super) fn is_rate_limit_status(status: u16) -> bool {
     status == 429 || status == 418
 }
 
-/// Parses `Retry-After` (RFC 9110 §10.2.3): delay-seconds or an HTTP-date, relative to `now`.
+/// The longest `Retry-After` honoured: Binance's IP bans "scale in duration for repeat
+/// offenders, from 2 minutes to 3 days" (Binance spot API docs, "LIMITS"). A longer value
+/// (hostile, or a date in year 9999) waits this long, and `Instant + wait` cannot overflow.
+pub(crate) const MAX_RETRY_AFTER: Duration = Duration::from_secs(3 * 24 * 3600);
+
+/// Parses `Retry-After` (RFC 9110 §10.2.3): delay-seconds or an HTTP-date, relative to `now`,
+/// at most [`MAX_RETRY_AFTER`].
 pub(crate) fn parse_retry_after(value: &str, now: std::time::SystemTime) -> Option<Duration> {
     let value = value.trim();
     if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
-        // Longer than any sensible ban; saturate instead of failing.
-        return Some(Duration::from_secs(value.parse().unwrap_or(u64::MAX)));
+        let secs = value.parse().unwrap_or(u64::MAX);
+        return Some(Duration::from_secs(secs).min(MAX_RETRY_AFTER));
     }
     let at = httpdate::parse_http_date(value).ok()?;
-    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
+    Some(
+        at.duration_since(now)
+            .unwrap_or(Duration::ZERO)
+            .min(MAX_RETRY_AFTER),
+    )
 }
 
 impl FeedError {
@@ -154,10 +164,22 @@ mod tests {
             parse_retry_after(" 120 ", now),
             Some(Duration::from_secs(120))
         );
+        // Hostile or absurd waits are held to Binance's longest ban, so that `now + wait`
+        // (an `Instant`) cannot overflow and panic.
+        for huge in ["18446744073709551615", "99999999999999999999999", "259201"] {
+            assert_eq!(
+                parse_retry_after(huge, now),
+                Some(MAX_RETRY_AFTER),
+                "{huge}"
+            );
+        }
         assert_eq!(
-            parse_retry_after("99999999999999999999999", now),
-            Some(Duration::from_secs(u64::MAX))
+            parse_retry_after("Fri, 31 Dec 9999 23:59:59 GMT", now),
+            Some(MAX_RETRY_AFTER)
         );
+        assert!(std::time::Instant::now()
+            .checked_add(MAX_RETRY_AFTER)
+            .is_some());
         // RFC 9110's example date, 30 s after `now`; a past date means "now".
         assert_eq!(
             parse_retry_after("Wed, 21 Oct 2015 07:28:30 GMT", now),
