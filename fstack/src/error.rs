@@ -92,9 +92,9 @@ pub enum Error {
     /// An argument was rejected before reaching F-Stack.
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
-    /// A connect to the stack's own address or to loopback was refused before reaching the
-    /// stack: stock F-Stack (built without `FF_LOOPBACK_SUPPORT`) never completes such a
-    /// connect, it hangs. See [`Loopback`](crate::Loopback) for how to allow it.
+    /// A connect (TCP or UDP) or a UDP send to the stack's own address or to loopback was
+    /// refused before reaching the stack: stock F-Stack (built without `FF_LOOPBACK_SUPPORT`)
+    /// never completes such a TCP connect, it hangs, and never delivers such a datagram. See [`Loopback`](crate::Loopback) for how to allow it.
     #[error("connecting to {addr}: it is loopback or this stack's own address, which F-Stack reaches only when built with FF_LOOPBACK_SUPPORT=1 (stock builds hang such connects); set FSTACK_LOOPBACK=allow or StackOptions::loopback(Loopback::Allow) if it was ({backend} backend)")]
     Loopback {
         /// The address that was dialled.

@@ -18,8 +18,10 @@ use crate::stack::{backend, Backend};
 /// [`StackOptions::loopback`](crate::StackOptions::loopback) does not: `allow` or `refuse`.
 pub const LOOPBACK_ENV: &str = "FSTACK_LOOPBACK";
 
-/// Whether TCP connects to loopback (127.0.0.0/8, `::1`, the unspecified address) or to one
-/// of the stack's own addresses (the config's `[portN] addr`/`addr6`) are made.
+/// Whether TCP connects, UDP connects and UDP sends to loopback (127.0.0.0/8, `::1`, the
+/// unspecified address) or to one of the stack's own addresses (the config's `[portN]`
+/// `addr`/`addr6`/`vip_addr`/`vip_addr6`, or the `[vlanN]` ones when the config has `[vlanN]`
+/// sections) are made.
 ///
 /// Defaults by backend: real F-Stack refuses them (stock builds hang such connects; choose
 /// `Allow` only for an F-Stack built with `FF_LOOPBACK_SUPPORT=1`); the kernel backend allows
@@ -98,7 +100,8 @@ pub fn loopback_policy() -> Loopback {
     }
 }
 
-/// Fails with [`Error::Loopback`] when the policy refuses a connect to `addr`.
+/// Fails with [`Error::Loopback`] when the policy refuses a connect (TCP or UDP) or a UDP send
+/// to `addr`.
 pub(crate) fn check_connect(addr: &SocketAddr) -> Result<()> {
     if loopback_policy() == Loopback::Allow {
         return Ok(());
@@ -123,22 +126,45 @@ fn is_local(ip: IpAddr, own: &[IpAddr]) -> bool {
 }
 
 /// `addr`, `addr6`, `vip_addr` and `vip_addr6` (`;`-separated lists) of the `[portN]`
-/// sections of an F-Stack config.
+/// sections of an F-Stack config, or of its `[vlanN]` sections when it has any: F-Stack's
+/// `config.ini` says that with `[vlanN]` sections all `[portN]` config is ignored, and the
+/// stack's addresses are then the VLAN interfaces' (`vlan_cfg_handler` in `lib/ff_config.c`).
 fn own_addresses(config: &str) -> Vec<IpAddr> {
-    let mut in_port = false;
-    let mut found = Vec::new();
+    #[derive(PartialEq)]
+    enum Section {
+        Port,
+        Vlan,
+        Other,
+    }
+    let numbered = |name: &str, prefix: &str| {
+        name.strip_prefix(prefix)
+            .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+    };
+    let mut section = Section::Other;
+    let mut has_vlan = false;
+    let (mut port, mut vlan) = (Vec::new(), Vec::new());
     for line in config.lines().map(str::trim) {
         if let Some(rest) = line.strip_prefix('[') {
             let name = rest.split(']').next().unwrap_or_default().trim();
-            in_port = name
-                .strip_prefix("port")
-                .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+            section = if numbered(name, "port") {
+                Section::Port
+            } else if numbered(name, "vlan") {
+                has_vlan = true;
+                Section::Vlan
+            } else {
+                Section::Other
+            };
             continue;
         }
         let Some((key, value)) = line.split_once(['=', ':']) else {
             continue;
         };
-        if !in_port || !matches!(key.trim(), "addr" | "addr6" | "vip_addr" | "vip_addr6") {
+        let found = match section {
+            Section::Port => &mut port,
+            Section::Vlan => &mut vlan,
+            Section::Other => continue,
+        };
+        if !matches!(key.trim(), "addr" | "addr6" | "vip_addr" | "vip_addr6") {
             continue;
         }
         let value = value.split(" ;").next().unwrap_or_default();
@@ -148,7 +174,11 @@ fn own_addresses(config: &str) -> Vec<IpAddr> {
                 .filter_map(|a| a.trim().parse::<IpAddr>().ok()),
         );
     }
-    found
+    if has_vlan {
+        vlan
+    } else {
+        port
+    }
 }
 
 #[cfg(test)]
@@ -164,6 +194,26 @@ mod tests {
             .iter()
             .map(|a| a.parse().unwrap())
             .collect();
+        assert_eq!(own_addresses(conf), want);
+    }
+
+    #[test]
+    fn own_addresses_come_from_vlan_sections_when_there_are_any() {
+        let conf = "[dpdk]\nvlan_filter=1,2\n[port0]\naddr=192.168.1.2\naddr6=fd00::2\n\
+                    [vlan1]\nportid=0\naddr=192.169.0.2\nvip_addr=192.169.0.3;192.169.0.4\n\
+                    [vlan2]\nportid=0\naddr=192.169.1.2\naddr6=fe::32\nvip_addr6=fe::33\n\
+                    [vlanx]\naddr=10.2.0.1\n";
+        let want: Vec<IpAddr> = [
+            "192.169.0.2",
+            "192.169.0.3",
+            "192.169.0.4",
+            "192.169.1.2",
+            "fe::32",
+            "fe::33",
+        ]
+        .iter()
+        .map(|a| a.parse().unwrap())
+        .collect();
         assert_eq!(own_addresses(conf), want);
     }
 

@@ -176,10 +176,13 @@ impl FStackUdpSocket {
     ///
     /// Inside the running loop only (F-Stack refuses connects before `ff_run`):
     /// [`Error::NotRunning`] otherwise. [`Error::Connect`] when the stack refuses (e.g. no
-    /// route), [`Error::InvalidArgument`] for an address of the other family.
+    /// route), [`Error::InvalidArgument`] for an address of the other family,
+    /// [`Error::Loopback`] for loopback or the stack's own address when the
+    /// [`Loopback`](crate::Loopback) policy refuses them.
     pub fn connect(&self, addr: SocketAddr) -> Result<()> {
         ffi::ensure("ff_connect", Need::Loop)?;
         self.same_family("connect", &addr)?;
+        crate::loopback::check_connect(&addr)?;
         let (raw, len) = RawAddr::from_std(&addr);
         ffi::connect(self.fd.fd, &raw, len).map_err(|e| match e {
             Error::Io { source, .. } => Error::Connect { addr, source },
@@ -194,10 +197,13 @@ impl FStackUdpSocket {
     /// `ENOBUFS`), "message too long" (`EMSGSIZE`) above [`MAX_DATAGRAM_V4`] /
     /// [`MAX_DATAGRAM_V6`], "permission denied" for a broadcast address without
     /// [`set_broadcast`](Self::set_broadcast). [`Error::InvalidArgument`] for a target of the
-    /// other family.
+    /// other family; [`Error::Loopback`] for loopback or the stack's own address when the
+    /// [`Loopback`](crate::Loopback) policy refuses them (stock F-Stack never delivers such a
+    /// datagram).
     pub fn send_to(&self, buf: &[u8], target: SocketAddr) -> Result<usize> {
         ffi::ensure("ff_sendto", Need::Thread)?;
         self.same_family("send_to", &target)?;
+        crate::loopback::check_connect(&target)?;
         let (raw, len) = RawAddr::from_std(&target);
         ffi::send_to(self.fd.fd, buf, Some((&raw, len)))
     }

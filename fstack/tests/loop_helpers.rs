@@ -1,6 +1,6 @@
 //! The loop's helpers on the kernel backend, in one process whose [`Loopback`] policy is
 //! `Refuse` (as stock F-Stack behaves): connects to 127.0.0.1, `::1` and the config's own
-//! address fail at once with `Error::Loopback`; `try_run` ends with the body's error; a
+//! address fail at once with `Error::Loopback`, and so do UDP connects and sends to them; `try_run` ends with the body's error; a
 //! `BufferedWriter` on an accepted socket delivers 4 MiB byte-exact to a slow kernel-side
 //! reader; `Timers` fire during the loop.
 
@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 
 use common::Pattern;
 use fstack::{
-    BufferedWriter, Error, Events, FStackListener, FStackSocket, Interest, Loopback, Poll, Stack,
-    StackOptions, Timers, Token,
+    BufferedWriter, Error, Events, FStackListener, FStackSocket, FStackUdpSocket, Interest,
+    Loopback, Poll, Stack, StackOptions, Timers, Token,
 };
 
 const TOTAL: usize = 4 << 20;
@@ -78,6 +78,32 @@ fn loop_helpers() {
                      builds hang such connects); set FSTACK_LOOPBACK=allow or \
                      StackOptions::loopback(Loopback::Allow) if it was (kernel backend)"
                 );
+                // UDP: the same policy for connect and send_to, on both families.
+                let udp4 = FStackUdpSocket::bind("0.0.0.0:0".parse().unwrap())?;
+                let udp6 = FStackUdpSocket::bind("[::]:0".parse().unwrap()).ok();
+                for target in ["127.0.0.1:9", "192.168.1.2:80", "0.0.0.0:80", "[::1]:9"] {
+                    let addr: SocketAddr = target.parse().unwrap();
+                    let sock = if addr.is_ipv4() {
+                        Some(&udp4)
+                    } else {
+                        udp6.as_ref()
+                    };
+                    let Some(sock) = sock else { continue };
+                    let err = sock.connect(addr).unwrap_err();
+                    assert!(
+                        matches!(err, Error::Loopback { addr: a, backend: "kernel" } if a == addr),
+                        "udp connect {target}: {err:?}"
+                    );
+                    let err = sock.send_to(b"x", addr).unwrap_err();
+                    assert!(
+                        matches!(err, Error::Loopback { addr: a, backend: "kernel" } if a == addr),
+                        "udp send_to {target}: {err:?}"
+                    );
+                }
+                assert!(matches!(
+                    udp4.peer_addr(),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotConnected
+                ));
                 // Another address is dialled as usual (TEST-NET-1: in progress or unreachable,
                 // never refused as loopback).
                 match FStackSocket::connect("192.0.2.1:80".parse().unwrap()) {
