@@ -191,21 +191,38 @@ impl Error {
     }
 }
 
+/// The name `From<io::Error>` gives the operation of an [`Error::Io`] made from a bare
+/// [`io::Error`], whose call is not known.
+const IO_OP: &str = "I/O";
+
+/// An [`Error::Io`] whose OS error has an error number becomes that OS error itself, so that
+/// [`io::Error::raw_os_error`] and [`io::Error::kind`] answer as for any OS error (the failing
+/// call's name is dropped); so does any WouldBlock. Every other error is wrapped in an
+/// [`io::Error`] of the same [`kind`](Error::kind) whose inner error is the [`Error`]
+/// (`get_ref()?.downcast_ref::<Error>()`, and [`Error::os_error`] on it for the OS error of an
+/// [`Error::Connect`] or [`Error::Multicast`]); [`Error::io`] gives it back.
 impl From<Error> for io::Error {
     fn from(e: Error) -> io::Error {
         match e {
-            // Keep WouldBlock bare so that generic Read/Write consumers recognise it cheaply.
-            Error::Io { source, .. } if source.kind() == io::ErrorKind::WouldBlock => source,
+            // Bare: generic Read/Write consumers recognise WouldBlock cheaply, and the OS
+            // error number stays readable.
+            Error::Io { source, .. }
+                if source.kind() == io::ErrorKind::WouldBlock
+                    || source.raw_os_error().is_some() =>
+            {
+                source
+            }
             other => io::Error::new(other.kind(), other),
         }
     }
 }
 
 /// `?` on an [`io::Error`] (from `Read`/`Write`) inside a function returning [`Result`]:
-/// see [`Error::io`]; the operation is named `read/write`.
+/// see [`Error::io`]; the operation is named `I/O`, and the [`io::Error`] is kept
+/// as it is (its [`raw_os_error`](io::Error::raw_os_error) too).
 impl From<io::Error> for Error {
     fn from(e: io::Error) -> Error {
-        Error::io("read/write", e)
+        Error::io(IO_OP, e)
     }
 }
 
@@ -329,13 +346,7 @@ mod tests {
     fn io_errors_convert_both_ways() {
         // A bare io::Error becomes Error::Io and keeps its kind.
         let e = Error::from(io::Error::from(io::ErrorKind::ConnectionReset));
-        assert!(matches!(
-            e,
-            Error::Io {
-                op: "read/write",
-                ..
-            }
-        ));
+        assert!(matches!(e, Error::Io { op: IO_OP, .. }));
         assert_eq!(e.kind(), io::ErrorKind::ConnectionReset);
         assert_eq!(
             Error::io("ff_read", io::ErrorKind::BrokenPipe.into()).to_string(),
@@ -358,6 +369,54 @@ mod tests {
         assert!(io_wb.get_ref().is_none());
         assert!(io_wb.is_would_block());
         assert!(!io::Error::from(io::ErrorKind::Interrupted).is_would_block());
+    }
+
+    #[test]
+    fn os_error_numbers_survive_both_conversions() {
+        // fstack::Error -> io::Error keeps the number of an OS error.
+        let e = Error::Io {
+            op: "ff_connect",
+            source: io::Error::from_raw_os_error(libc::ECONNREFUSED),
+        };
+        let io_err = io::Error::from(e);
+        assert_eq!(io_err.raw_os_error(), Some(libc::ECONNREFUSED));
+        assert_eq!(io_err.kind(), io::ErrorKind::ConnectionRefused);
+        // ... and back: Error::Io named I/O, the same number.
+        let back = Error::from(io_err);
+        assert_eq!(
+            back.os_error().unwrap().raw_os_error(),
+            Some(libc::ECONNREFUSED)
+        );
+        assert!(matches!(back, Error::Io { op: "I/O", .. }));
+        assert_eq!(
+            Error::from(io::Error::from_raw_os_error(libc::EPIPE)).to_string(),
+            format!("I/O failed: {}", io::Error::from_raw_os_error(libc::EPIPE))
+        );
+        // A WouldBlock with a number stays bare and keeps it.
+        let wb = io::Error::from(Error::Io {
+            op: "ff_read",
+            source: io::Error::from_raw_os_error(libc::EAGAIN),
+        });
+        assert_eq!(wb.raw_os_error(), Some(libc::EAGAIN));
+        // A connect error stays wrapped (it names the address); its number is one step away.
+        let addr: SocketAddr = "192.0.2.1:80".parse().unwrap();
+        let c = io::Error::from(Error::Connect {
+            addr,
+            source: io::Error::from_raw_os_error(libc::ETIMEDOUT),
+        });
+        assert_eq!(c.kind(), io::ErrorKind::TimedOut);
+        let inner = c.get_ref().unwrap().downcast_ref::<Error>().unwrap();
+        assert_eq!(
+            inner.os_error().unwrap().raw_os_error(),
+            Some(libc::ETIMEDOUT)
+        );
+        assert_eq!(
+            c.to_string(),
+            format!(
+                "connecting to 192.0.2.1:80 failed: {}",
+                io::Error::from_raw_os_error(libc::ETIMEDOUT)
+            )
+        );
     }
 
     #[test]
