@@ -13,12 +13,14 @@
 //! - [`KEvent::data`] carries the filter's count: bytes readable, or space writable, or the
 //!   backlog of a listener;
 //! - end of file is [`KEvent::is_eof`] on the read filter (FreeBSD `EV_EOF`), with the socket
-//!   error, if any, in [`KEvent::fflags`] (FreeBSD numbering).
+//!   error, if any, in [`KEvent::fflags`] (FreeBSD numbering); [`KEvent::error`] gives it (or
+//!   an `EV_ERROR`'s) as an [`io::Error`] in Linux numbering.
 
 use std::ffi::{c_int, c_void};
+use std::io;
 use std::marker::PhantomData;
 
-use crate::error::Result;
+use crate::error::{errno_from_freebsd, Result};
 use crate::ffi;
 use crate::poll::{Interest, Token};
 use crate::socket::Source;
@@ -160,15 +162,37 @@ impl KEvent {
         self.0.flags
     }
 
-    /// Filter flags: with `EV_EOF`, the socket error in FreeBSD numbering (0 if none).
+    /// Filter flags: with `EV_EOF`, the socket error in FreeBSD numbering (0 if none; see
+    /// [`error`](Self::error) for it as an [`io::Error`]).
     pub fn fflags(&self) -> u32 {
         self.0.fflags
     }
 
     /// The filter's data: bytes readable, send space, pending connections, or (with
-    /// `EV_ERROR`) an error number.
+    /// `EV_ERROR`) an error number in FreeBSD numbering (see [`error`](Self::error)).
     pub fn data(&self) -> i64 {
         self.0.data
+    }
+
+    /// The error this event reports, as an [`io::Error`] in this system's (Linux) numbering:
+    /// with `EV_ERROR`, the failed change's error from [`data`](Self::data); with `EV_EOF`,
+    /// the socket error from [`fflags`](Self::fflags) (e.g. connection reset). `None` when
+    /// there is none: no such flag, or a zero number (an `EV_EOF` that is a plain end of
+    /// file).
+    ///
+    /// `ff_kevent` copies FreeBSD's events out unchanged, so the raw numbers are FreeBSD's
+    /// (`ECONNRESET` is 54 there, 104 on Linux); this translates them like F-Stack's own
+    /// `ff_*` calls translate `errno` (numbers 1-34 agree between the two systems).
+    pub fn error(&self) -> Option<io::Error> {
+        let code = if self.is_error() {
+            self.0.data
+        } else if self.is_eof() {
+            i64::from(self.0.fflags)
+        } else {
+            0
+        };
+        let code = c_int::try_from(code).ok().filter(|&c| c != 0)?;
+        Some(io::Error::from_raw_os_error(errno_from_freebsd(code)))
     }
 }
 
@@ -368,5 +392,40 @@ mod tests {
         assert!(ev.is_readable() && !ev.is_writable());
         assert!(ev.is_eof() && !ev.is_error());
         assert_eq!((ev.fflags(), ev.data()), (54, 1460));
+    }
+
+    fn event(flags: u16, fflags: u32, data: i64) -> KEvent {
+        KEvent(RawKevent {
+            ident: 5,
+            filter: EVFILT_READ,
+            flags,
+            fflags,
+            data,
+            udata: std::ptr::null_mut(),
+            ext: [0; 4],
+        })
+    }
+
+    #[test]
+    fn error_translates_freebsd_numbers() {
+        // EV_EOF with FreeBSD's ECONNRESET (54) in fflags: Linux's ECONNRESET.
+        let reset = event(EV_CLEAR | EV_EOF, 54, 0).error().unwrap();
+        assert_eq!(reset.raw_os_error(), Some(libc::ECONNRESET));
+        assert_eq!(reset.kind(), io::ErrorKind::ConnectionReset);
+        // A plain end of file, and a plain readable event: no error.
+        assert!(event(EV_CLEAR | EV_EOF, 0, 0).error().is_none());
+        assert!(event(EV_CLEAR, 61, 1460).error().is_none());
+        // EV_ERROR: the number is in data (FreeBSD's ECONNREFUSED 61, Linux 111; EBADF 9
+        // is the same on both); data 0 is a successful change.
+        let refused = event(EV_ERROR, 0, 61).error().unwrap();
+        assert_eq!(refused.raw_os_error(), Some(libc::ECONNREFUSED));
+        assert_eq!(
+            event(EV_ERROR, 0, 9).error().unwrap().raw_os_error(),
+            Some(libc::EBADF)
+        );
+        assert!(event(EV_ERROR, 0, 0).error().is_none());
+        // EV_ERROR wins over EV_EOF's fflags.
+        let both = event(EV_ERROR | EV_EOF, 54, 48).error().unwrap();
+        assert_eq!(both.raw_os_error(), Some(libc::EADDRINUSE));
     }
 }
