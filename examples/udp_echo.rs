@@ -8,7 +8,8 @@
 //! ```
 //! Server: echoes every datagram to its sender until Ctrl-C/SIGTERM, then prints its counts.
 //! Client: sends W (default 10) warm-up datagrams, then N (default 1000) measured ones, of
-//! BYTES (default 64, at least 8: each starts with its big-endian sequence number), one at a
+//! BYTES (default 64, at least 8: each starts with its big-endian sequence number; at most
+//! 65507 to an IPv4 server, 65527 to an IPv6 one, the largest UDP payloads), one at a
 //! time, checks each echo byte for byte, and prints `n=… lost=… min=… p50=… p99=… max=… us`
 //! for the measured ones. An echo missing after `--timeout` (default 1 s)
 //! counts as lost and the next datagram goes out; an echo that differs ends the run with exit
@@ -43,8 +44,8 @@ struct Args {
     #[arg(long, value_name = "ADDR:PORT", value_parser = args::socket_addr,
           conflicts_with_all = ["count", "warmup", "size", "timeout"])]
     listen: Option<SocketAddr>,
-    /// Client: the echo server to measure
-    #[arg(long, value_name = "ADDR:PORT", value_parser = args::socket_addr)]
+    /// Client: the echo server to measure (port 1-65535)
+    #[arg(long, value_name = "ADDR:PORT", value_parser = args::destination)]
     connect: Option<SocketAddr>,
     /// F-Stack configuration file
     #[arg(long, value_name = "FILE", default_value = "f-stack.conf", value_parser = args::existing_file)]
@@ -56,9 +57,9 @@ struct Args {
     /// address resolution)
     #[arg(long, value_name = "W", default_value = "10", allow_negative_numbers = true, value_parser = args::whole_in(0, 10_000_000))]
     warmup: usize,
-    /// Client: bytes per datagram, 8 (its sequence number) to 65507 (the largest IPv4 UDP
-    /// payload)
-    #[arg(long, value_name = "BYTES", default_value = "64", allow_negative_numbers = true, value_parser = args::whole_in(8, fstack::MAX_DATAGRAM_V4))]
+    /// Client: bytes per datagram, 8 (its sequence number) to the largest UDP payload: 65507
+    /// to an IPv4 server, 65527 to an IPv6 one
+    #[arg(long, value_name = "BYTES", default_value = "64", allow_negative_numbers = true, value_parser = args::whole_in(8, fstack::MAX_DATAGRAM_V6))]
     size: usize,
     /// Client: seconds to wait for each echo before counting the datagram as lost (decimals
     /// allowed)
@@ -71,6 +72,18 @@ fn main() -> ExitCode {
         Ok(args) => args,
         Err(code) => return code,
     };
+    // The size's bound depends on the server's family, known only once both are parsed.
+    if let Some(addr) = args.connect {
+        if addr.is_ipv4() && args.size > fstack::MAX_DATAGRAM_V4 {
+            return args::Stop::Usage(format!(
+                "invalid value '{}' for '--size <BYTES>': must be at most {} to an IPv4 \
+                 server (see --help)",
+                args.size,
+                fstack::MAX_DATAGRAM_V4
+            ))
+            .report("udp_echo");
+        }
+    }
     let result = match (args.listen, args.connect) {
         (Some(addr), _) => serve(addr, &args.config),
         (None, Some(addr)) => probe(

@@ -118,6 +118,15 @@ pub fn socket_addr(v: &str) -> Result<SocketAddr, String> {
         .map_err(|_| "expected ADDR:PORT (IPv6 as [ADDR]:PORT)".into())
 }
 
+/// Value parser: a socket address to send to, `ADDR:PORT` (IPv6 as `[ADDR]:PORT`) with a port
+/// other than 0 (which names no peer).
+pub fn destination(v: &str) -> Result<SocketAddr, String> {
+    match socket_addr(v)? {
+        a if a.port() == 0 => Err("port 0 is not a destination".into()),
+        a => Ok(a),
+    }
+}
+
 /// Value parser: a positive number of seconds (decimals allowed).
 pub fn seconds(v: &str) -> Result<Duration, String> {
     v.parse::<f64>()

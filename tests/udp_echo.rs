@@ -165,6 +165,16 @@ fn client_against_kernel_peers() {
         assert_eq!(result_line(&out, size.parse().unwrap()), (3, 0));
     }
     drop(peer);
+    // The largest IPv6 datagram, 20 bytes more than IPv4's, over IPv6 loopback.
+    if UdpSocket::bind("[::1]:0").is_ok() {
+        let peer = Peer::start("[::1]", Fault::None);
+        let (code, out, err) = client(peer.addr, &["--count", "3", "--size", "65527"]);
+        assert_eq!(code, Some(0), "{err}");
+        assert_eq!(result_line(&out, 65527), (3, 0));
+        drop(peer);
+    } else {
+        eprintln!("SKIPPED the IPv6 65527-byte echo: no IPv6 loopback here");
+    }
 
     // A lost datagram costs one timeout, is counted, and the run goes on.
     let peer = Peer::start("127.0.0.1", Fault::Drop(3));
@@ -339,7 +349,10 @@ fn command_line() {
         (&["--connect", "1.2.3.4:7", "--count", "0"], "invalid value '0' for '--count <N>': must be at least 1 (see --help)"),
         (&["--connect", "1.2.3.4:7", "--count", "-3"], "invalid value '-3' for '--count <N>': expected a whole number (see --help)"),
         (&["--connect", "1.2.3.4:7", "--size", "7"], "invalid value '7' for '--size <BYTES>': must be at least 8 (see --help)"),
-        (&["--connect", "1.2.3.4:7", "--size", "65508"], "invalid value '65508' for '--size <BYTES>': must be at most 65507 (see --help)"),
+        (&["--connect", "1.2.3.4:7", "--size", "65508"], "invalid value '65508' for '--size <BYTES>': must be at most 65507 to an IPv4 server (see --help)"),
+        (&["--connect", "[fd00::1]:7", "--size", "65528"], "invalid value '65528' for '--size <BYTES>': must be at most 65527 (see --help)"),
+        (&["--connect", "1.2.3.4:0"], "invalid value '1.2.3.4:0' for '--connect <ADDR:PORT>': port 0 is not a destination (see --help)"),
+        (&["--connect", "[::1]:0"], "invalid value '[::1]:0' for '--connect <ADDR:PORT>': port 0 is not a destination (see --help)"),
         (&["--connect", "1.2.3.4:7", "--timeout", "0"], "invalid value '0' for '--timeout <SECS>': expected a positive number of seconds (see --help)"),
         (&["--connect", "1.2.3.4:7", "--config", "/nonexistent/f-stack.conf"], "invalid value '/nonexistent/f-stack.conf' for '--config <FILE>': cannot read it: No such file or directory (os error 2) (see --help)"),
     ];
