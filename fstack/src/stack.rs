@@ -285,6 +285,35 @@ impl Stack {
     /// })?;
     /// # Ok::<(), fstack::Error>(())
     /// ```
+    ///
+    /// In a function returning `Result<_, Box<dyn std::error::Error>>`, `?` inside the body
+    /// cannot tell which error type to convert to (every `E: From<fstack::Error>` would do), so
+    /// name the body's return type: annotate the closure (`|| -> Result<ControlFlow<T>, E>`),
+    /// as here, or the variable that receives `try_run`'s result. The `?` after `try_run`
+    /// then boxes the error as usual.
+    ///
+    /// ```no_run
+    /// use std::error::Error;
+    /// use std::ops::ControlFlow;
+    /// use fstack::{Events, Poll, Stack, StackOptions};
+    ///
+    /// fn main() -> Result<(), Box<dyn Error>> {
+    ///     let stack = Stack::init(StackOptions::new("f-stack.conf"))?;
+    ///     let mut poll = Poll::new()?;
+    ///     let mut events = Events::with_capacity(16);
+    ///     let mut iterations = 0u64;
+    ///     let done = stack.try_run(|| -> Result<ControlFlow<u64>, Box<dyn Error>> {
+    ///         poll.poll(&mut events)?; // fstack::Error, boxed
+    ///         iterations += 1;
+    ///         if iterations == 1_000 {
+    ///             return Err("gave up after 1000 iterations".into()); // a &str, boxed
+    ///         }
+    ///         Ok(ControlFlow::Continue(()))
+    ///     })?;
+    ///     println!("{done:?}");
+    ///     Ok(())
+    /// }
+    /// ```
     pub fn try_run<T, E, F>(self, mut body: F) -> std::result::Result<Option<T>, E>
     where
         F: FnMut() -> std::result::Result<ControlFlow<T>, E>,
