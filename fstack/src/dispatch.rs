@@ -28,9 +28,10 @@
 //! The dispatcher runs on the F-Stack thread of each process that registered one; register
 //! it in every process (each holds its own copy) before [`Stack::run`](crate::Stack::run).
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::ffi::{c_int, c_void};
 use std::panic::{self, AssertUnwindSafe};
+use std::sync::Once;
 
 use crate::error::Result;
 use crate::ffi;
@@ -112,7 +113,25 @@ thread_local! {
     /// The registered dispatcher, on the F-Stack thread that F-Stack calls it on.
     static DISPATCHER: RefCell<Option<Dispatcher>> = const { RefCell::new(None) };
     /// A panic of the dispatcher was reported already (reported once, not per packet).
-    static PANIC_REPORTED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    static PANIC_REPORTED: Cell<bool> = const { Cell::new(false) };
+    /// The dispatcher is running on this thread (read by the panic hook).
+    static IN_DISPATCHER: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Installs, once per process, a panic hook in front of the one in place: it stays silent for
+/// a panic of the dispatcher after the first one was reported on this thread, and hands every
+/// other panic to the previous hook. A hook set later with [`panic::set_hook`] replaces it.
+fn install_quiet_hook() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        let previous = panic::take_hook();
+        panic::set_hook(Box::new(move |info| {
+            if IN_DISPATCHER.get() && PANIC_REPORTED.get() {
+                return;
+            }
+            previous(info);
+        }));
+    });
 }
 
 /// Registers `dispatcher` for every packet this process receives
@@ -120,8 +139,12 @@ thread_local! {
 /// after [`Stack::init`](crate::Stack::init), before [`Stack::run`](crate::Stack::run).
 ///
 /// It must not block: it runs inside F-Stack's receive path. It never unwinds into F-Stack: a
-/// panic is caught, reported once on stderr, and the packet stays on the queue it arrived on
-/// (as without a dispatcher); the dispatcher stays registered for the next packet.
+/// panic is caught and the packet stays on the queue it arrived on (as without a dispatcher);
+/// the dispatcher stays registered for the next packet. The first panic is reported on stderr
+/// once: the panic hook's message (by default `thread '…' panicked at …`) and a line saying
+/// what happens to the packets; later panics of the dispatcher print nothing (this call
+/// installs, once, a panic hook in front of the one in place that stays silent for them; a
+/// hook set afterwards with [`std::panic::set_hook`] replaces it and sees every panic).
 ///
 /// On the kernel backend (no packets, no queues): [`Error::Unsupported`](crate::Error).
 pub fn set_packet_dispatcher<F>(dispatcher: F) -> Result<()>
@@ -134,6 +157,7 @@ where
         DISPATCHER.with(|d| *d.borrow_mut() = previous);
         return Err(e);
     }
+    install_quiet_hook();
     Ok(())
 }
 
@@ -166,6 +190,7 @@ fn dispatch(frame: &[u8], queue_id: u16, nb_queues: u16) -> c_int {
         queue_id,
         nb_queues,
     };
+    let was_inside = IN_DISPATCHER.replace(true);
     let outcome = panic::catch_unwind(AssertUnwindSafe(|| {
         DISPATCHER.with(|d| match d.try_borrow_mut() {
             Ok(mut slot) => slot.as_mut().map(|f| f(&packet)),
@@ -174,6 +199,7 @@ fn dispatch(frame: &[u8], queue_id: u16, nb_queues: u16) -> c_int {
             Err(_) => None,
         })
     }));
+    IN_DISPATCHER.set(was_inside);
     match outcome {
         Ok(Some(Dispatch::Queue(q))) => c_int::from(q),
         Ok(Some(Dispatch::Drop)) => FF_DISPATCH_ERROR,
@@ -270,6 +296,43 @@ mod tests {
         assert_eq!(dispatch(&bad, 1, 2), 1);
         assert_eq!(dispatch(&tcp4([0x40, 0]), 0, 2), 1);
         assert_eq!(seen.get(), 6);
+        DISPATCHER.with(|d| *d.borrow_mut() = None);
+    }
+
+    #[test]
+    fn only_the_first_dispatcher_panic_reaches_the_panic_hook() {
+        thread_local! {
+            /// This thread's panics seen by the hook; `None` on other threads.
+            static HOOK_CALLS: Cell<Option<u32>> = const { Cell::new(None) };
+        }
+        // A hook that counts this thread's panics (other threads' go to the default hook),
+        // then the quiet hook in front of it (the order set_packet_dispatcher gives a
+        // program's own hook). No other test of this binary installs the quiet hook.
+        HOOK_CALLS.set(Some(0));
+        let default = panic::take_hook();
+        panic::set_hook(Box::new(move |info| match HOOK_CALLS.get() {
+            Some(n) => HOOK_CALLS.set(Some(n + 1)),
+            None => default(info),
+        }));
+        install_quiet_hook();
+        DISPATCHER.with(|d| {
+            *d.borrow_mut() = Some(Box::new(|p: &Packet<'_>| match p.ports() {
+                Some((_, 9999)) => panic!("dispatcher bug"),
+                _ => Dispatch::Queue(0),
+            }))
+        });
+        let mut bad = tcp4([0x40, 0]);
+        bad[36..38].copy_from_slice(&9999u16.to_be_bytes());
+        for _ in 0..3 {
+            assert_eq!(dispatch(&bad, 1, 2), 1);
+        }
+        assert_eq!(dispatch(&tcp4([0x40, 0]), 1, 2), 0);
+        assert_eq!(HOOK_CALLS.get(), Some(1), "the first panic only");
+        assert!(PANIC_REPORTED.get());
+        assert!(!IN_DISPATCHER.get());
+        // A panic outside the dispatcher still reaches the hook.
+        assert!(panic::catch_unwind(|| panic!("elsewhere")).is_err());
+        assert_eq!(HOOK_CALLS.get(), Some(2));
         DISPATCHER.with(|d| *d.borrow_mut() = None);
     }
 
