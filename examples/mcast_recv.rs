@@ -104,7 +104,10 @@ fn run(args: Args) -> Result<(), String> {
         interface: args.interface,
         buffer: args.buffer,
     })
-    .map_err(|e| format!("joining {}: {e}", args.group))?;
+    .map_err(|e| match e {
+        fstack::Error::Io { op: "ff_bind", .. } => format!("binding {}: {e}", args.group),
+        e => format!("joining {}: {e}", args.group),
+    })?;
     eprintln!(
         "mcast_recv: backend {}, joined {} on {}, receiving on port {} (Ctrl-C stops)",
         fstack::backend(),

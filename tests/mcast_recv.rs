@@ -187,6 +187,40 @@ fn a_join_the_stack_refuses_is_one_line_and_exit_1() {
     assert!(last.starts_with(&want), "{last:?}");
 }
 
+#[test]
+fn a_bind_the_stack_refuses_says_binding_and_exit_1() {
+    if common::skip_unless_kernel_backend("a_bind_the_stack_refuses_says_binding_and_exit_1") {
+        return;
+    }
+    // A kernel socket holds the group's address and port (without SO_REUSEADDR), so the
+    // receiver's bind fails before any join.
+    let g = group(3);
+    let holder = UdpSocket::bind((g, 0)).expect("bind the group address");
+    let port = holder.local_addr().unwrap().port();
+    let out = Command::new(support::example_bin("mcast_recv"))
+        .args(["--config", &config()])
+        .args([
+            "--group",
+            &format!("{g}:{port}"),
+            "--interface",
+            "127.0.0.1",
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(out.stdout.is_empty());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        err.lines().last().unwrap(),
+        format!(
+            "mcast_recv: binding {g}:{port}: ff_bind failed: {}",
+            std::io::Error::from_raw_os_error(libc::EADDRINUSE)
+        )
+    );
+    drop(holder);
+}
+
 #[track_caller]
 fn assert_usage_error(args: &[&str], want: &str) {
     let out = Command::new(support::example_bin("mcast_recv"))

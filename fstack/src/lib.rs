@@ -125,7 +125,9 @@ pub use poll::{Event, Events, Interest, Poll, Token};
 pub use socket::{FStackListener, FStackSocket, Source};
 pub use stack::{backend, stop, Backend, ProcType, ShutdownSignal, Stack, StackOptions};
 pub use timer::{TimerId, Timers};
-pub use udp::{FStackUdpSocket, DEFAULT_HOP_LIMIT_V6, MAX_DATAGRAM_V4, MAX_DATAGRAM_V6};
+pub use udp::{
+    FStackUdpSocket, UdpBindOptions, DEFAULT_HOP_LIMIT_V6, MAX_DATAGRAM_V4, MAX_DATAGRAM_V6,
+};
 
 pub use dispatch::{set_packet_dispatcher, Dispatch, Packet};
 pub use kqueue::{KChange, KEvent, KEvents, Kqueue};

@@ -95,6 +95,56 @@ pub const MAX_DATAGRAM_V6: usize = 65_527;
 /// "default" (-1).
 pub const DEFAULT_HOP_LIMIT_V6: u32 = 64;
 
+/// Socket options applied between `ff_socket` and `ff_bind` by
+/// [`FStackUdpSocket::bind_with`]: the ones that decide whether, and for which traffic, the
+/// bind succeeds. All are left at the stack's defaults unless set.
+///
+/// ```
+/// let opts = fstack::UdpBindOptions::new().reuse_address(true).reuse_port(true).only_v6(true);
+/// assert_eq!(opts, fstack::UdpBindOptions { reuse_address: true, reuse_port: true, only_v6: Some(true) });
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct UdpBindOptions {
+    /// `SO_REUSEADDR`: bind even when another socket is bound to the same port on a
+    /// different local address (on FreeBSD, with a multicast address bound, also the same
+    /// address and port, so that several sockets receive a group).
+    pub reuse_address: bool,
+    /// `SO_REUSEPORT`: several sockets that all set it may bind the very same address and
+    /// port (each receives multicast and broadcast datagrams; unicast ones go to one of them).
+    pub reuse_port: bool,
+    /// `IPV6_V6ONLY` on an IPv6 socket (ignored on IPv4): `Some(true)` receives only IPv6
+    /// datagrams, `Some(false)` IPv4 ones too (as `::ffff:a.b.c.d`), `None` the stack's
+    /// default — which differs: real F-Stack's is `true` (FreeBSD's `net.inet6.ip6.v6only`,
+    /// `ip6_v6only = 1` in `netinet6/in6_proto.c`), the kernel backend's is Linux's
+    /// `net.ipv6.bindv6only`, usually `false`. Set it to get the same socket on both.
+    pub only_v6: Option<bool>,
+}
+
+impl UdpBindOptions {
+    /// No option set: the stack's defaults.
+    pub fn new() -> UdpBindOptions {
+        UdpBindOptions::default()
+    }
+
+    /// Sets [`reuse_address`](Self#structfield.reuse_address).
+    pub fn reuse_address(mut self, on: bool) -> UdpBindOptions {
+        self.reuse_address = on;
+        self
+    }
+
+    /// Sets [`reuse_port`](Self#structfield.reuse_port).
+    pub fn reuse_port(mut self, on: bool) -> UdpBindOptions {
+        self.reuse_port = on;
+        self
+    }
+
+    /// Sets [`only_v6`](Self#structfield.only_v6).
+    pub fn only_v6(mut self, on: bool) -> UdpBindOptions {
+        self.only_v6 = Some(on);
+        self
+    }
+}
+
 /// A non-blocking UDP socket on F-Stack.
 ///
 /// Datagram boundaries are kept: each [`send_to`](Self::send_to) or [`send`](Self::send) is
@@ -160,7 +210,42 @@ impl FStackUdpSocket {
     /// Errors: [`Error::Io`] naming the failing call, e.g. `ff_bind` with "address in use" or
     /// "cannot assign requested address" (not one of the stack's addresses).
     pub fn bind(addr: SocketAddr) -> Result<FStackUdpSocket> {
+        FStackUdpSocket::bind_with(addr, UdpBindOptions::new())
+    }
+
+    /// [`bind`](Self::bind) with `options` set on the socket before `ff_bind`
+    /// (`ff_setsockopt` of `SO_REUSEADDR`, `SO_REUSEPORT`, `IPV6_V6ONLY`, which F-Stack 1.25
+    /// translates from Linux's numbers in `lib/ff_syscall_wrapper.c`). Errors as for `bind`,
+    /// and [`Error::Io`] naming the option that could not be set.
+    pub fn bind_with(addr: SocketAddr, options: UdpBindOptions) -> Result<FStackUdpSocket> {
         let fd = Fd::new(domain_of(&addr), libc::SOCK_DGRAM)?;
+        if options.reuse_address {
+            ffi::setsockopt(
+                fd.fd,
+                libc::SOL_SOCKET,
+                libc::SO_REUSEADDR,
+                1,
+                "ff_setsockopt(SO_REUSEADDR)",
+            )?;
+        }
+        if options.reuse_port {
+            ffi::setsockopt(
+                fd.fd,
+                libc::SOL_SOCKET,
+                libc::SO_REUSEPORT,
+                1,
+                "ff_setsockopt(SO_REUSEPORT)",
+            )?;
+        }
+        if let (true, Some(only)) = (addr.is_ipv6(), options.only_v6) {
+            ffi::setsockopt(
+                fd.fd,
+                libc::IPPROTO_IPV6,
+                libc::IPV6_V6ONLY,
+                c_int::from(only),
+                "ff_setsockopt(IPV6_V6ONLY)",
+            )?;
+        }
         let (raw, len) = RawAddr::from_std(&addr);
         ffi::bind(fd.fd, &raw, len)?;
         Ok(FStackUdpSocket {
@@ -263,6 +348,46 @@ impl FStackUdpSocket {
     /// The connected peer (`ff_getpeername`); fails with `ENOTCONN` when not connected.
     pub fn peer_addr(&self) -> Result<SocketAddr> {
         self.fd.addr(End::Peer)
+    }
+
+    /// Whether `SO_REUSEADDR` is set (see [`UdpBindOptions::reuse_address`]).
+    pub fn reuse_address(&self) -> Result<bool> {
+        let v = ffi::getsockopt_int(
+            self.fd.fd,
+            libc::SOL_SOCKET,
+            libc::SO_REUSEADDR,
+            "ff_getsockopt(SO_REUSEADDR)",
+        )?;
+        // FreeBSD reports the option's bit, Linux 1.
+        Ok(v != 0)
+    }
+
+    /// Whether `SO_REUSEPORT` is set (see [`UdpBindOptions::reuse_port`]).
+    pub fn reuse_port(&self) -> Result<bool> {
+        let v = ffi::getsockopt_int(
+            self.fd.fd,
+            libc::SOL_SOCKET,
+            libc::SO_REUSEPORT,
+            "ff_getsockopt(SO_REUSEPORT)",
+        )?;
+        Ok(v != 0)
+    }
+
+    /// Whether an IPv6 socket receives only IPv6 datagrams (`IPV6_V6ONLY`; see
+    /// [`UdpBindOptions::only_v6`] for the stacks' different defaults). `false` on an IPv4
+    /// socket, without asking the stack.
+    pub fn only_v6(&self) -> Result<bool> {
+        ffi::ensure("ff_getsockopt(IPV6_V6ONLY)", Need::Thread)?;
+        if !self.v6 {
+            return Ok(false);
+        }
+        let v = ffi::getsockopt_int(
+            self.fd.fd,
+            libc::IPPROTO_IPV6,
+            libc::IPV6_V6ONLY,
+            "ff_getsockopt(IPV6_V6ONLY)",
+        )?;
+        Ok(v != 0)
     }
 
     /// Allows (`true`) sending to broadcast addresses (`SO_BROADCAST`); off by default.

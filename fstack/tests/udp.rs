@@ -15,7 +15,9 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use common::{Pattern, Scenario};
-use fstack::{Error, Events, FStackUdpSocket, Interest, Poll, Token, MAX_DATAGRAM_V4};
+use fstack::{
+    Error, Events, FStackUdpSocket, Interest, Poll, Token, UdpBindOptions, MAX_DATAGRAM_V4,
+};
 
 const A: Token = Token(0);
 const B: Token = Token(1);
@@ -853,6 +855,110 @@ fn ensure(cond: bool, what: &str) -> Result<(), String> {
     }
 }
 
+/// `bind_with`: `SO_REUSEPORT` lets two sockets bind one address and port (refused without
+/// it), `SO_REUSEADDR` is set and read back, and `IPV6_V6ONLY` decides whether an IPv6
+/// wildcard socket receives an IPv4 datagram (from a kernel-side sender).
+struct BindOptions;
+
+impl BindOptions {
+    fn check() -> Result<(), String> {
+        let plain = FStackUdpSocket::bind("127.0.0.1:0".parse().unwrap()).map_err(fail("bind"))?;
+        ensure(
+            !plain.reuse_address().map_err(fail("reuse_address"))?,
+            "reuse_address off",
+        )?;
+        ensure(
+            !plain.reuse_port().map_err(fail("reuse_port"))?,
+            "reuse_port off",
+        )?;
+        let taken = plain.local_addr().map_err(fail("local_addr"))?;
+        match FStackUdpSocket::bind(taken) {
+            Err(e) if e.kind() == ErrorKind::AddrInUse => {}
+            other => return Err(format!("second bind without reuse: {other:?}")),
+        }
+        let both = UdpBindOptions::new().reuse_address(true).reuse_port(true);
+        let first = FStackUdpSocket::bind_with("127.0.0.1:0".parse().unwrap(), both)
+            .map_err(fail("bind_with"))?;
+        ensure(
+            first.reuse_address().map_err(fail("reuse_address"))?,
+            "reuse_address on",
+        )?;
+        ensure(
+            first.reuse_port().map_err(fail("reuse_port"))?,
+            "reuse_port on",
+        )?;
+        ensure(
+            !first.only_v6().map_err(fail("only_v6 v4"))?,
+            "IPv4 socket is not v6-only",
+        )?;
+        let addr = first.local_addr().map_err(fail("local_addr"))?;
+        let second = FStackUdpSocket::bind_with(addr, both).map_err(fail("second bind_with"))?;
+        ensure(
+            second.local_addr().map_err(fail("local_addr"))? == addr,
+            "both bound to one address",
+        )?;
+
+        // IPV6_V6ONLY, where the host has IPv6.
+        let Ok(v6) = FStackUdpSocket::bind_with(
+            "[::]:0".parse().unwrap(),
+            UdpBindOptions::new().only_v6(true),
+        ) else {
+            eprintln!("SKIPPED IPV6_V6ONLY: no IPv6 here");
+            return Ok(());
+        };
+        ensure(v6.only_v6().map_err(fail("only_v6"))?, "only_v6 on")?;
+        let dual = FStackUdpSocket::bind_with(
+            "[::]:0".parse().unwrap(),
+            UdpBindOptions::new().only_v6(false),
+        )
+        .map_err(fail("bind_with only_v6(false)"))?;
+        ensure(!dual.only_v6().map_err(fail("only_v6"))?, "only_v6 off")?;
+        let sender = UdpSocket::bind("127.0.0.1:0").map_err(fail("kernel bind"))?;
+        let port = dual.local_addr().map_err(fail("local_addr"))?.port();
+        sender
+            .send_to(b"dual", ("127.0.0.1", port))
+            .map_err(fail("send to the dual-stack socket"))?;
+        let mut buf = [0u8; 16];
+        let deadline = Instant::now() + Duration::from_secs(2);
+        let (n, from) = loop {
+            match dual.recv_from(&mut buf) {
+                Ok(got) => break got,
+                Err(e) if e.is_would_block() && Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(1))
+                }
+                Err(e) => return Err(format!("dual-stack recv: {e}")),
+            }
+        };
+        ensure(&buf[..n] == b"dual", "the IPv4 datagram's bytes")?;
+        let want: SocketAddr = format!(
+            "[::ffff:127.0.0.1]:{}",
+            sender.local_addr().map_err(fail("local_addr"))?.port()
+        )
+        .parse()
+        .unwrap();
+        ensure(from == want, &format!("from {from}, want {want}"))?;
+        // The v6-only socket is never reached over IPv4.
+        let port = v6.local_addr().map_err(fail("local_addr"))?.port();
+        sender
+            .send_to(b"v4", ("127.0.0.1", port))
+            .map_err(fail("send to the v6-only port"))?;
+        std::thread::sleep(Duration::from_millis(20));
+        match v6.recv_from(&mut buf) {
+            Err(e) if e.is_would_block() => Ok(()),
+            other => Err(format!("v6-only socket got an IPv4 datagram: {other:?}")),
+        }
+    }
+}
+
+impl Steps for BindOptions {
+    fn name(&self) -> &'static str {
+        "bind_with: SO_REUSEADDR, SO_REUSEPORT and IPV6_V6ONLY before bind"
+    }
+    fn advance(&mut self) -> Result<bool, String> {
+        BindOptions::check().map(|()| true)
+    }
+}
+
 impl Steps for Options {
     fn name(&self) -> &'static str {
         "bad group addresses and family mix-ups refused clearly; options round-trip"
@@ -952,6 +1058,7 @@ fn udp_scenarios_in_one_loop() {
             Box::new(Flood::new(true, r).expect("burst flood")),
             Box::new(Multicast::new().expect("multicast")),
             Box::new(Options),
+            Box::new(BindOptions),
             Box::new(Refused::new().expect("refused")),
             Box::new(Keep { slot: k }),
         ];
