@@ -259,8 +259,15 @@ impl FStackUdpSocket {
     /// ICMP port unreachable from the peer then fails a later receive or send with
     /// [`io::ErrorKind::ConnectionRefused`]. No packet is sent; it completes at once.
     ///
-    /// Inside the running loop only (F-Stack refuses connects before `ff_run`):
-    /// [`Error::NotRunning`] otherwise. [`Error::Connect`] when the stack refuses (e.g. no
+    /// Inside the running loop only: [`Error::NotRunning`] otherwise. In F-Stack 1.25's source a
+    /// UDP connect only records the peer (`ff_connect` → `kern_connectat` → `udp_connect` →
+    /// `in_pcbconnect`, which picks the local address and, for an unbound socket, a local
+    /// port through F-Stack's RSS check, then `soisconnected`; nothing is sent and nothing
+    /// sleeps), so it may well work before `ff_run`. It is still refused there because the
+    /// same reading of the TCP path (non-blocking: `EINPROGRESS`, no sleep either) does not
+    /// explain why F-Stack fails TCP connects before `ff_run` with `EPERM`, so the cause is
+    /// not known to spare UDP, and the kernel backend cannot show the real stack's answer;
+    /// one rule for both protocols until a run on real F-Stack settles it. [`Error::Connect`] when the stack refuses (e.g. no
     /// route), [`Error::InvalidArgument`] for an address of the other family,
     /// [`Error::Loopback`] for loopback or the stack's own address when the
     /// [`Loopback`](crate::Loopback) policy refuses them.
