@@ -176,8 +176,9 @@ fn check_books(path: &std::path::Path, levels: usize) -> Result<(), String> {
         .collect();
     let resyncs: u64 = check.resyncs.values().sum();
     println!(
-        "check-books: {total} book lines equal the mock's books (best {levels} levels; {}), \
-         {resyncs} resync line(s)",
+        "check-books: {total} book lines equal the mock's books (best {levels} levels, \
+         {} with fewer; {}), {resyncs} resync line(s)",
+        check.short,
         per_symbol.join(", ")
     );
     if total == 0 {

@@ -208,6 +208,41 @@ fn a_gap_prints_a_resync_line_and_the_books_stay_exact() {
     assert!(summary.contains(", gaps 1, resyncs 1, "), "{summary}");
 }
 
+/// `--snapshot-limit 10 --book-levels 10`: removals expose levels below the snapshot's
+/// deepest price that the book never saw. Every printed level is still the mock's (a side
+/// may print fewer than 10), never a wrong one.
+#[test]
+fn a_snapshot_as_deep_as_the_printed_levels_never_prints_wrong_levels() {
+    if common::skip_unless_kernel_backend(
+        "a_snapshot_as_deep_as_the_printed_levels_never_prints_wrong_levels",
+    ) {
+        return;
+    }
+    let ex = Exchange::start("shallow", mock(0.0, Faults::default()));
+    let out = ex.book(&[
+        "--symbol",
+        "btcusdt,ethusdt",
+        "--format",
+        "json",
+        "--count",
+        "3000",
+        "--snapshot-limit",
+        "10",
+        "--book-levels",
+        "10",
+    ]);
+    let stderr = stderr_of(&out);
+    assert!(out.status.success(), "{stderr}");
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(stdout.lines().count(), 3000, "{stderr}");
+    let check = check_book_lines(&stdout, 10).unwrap_or_else(|e| panic!("{e}\n{stderr}"));
+    assert_eq!(check.books.values().sum::<u64>(), 3000);
+    assert!(
+        check.short > 0,
+        "removals must leave fewer known levels: {check:?}"
+    );
+}
+
 /// `--format none`: nothing on stdout; every update still applied and counted.
 #[test]
 fn format_none_counts_book_updates() {

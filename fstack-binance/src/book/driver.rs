@@ -255,8 +255,10 @@ impl BookFeed {
             }
             let mut name = String::new();
             crate::stream::push_uppercase(&mut name, stream.symbol());
+            let mut sync = BookSync::new(&name, config.sync);
+            sync.set_snapshot_limit(config.snapshot_limit as usize);
             symbols.push(Symbol {
-                sync: BookSync::new(&name, config.sync),
+                sync,
                 name,
                 stream: stream.clone(),
                 request: None,

@@ -71,6 +71,12 @@ impl BookSync {
         }
     }
 
+    /// The `limit` snapshots are requested with, so that the book knows whether a snapshot
+    /// side holds every level or was cut short (see [`OrderBook::set_snapshot_limit`]).
+    pub fn set_snapshot_limit(&mut self, limit: usize) {
+        self.book.set_snapshot_limit(limit);
+    }
+
     /// The symbol.
     pub fn symbol(&self) -> &str {
         &self.symbol
