@@ -397,7 +397,30 @@ impl<W: Write> BookHandler for Printer<W> {
             BookNotice::Synced { symbol, update_id } => {
                 eprintln!("binance_ticker: {symbol} book in sync at update {update_id}")
             }
-            BookNotice::StaleSnapshot { .. } => {} // counted in the summary
+            BookNotice::StaleSnapshot {
+                symbol,
+                unmatched: u,
+                retry_in,
+            } => {
+                let how = if u.ahead {
+                    "is ahead of every event the stream sends"
+                } else {
+                    "is older than the stream's events"
+                };
+                eprintln!(
+                    "binance_ticker: {symbol} snapshot at update {} {how} (from {}): \
+                     fetching another in {retry_in:.2?}",
+                    u.last_update_id, u.first_event
+                );
+                if u.persistent {
+                    eprintln!(
+                        "binance_ticker: {symbol}: error: snapshot and stream do not match \
+                         ({} snapshots in a row): is --rest-endpoint the same exchange as \
+                         --endpoint? Still trying.",
+                        u.in_a_row
+                    );
+                }
+            }
             BookNotice::SnapshotRetry {
                 symbol,
                 error,

@@ -243,6 +243,52 @@ fn a_snapshot_as_deep_as_the_printed_levels_never_prints_wrong_levels() {
     );
 }
 
+/// Five stale snapshots in a row: a line for each, then the error line that asks whether
+/// the REST API and the stream are the same exchange; the sync keeps trying and succeeds.
+#[test]
+fn snapshots_that_do_not_match_are_reported() {
+    if common::skip_unless_kernel_backend("snapshots_that_do_not_match_are_reported") {
+        return;
+    }
+    let faults = Faults {
+        stale_snapshots: Some(5),
+        ..Faults::default()
+    };
+    let ex = Exchange::start("stale", mock(100.0, faults));
+    let out = ex.book(&["--symbol", "btcusdt", "--format", "json", "--count", "20"]);
+    let stderr = stderr_of(&out);
+    assert!(out.status.success(), "{stderr}");
+    let stale: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("binance_ticker: BTCUSDT snapshot at update "))
+        .collect();
+    assert_eq!(stale.len(), 5, "{stderr}");
+    assert!(
+        stale
+            .iter()
+            .all(|l| l.contains(" is older than the stream's events (from ")),
+        "{stderr}"
+    );
+    let errors: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains(": error: snapshot and stream do not match"))
+        .collect();
+    assert_eq!(
+        errors,
+        [
+            "binance_ticker: BTCUSDT: error: snapshot and stream do not match (5 snapshots in a \
+          row): is --rest-endpoint the same exchange as --endpoint? Still trying."
+        ],
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("binance_ticker: BTCUSDT book in sync at update "),
+        "{stderr}"
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    check_book_lines(&stdout, 10).unwrap_or_else(|e| panic!("{e}\n{stderr}"));
+}
+
 /// `--format none`: nothing on stdout; every update still applied and counted.
 #[test]
 fn format_none_counts_book_updates() {

@@ -290,7 +290,8 @@ struct Args {
     #[arg(long, value_name = "L", requires = "book", value_parser = snapshot_limit)]
     snapshot_limit: Option<u32>,
     /// With --book: the REST API, https://HOST[:PORT][/PATH]; --resolve applies to its
-    /// HOST:PORT too [default: https://api.binance.com]
+    /// HOST:PORT too; required when --endpoint is not stream.binance.com
+    /// [default: https://api.binance.com]
     #[arg(long, value_name = "URL", requires = "book", value_parser = rest_endpoint)]
     rest_endpoint: Option<RestEndpoint>,
 }
@@ -457,6 +458,15 @@ where
         Err(e) => return Err(one_line(e)),
     };
     let args = Args::from_arg_matches(&matches).map_err(one_line)?;
+    if args.book && args.rest_endpoint.is_none() && args.endpoint.host != BINANCE_STREAM_HOST {
+        // Snapshots from api.binance.com never match another exchange's stream.
+        return Err(CliError(format!(
+            "--book with --endpoint {} needs --rest-endpoint: the snapshots must come from the \
+             same exchange as the stream (the default, https://api.binance.com, goes with \
+             {BINANCE_STREAM_HOST} only) (see --help)",
+            args.endpoint.host
+        )));
+    }
     let config = args.into_config();
     if let Some(book) = &config.book {
         let diff = |k: &StreamKind| matches!(k, StreamKind::DiffDepth { .. });
@@ -485,6 +495,10 @@ where
     }
     Ok(Command::Run(config))
 }
+
+/// The host of Binance's default stream endpoint: the only one `--rest-endpoint`'s default
+/// goes with.
+const BINANCE_STREAM_HOST: &str = "stream.binance.com";
 
 fn one_line(e: clap::Error) -> CliError {
     CliError(one_line_message(&e))

@@ -9,7 +9,7 @@ use fstack::{Events, Poll};
 use fstack_tls::TlsConnector;
 
 use super::config::BookConfig;
-use super::report::{Resync, SnapshotOutcome, SyncSink};
+use super::report::{Resync, SnapshotOutcome, SyncSink, Unmatched};
 use super::snapshot::{depth_target, request_weight, ApiError, Snapshot, MAX_LIMIT};
 use super::{BookSync, OrderBook};
 use crate::events::{MarketEvent, StreamEvent};
@@ -74,13 +74,18 @@ pub enum BookNotice<'a> {
         /// The book's update id.
         update_id: u64,
     },
-    /// A snapshot was older than the first buffered event (or the buffered events do not
-    /// reach it): another is fetched.
+    /// A snapshot did not match the stream's events (older than the first buffered event,
+    /// or ahead of every event for [`SyncConfig::match_timeout`](super::SyncConfig)):
+    /// another is fetched, after the growing delay from the second in a row on. When
+    /// [`Unmatched::persistent`], the snapshots and the stream may well come from different
+    /// exchanges.
     StaleSnapshot {
         /// The symbol.
         symbol: &'a str,
-        /// The snapshot's `lastUpdateId`.
-        last_update_id: u64,
+        /// The snapshot and how many in a row did not match.
+        unmatched: Unmatched,
+        /// When the next request is made.
+        retry_in: Duration,
     },
     /// A snapshot request will be sent again after `retry_in` (HTTP 429/418, 5xx, a lost
     /// connection).
@@ -200,6 +205,7 @@ impl FeedHandler for Streams<'_> {
                 handler: &mut *self.handler,
             };
             s.sync.on_diff(self.now, d, &mut sink);
+            report_unmatched(s, self.now, &mut *self.handler);
             if !was_live && s.sync.is_live() {
                 self.handler.on_notice(BookNotice::Synced {
                     symbol: &s.name,
@@ -364,6 +370,21 @@ impl BookFeed {
     }
 }
 
+/// Reports the snapshot `s` dropped as not matching the stream, if any.
+fn report_unmatched(s: &mut Symbol, now: Instant, handler: &mut dyn BookHandler) {
+    if let Some(unmatched) = s.sync.take_unmatched() {
+        let retry_in = s
+            .sync
+            .next_request()
+            .map_or(Duration::ZERO, |t| t.saturating_duration_since(now));
+        handler.on_notice(BookNotice::StaleSnapshot {
+            symbol: &s.name,
+            unmatched,
+            retry_in,
+        });
+    }
+}
+
 /// A REST event about `s`'s snapshot request.
 fn on_rest(
     s: &mut Symbol,
@@ -411,10 +432,7 @@ fn on_rest(
                             symbol,
                             update_id: s.sync.book().update_id(),
                         }),
-                        SnapshotOutcome::Stale => handler.on_notice(BookNotice::StaleSnapshot {
-                            symbol,
-                            last_update_id: snap.last_update_id,
-                        }),
+                        SnapshotOutcome::Stale => report_unmatched(s, now, handler),
                         SnapshotOutcome::Invalid(e) => {
                             let retry_in = s
                                 .sync

@@ -7,6 +7,27 @@ use std::fmt;
 use super::order_book::OrderBook;
 use super::side::LevelError;
 
+/// A loaded snapshot that did not match the stream's events and was dropped (another is
+/// fetched); see [`BookSync::take_unmatched`](super::BookSync::take_unmatched).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Unmatched {
+    /// The snapshot's `lastUpdateId`.
+    pub last_update_id: u64,
+    /// `U` of the first buffered event.
+    pub first_event: u64,
+    /// The snapshot was ahead of the stream: every event for
+    /// [`SyncConfig::match_timeout`](super::SyncConfig::match_timeout) was older than it.
+    /// Otherwise it was older than the first buffered event (or the events skip updates after
+    /// it).
+    pub ahead: bool,
+    /// Snapshots in a row, this one included, that did not match.
+    pub in_a_row: u32,
+    /// True when `in_a_row` reached a multiple of
+    /// [`SyncConfig::mismatch_after`](super::SyncConfig::mismatch_after): the snapshots and
+    /// the stream may come from different exchanges.
+    pub persistent: bool,
+}
+
 /// Why a live book was discarded (each one starts the sync over).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Resync {

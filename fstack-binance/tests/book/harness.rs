@@ -96,9 +96,8 @@ impl BookHandler for Seen {
             }
             BookNotice::Synced { symbol, update_id } => format!("synced {symbol} at {update_id}"),
             BookNotice::StaleSnapshot {
-                symbol,
-                last_update_id,
-            } => format!("stale {symbol} {last_update_id}"),
+                symbol, unmatched, ..
+            } => format!("stale {symbol} {}", unmatched.last_update_id),
             BookNotice::SnapshotRetry {
                 symbol,
                 error,
