@@ -273,17 +273,26 @@ impl RestClient {
         self.advance(now, poll, on)
     }
 
+    /// Takes the first queued request that may be sent at `now`, its weight spent. A request
+    /// waiting for its retry delay (`not_before`) steps aside for the ones behind it, so one
+    /// symbol's failing requests do not hold up the others; the weight budget is waited for
+    /// in queue order.
+    fn next_ready(&mut self, now: Instant) -> Option<Request> {
+        let i = self
+            .queue
+            .iter()
+            .position(|r| r.not_before.is_none_or(|t| now >= t))?;
+        if !self.budget.try_spend(now, self.queue[i].weight) {
+            return None;
+        }
+        self.queue.remove(i)
+    }
+
     fn start_next(&mut self, now: Instant) {
         if self.active.is_some() || self.closing || self.paused_until.is_some_and(|t| now < t) {
             return;
         }
-        let Some(front) = self.queue.front() else {
-            return;
-        };
-        if front.not_before.is_some_and(|t| now < t) || !self.budget.try_spend(now, front.weight) {
-            return;
-        }
-        let Some(req) = self.queue.pop_front() else {
+        let Some(req) = self.next_ready(now) else {
             return;
         };
         self.counters.requests += 1;
@@ -565,5 +574,58 @@ impl RestClient {
             error: &error,
             retry_in: delay,
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rest::RestEndpoint;
+
+    fn client(weight_per_minute: u32) -> RestClient {
+        let mut config = RestConfig::new(RestEndpoint::parse("https://api.example.test").unwrap());
+        config.weight_per_minute = weight_per_minute;
+        let connector = TlsConnector::builder().build().unwrap();
+        RestClient::with_tokens(config, connector, 1..5).unwrap()
+    }
+
+    fn ids(c: &RestClient) -> Vec<u64> {
+        c.queue.iter().map(|r| r.id).collect()
+    }
+
+    /// A request waiting for its retry delay lets the others go first.
+    #[test]
+    fn a_request_waiting_to_retry_steps_aside() {
+        let mut c = client(3000);
+        let now = Instant::now();
+        let a = c.get("/a".into(), 5);
+        let b = c.get("/b".into(), 5);
+        let cc = c.get("/c".into(), 5);
+        c.queue[0].not_before = Some(now + Duration::from_secs(5));
+        assert_eq!(c.next_ready(now).map(|r| r.id), Some(b));
+        assert_eq!(ids(&c), [a, cc]);
+        assert_eq!(c.next_ready(now).map(|r| r.id), Some(cc));
+        assert!(c.next_ready(now).is_none(), "a waits for its delay");
+        assert_eq!(
+            c.next_ready(now + Duration::from_secs(5)).map(|r| r.id),
+            Some(a)
+        );
+        assert!(c.queue.is_empty());
+    }
+
+    /// The weight budget is waited for in queue order: a ready request that does not fit
+    /// keeps the ones behind it waiting too.
+    #[test]
+    fn the_budget_is_waited_for_in_order() {
+        let mut c = client(10);
+        let now = Instant::now();
+        let a = c.get("/a".into(), 8);
+        let b = c.get("/b".into(), 5);
+        let d = c.get("/d".into(), 1);
+        assert_eq!(c.next_ready(now).map(|r| r.id), Some(a));
+        assert!(c.next_ready(now).is_none());
+        assert_eq!(ids(&c), [b, d]);
+        let later = now + super::super::budget::WINDOW;
+        assert_eq!(c.next_ready(later).map(|r| r.id), Some(b));
     }
 }

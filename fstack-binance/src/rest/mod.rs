@@ -13,7 +13,8 @@
 //!   same request again; these waits do not count as failed attempts.
 //! * HTTP 5xx, a broken connection, a malformed answer, or no answer within the request
 //!   timeout: the request is tried again after an exponential backoff with jitter, up to
-//!   [`RestConfig::max_attempts`] attempts, then reported [`RestEvent::Failed`].
+//!   [`RestConfig::max_attempts`] attempts, then reported [`RestEvent::Failed`]. While a
+//!   request waits for its delay, the requests queued behind it go first.
 //! * Any other answer (2xx, other 4xx such as 400 for an unknown symbol) is the request's
 //!   result, [`RestEvent::Response`].
 //! * Request weight: each request says its weight, and requests wait while the weight spent
