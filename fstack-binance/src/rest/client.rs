@@ -493,7 +493,10 @@ impl RestClient {
                 self.counters.rate_limited += 1;
                 self.counters.retries += 1;
                 let wait = head.retry_after.unwrap_or(self.config.backoff_max);
-                self.paused_until = Some(now + wait);
+                // Counted from when the answer was read: `now` was taken before this poll's
+                // wait and read, and a request sent and answered within one poll would be
+                // sent again up to that much before Retry-After had passed.
+                self.paused_until = Some(Instant::now().max(now) + wait);
                 let id = active.req.id;
                 self.queue.push_front(active.req);
                 on(RestEvent::Retrying {
