@@ -289,6 +289,49 @@ fn snapshots_that_do_not_match_are_reported() {
     check_book_lines(&stdout, 10).unwrap_or_else(|e| panic!("{e}\n{stderr}"));
 }
 
+/// A REST API nobody answers: after --connect-retries failed connection attempts in a row
+/// with no book live, one line and exit 1; the requests that never reached a server cost no
+/// weight.
+#[test]
+fn an_unreachable_rest_api_ends_the_run() {
+    if common::skip_unless_kernel_backend("an_unreachable_rest_api_ends_the_run") {
+        return;
+    }
+    let ex = Exchange::start("norest", mock(10.0, Faults::default()));
+    // A port nothing listens on.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let out = ex.book(&[
+        "--symbol",
+        "btcusdt",
+        "--connect-retries",
+        "2",
+        "--rest-endpoint",
+        &format!("https://api.lab.test:{port}"),
+        "--resolve",
+        &format!("api.lab.test:{port}:127.0.0.1"),
+    ]);
+    let stderr = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let errors: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains("connection attempts in a row failed"))
+        .collect();
+    assert_eq!(errors.len(), 1, "{stderr}");
+    assert!(
+        errors[0].starts_with(
+            "binance_ticker: REST API: 2 connection attempts in a row failed, no book is live: "
+        ),
+        "{stderr}"
+    );
+    let rest = stderr
+        .lines()
+        .find(|l| l.starts_with("binance_ticker: rest https://api.lab.test:"))
+        .unwrap_or_else(|| panic!("{stderr}"));
+    assert!(rest.contains(", connections 0, weight 0"), "{rest}");
+}
+
 /// `--format none`: nothing on stdout; every update still applied and counted.
 #[test]
 fn format_none_counts_book_updates() {

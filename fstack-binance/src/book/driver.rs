@@ -32,6 +32,15 @@ pub enum BookError {
     /// Every symbol failed: nothing is left to do.
     #[error("no book left: every symbol failed")]
     NoBooks,
+    /// The REST API could not be reached: as many connection attempts in a row as the
+    /// stream's `connect_retries` failed while no book was live.
+    #[error("REST API: {attempts} connection attempts in a row failed, no book is live: {last}")]
+    RestUnreachable {
+        /// Failed attempts in a row.
+        attempts: u32,
+        /// Why the last one failed.
+        last: String,
+    },
     /// The local F-Stack poll failed.
     #[error("{0}")]
     Poll(#[source] fstack::Error),
@@ -146,6 +155,8 @@ pub struct BookFeed {
     rest_host: String,
     symbols: Vec<Symbol>,
     limit: u32,
+    /// Failed REST connection attempts in a row that end the feed while no book is live.
+    connect_retries: u32,
     unsubscribe: Vec<Stream>,
 }
 
@@ -274,7 +285,9 @@ impl BookFeed {
         if symbols.is_empty() {
             return Err(BookError::Config("no diff depth stream".into()));
         }
+        let connect_retries = config.feed.connect_retries.max(1);
         Ok(BookFeed {
+            connect_retries,
             poll: Poll::new().map_err(BookError::Poll)?,
             events: Events::with_capacity(16),
             feed: Feed::with_tokens(config.feed, connector.clone(), FEED_TOKENS)?,
@@ -318,8 +331,10 @@ impl BookFeed {
     }
 
     /// Advances the streams, the snapshots and the syncs without blocking; books and notices
-    /// go to `handler`. Fails only when the feed or the REST client fails for good, or when
-    /// every symbol has failed.
+    /// go to `handler`. Fails only when the feed or the REST client fails for good, when
+    /// every symbol has failed, or when the REST API cannot be reached
+    /// ([`BookError::RestUnreachable`]: the feed's `connect_retries` connection attempts in a
+    /// row failed while no book is live).
     pub fn poll(&mut self, now: Instant, handler: &mut dyn BookHandler) -> Result<(), BookError> {
         self.poll.poll(&mut self.events).map_err(BookError::Poll)?;
         self.feed.poll_on(
@@ -365,6 +380,13 @@ impl BookFeed {
         }
         if self.symbols.iter().all(|s| s.sync.is_failed()) {
             return Err(BookError::NoBooks);
+        }
+        let (attempts, last) = self.rest.failed_connects();
+        if attempts >= self.connect_retries && !self.symbols.iter().any(|s| s.sync.is_live()) {
+            return Err(BookError::RestUnreachable {
+                attempts,
+                last: last.unwrap_or("unknown").to_owned(),
+            });
         }
         Ok(())
     }

@@ -34,7 +34,8 @@ pub struct RestCounters {
     pub failed: u64,
     /// Connections opened.
     pub connections: u64,
-    /// Request weight spent (as the requests declared it).
+    /// Request weight spent (as the requests declared it): requests sent whole to the
+    /// server; one that never reached it (no connection) costs nothing.
     pub weight: u64,
     /// The last `X-MBX-USED-WEIGHT-1M` the server sent: the weight it counted for this IP in
     /// the current minute, other programs' requests included.
@@ -97,6 +98,11 @@ pub struct RestClient {
     next_id: u64,
     counters: RestCounters,
     closing: bool,
+    /// Connection attempts in a row that failed (DNS, TCP, TLS, or no connection within the
+    /// request timeout); a connection made resets it.
+    failed_connects: u32,
+    /// Why the last of them failed.
+    last_connect_error: Option<String>,
 }
 
 impl fmt::Debug for RestClient {
@@ -158,12 +164,21 @@ impl RestClient {
             next_id: 0,
             counters: RestCounters::default(),
             closing: false,
+            failed_connects: 0,
+            last_connect_error: None,
         })
     }
 
     /// Counts so far.
     pub fn counters(&self) -> RestCounters {
         self.counters
+    }
+
+    /// Connection attempts in a row that failed (name resolution, TCP, TLS, or no
+    /// connection within the request timeout), and why the last one failed; 0 once a
+    /// connection is made.
+    pub fn failed_connects(&self) -> (u32, Option<&str>) {
+        (self.failed_connects, self.last_connect_error.as_deref())
     }
 
     /// The configuration.
@@ -266,14 +281,23 @@ impl RestClient {
             .as_ref()
             .is_some_and(|a| now.duration_since(a.started) > timeout)
         {
+            let dialing = self
+                .conn
+                .as_ref()
+                .is_some_and(|c| matches!(c.phase, Phase::Dialing(_)));
             self.conn = None;
-            self.fail(now, RestError::Timeout(timeout), on)?;
+            let error = RestError::Timeout(timeout);
+            if dialing {
+                self.connect_failed(&error);
+            }
+            self.fail(now, error, on)?;
         }
         self.start_next(now);
         self.advance(now, poll, on)
     }
 
-    /// Takes the first queued request that may be sent at `now`, its weight spent. A request
+    /// Takes the first queued request that may be sent at `now` (its weight is spent once it
+    /// has been sent whole). A request
     /// waiting for its retry delay (`not_before`) steps aside for the ones behind it, so one
     /// symbol's failing requests do not hold up the others; the weight budget is waited for
     /// in queue order.
@@ -282,7 +306,7 @@ impl RestClient {
             .queue
             .iter()
             .position(|r| r.not_before.is_none_or(|t| now >= t))?;
-        if !self.budget.try_spend(now, self.queue[i].weight) {
+        if self.budget.available_at(now, self.queue[i].weight) > now {
             return None;
         }
         self.queue.remove(i)
@@ -296,7 +320,6 @@ impl RestClient {
             return;
         };
         self.counters.requests += 1;
-        self.counters.weight += u64::from(req.weight);
         let bytes = format!(
             "GET {} HTTP/1.1\r\nHost: {}\r\nUser-Agent: fstack-binance/{}\r\n\
              Accept: application/json\r\n\r\n",
@@ -361,6 +384,8 @@ impl RestClient {
                     match dial.advance(ready, poll, conn.token) {
                         Ok(Some(tls)) => {
                             self.counters.connections += 1;
+                            self.failed_connects = 0;
+                            self.last_connect_error = None;
                             conn.phase = if self.active.is_some() {
                                 Phase::Sending(tls, 0)
                             } else {
@@ -373,7 +398,11 @@ impl RestClient {
                             conn.phase = Phase::Dialing(dial);
                             break;
                         }
-                        Err(e) => return self.fail(now, RestError::Dial(e), on),
+                        Err(e) => {
+                            let error = RestError::Dial(e);
+                            self.connect_failed(&error);
+                            return self.fail(now, error, on);
+                        }
                     }
                 }
                 Phase::Sending(mut tls, off) => {
@@ -392,6 +421,10 @@ impl RestClient {
                     };
                     match step {
                         Ok(usize::MAX) => {
+                            // Sent whole: the server counts its weight.
+                            let weight = active.req.weight;
+                            self.budget.spend(now, weight);
+                            self.counters.weight += u64::from(weight);
                             conn.phase = Phase::Receiving(tls);
                             conn.readable = true;
                         }
@@ -551,6 +584,11 @@ impl RestClient {
         Ok(())
     }
 
+    fn connect_failed(&mut self, error: &RestError) {
+        self.failed_connects = self.failed_connects.saturating_add(1);
+        self.last_connect_error = Some(error.to_string());
+    }
+
     fn retry(
         &mut self,
         now: Instant,
@@ -626,6 +664,9 @@ mod tests {
         let b = c.get("/b".into(), 5);
         let d = c.get("/d".into(), 1);
         assert_eq!(c.next_ready(now).map(|r| r.id), Some(a));
+        // Taking a request spends nothing: only a request sent whole does.
+        assert_eq!(c.budget.used(now), 0);
+        c.budget.spend(now, 8);
         assert!(c.next_ready(now).is_none());
         assert_eq!(ids(&c), [b, d]);
         let later = now + super::super::budget::WINDOW;
