@@ -435,6 +435,15 @@ impl<W: Write> BookHandler for Printer<W> {
             } => eprintln!(
                 "binance_ticker: {symbol} snapshot failed, next request in {retry_in:.2?}: {error}"
             ),
+            BookNotice::WaitingForBudget {
+                symbol,
+                wait,
+                used,
+                weight,
+            } => eprintln!(
+                "binance_ticker: {symbol} snapshot waits up to {wait:.2?} for the request weight \
+                 budget ({used} spent in the last minute, this request weighs {weight})"
+            ),
             BookNotice::SymbolFailed { symbol, error } => {
                 eprintln!("binance_ticker: {symbol}: no book: {error}")
             }

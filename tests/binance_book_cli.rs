@@ -332,6 +332,41 @@ fn an_unreachable_rest_api_ends_the_run() {
     assert!(rest.contains(", connections 0, weight 0"), "{rest}");
 }
 
+/// Thirteen symbols at `--snapshot-limit 5000` (weight 250 each, 3,000 per minute): the
+/// thirteenth snapshot waits for the weight budget, and says so on stderr.
+#[test]
+fn a_snapshot_waiting_for_the_weight_budget_says_so() {
+    if common::skip_unless_kernel_backend("a_snapshot_waiting_for_the_weight_budget_says_so") {
+        return;
+    }
+    let ex = Exchange::start("budget", mock(10.0, Faults::default()));
+    let symbols: Vec<String> = (0..13).map(|i| format!("coin{i}usdt")).collect();
+    let out = ex.book(&[
+        "--symbol",
+        &symbols.join(","),
+        "--snapshot-limit",
+        "5000",
+        "--format",
+        "none",
+        "--duration",
+        "3",
+    ]);
+    let stderr = stderr_of(&out);
+    assert!(out.status.success(), "{stderr}");
+    let waits: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains(" snapshot waits up to "))
+        .collect();
+    assert!(!waits.is_empty(), "{stderr}");
+    assert!(
+        waits.iter().all(|w| w.ends_with(
+            " for the request weight budget (3000 spent in the last minute, this request \
+             weighs 250)"
+        )),
+        "{stderr}"
+    );
+}
+
 /// `--format none`: nothing on stdout; every update still applied and counted.
 #[test]
 fn format_none_counts_book_updates() {

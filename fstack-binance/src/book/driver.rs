@@ -106,6 +106,18 @@ pub enum BookNotice<'a> {
         /// When.
         retry_in: Duration,
     },
+    /// A snapshot request waits for the request weight budget
+    /// ([`RestConfig::weight_per_minute`](crate::rest::RestConfig::weight_per_minute)).
+    WaitingForBudget {
+        /// The symbol.
+        symbol: &'a str,
+        /// How long at most.
+        wait: Duration,
+        /// Weight spent in the last minute.
+        used: u32,
+        /// The request's weight.
+        weight: u32,
+    },
     /// A snapshot could not be had or used; a new request follows after `retry_in`.
     SnapshotFailed {
         /// The symbol.
@@ -354,7 +366,8 @@ impl BookFeed {
                 let id = match &event {
                     RestEvent::Response { id, .. }
                     | RestEvent::Retrying { id, .. }
-                    | RestEvent::Failed { id, .. } => *id,
+                    | RestEvent::Failed { id, .. }
+                    | RestEvent::WaitingForBudget { id, .. } => *id,
                 };
                 if let Some(s) = symbols.iter_mut().find(|s| s.request == Some(id)) {
                     on_rest(s, now, host, event, handler, unsubscribe);
@@ -418,6 +431,14 @@ fn on_rest(
 ) {
     let symbol = s.name.as_str();
     match event {
+        RestEvent::WaitingForBudget {
+            wait, used, weight, ..
+        } => handler.on_notice(BookNotice::WaitingForBudget {
+            symbol,
+            wait,
+            used,
+            weight,
+        }),
         RestEvent::Retrying {
             error, retry_in, ..
         } => handler.on_notice(BookNotice::SnapshotRetry {

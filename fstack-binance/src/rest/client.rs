@@ -51,6 +51,8 @@ struct Request {
     not_before: Option<Instant>,
     /// Already sent once more because a kept-alive connection had closed under it.
     resent: bool,
+    /// Its wait for the weight budget was reported.
+    budget_reported: bool,
 }
 
 /// The request being answered.
@@ -196,6 +198,7 @@ impl RestClient {
             weight,
             attempts: 0,
             not_before: None,
+            budget_reported: false,
             resent: false,
         });
         self.next_id
@@ -292,7 +295,7 @@ impl RestClient {
             }
             self.fail(now, error, on)?;
         }
-        self.start_next(now);
+        self.start_next(now, on);
         self.advance(now, poll, on)
     }
 
@@ -300,23 +303,36 @@ impl RestClient {
     /// has been sent whole). A request
     /// waiting for its retry delay (`not_before`) steps aside for the ones behind it, so one
     /// symbol's failing requests do not hold up the others; the weight budget is waited for
-    /// in queue order.
-    fn next_ready(&mut self, now: Instant) -> Option<Request> {
+    /// in queue order, and a request that waits for it is reported once.
+    fn next_ready(&mut self, now: Instant, on: &mut dyn FnMut(RestEvent<'_>)) -> Option<Request> {
         let i = self
             .queue
             .iter()
             .position(|r| r.not_before.is_none_or(|t| now >= t))?;
-        if self.budget.available_at(now, self.queue[i].weight) > now {
+        let weight = self.queue[i].weight;
+        let at = self.budget.available_at(now, weight);
+        if at > now {
+            let used = self.budget.used(now);
+            let req = &mut self.queue[i];
+            if !req.budget_reported {
+                req.budget_reported = true;
+                on(RestEvent::WaitingForBudget {
+                    id: req.id,
+                    wait: at - now,
+                    used,
+                    weight,
+                });
+            }
             return None;
         }
         self.queue.remove(i)
     }
 
-    fn start_next(&mut self, now: Instant) {
+    fn start_next(&mut self, now: Instant, on: &mut dyn FnMut(RestEvent<'_>)) {
         if self.active.is_some() || self.closing || self.paused_until.is_some_and(|t| now < t) {
             return;
         }
-        let Some(req) = self.next_ready(now) else {
+        let Some(req) = self.next_ready(now, on) else {
             return;
         };
         self.counters.requests += 1;
@@ -470,7 +486,7 @@ impl RestClient {
                                 conn.phase = Phase::Idle(tls);
                                 // The next request may be waiting: start it at once.
                                 self.conn = Some(conn);
-                                self.start_next(now);
+                                self.start_next(now, on);
                                 let Some(c) = self.conn.take() else {
                                     return Ok(());
                                 };
@@ -630,6 +646,10 @@ mod tests {
         RestClient::with_tokens(config, connector, 1..5).unwrap()
     }
 
+    fn none(_: RestEvent<'_>) {
+        panic!("no event expected");
+    }
+
     fn ids(c: &RestClient) -> Vec<u64> {
         c.queue.iter().map(|r| r.id).collect()
     }
@@ -643,12 +663,16 @@ mod tests {
         let b = c.get("/b".into(), 5);
         let cc = c.get("/c".into(), 5);
         c.queue[0].not_before = Some(now + Duration::from_secs(5));
-        assert_eq!(c.next_ready(now).map(|r| r.id), Some(b));
+        assert_eq!(c.next_ready(now, &mut none).map(|r| r.id), Some(b));
         assert_eq!(ids(&c), [a, cc]);
-        assert_eq!(c.next_ready(now).map(|r| r.id), Some(cc));
-        assert!(c.next_ready(now).is_none(), "a waits for its delay");
+        assert_eq!(c.next_ready(now, &mut none).map(|r| r.id), Some(cc));
+        assert!(
+            c.next_ready(now, &mut none).is_none(),
+            "a waits for its delay"
+        );
         assert_eq!(
-            c.next_ready(now + Duration::from_secs(5)).map(|r| r.id),
+            c.next_ready(now + Duration::from_secs(5), &mut none)
+                .map(|r| r.id),
             Some(a)
         );
         assert!(c.queue.is_empty());
@@ -663,13 +687,24 @@ mod tests {
         let a = c.get("/a".into(), 8);
         let b = c.get("/b".into(), 5);
         let d = c.get("/d".into(), 1);
-        assert_eq!(c.next_ready(now).map(|r| r.id), Some(a));
+        assert_eq!(c.next_ready(now, &mut none).map(|r| r.id), Some(a));
         // Taking a request spends nothing: only a request sent whole does.
         assert_eq!(c.budget.used(now), 0);
         c.budget.spend(now, 8);
-        assert!(c.next_ready(now).is_none());
+        // b waits for the budget: reported once, with the wait and the weights.
+        let mut seen = Vec::new();
+        let mut record = |e: RestEvent<'_>| seen.push(format!("{e:?}"));
+        let soon = now + Duration::from_secs(20);
+        assert!(c.next_ready(now, &mut record).is_none());
+        assert!(c.next_ready(soon, &mut record).is_none());
+        assert_eq!(
+            seen,
+            [format!(
+                "WaitingForBudget {{ id: {b}, wait: 60s, used: 8, weight: 5 }}"
+            )]
+        );
         assert_eq!(ids(&c), [b, d]);
         let later = now + super::super::budget::WINDOW;
-        assert_eq!(c.next_ready(later).map(|r| r.id), Some(b));
+        assert_eq!(c.next_ready(later, &mut none).map(|r| r.id), Some(b));
     }
 }

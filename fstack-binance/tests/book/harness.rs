@@ -103,6 +103,9 @@ impl BookHandler for Seen {
                 error,
                 retry_in,
             } => format!("retry {symbol} in {retry_in:?}: {error}"),
+            BookNotice::WaitingForBudget { symbol, wait, .. } => {
+                format!("budget {symbol} {wait:?}")
+            }
             BookNotice::SnapshotFailed {
                 symbol,
                 error,
