@@ -146,10 +146,12 @@ impl BookSync {
         self.counters.requests += 1;
     }
 
-    /// The request failed (after the REST client's own retries); another is made later.
-    /// Returns the delay.
+    /// The request failed (after the REST client's own retries); another is made after the
+    /// growing delay, from the first failure on (the client has just retried at once and with
+    /// its own backoff: asking again at once would only repeat that). Returns the delay.
     pub fn snapshot_failed(&mut self, now: Instant) -> Duration {
         self.in_flight = false;
+        self.retries = self.retries.max(1);
         self.retry_later(now)
     }
 
@@ -580,6 +582,25 @@ mod tests {
         assert_eq!(r.books.iter().map(|b| b.0).collect::<Vec<_>>(), [102]);
         let c = s.counters();
         assert_eq!((c.stale_snapshots, c.snapshots, c.requests), (2, 3, 3));
+    }
+
+    /// A failed request (the REST client has given up) is asked again after the delay, the
+    /// first time too, and the delay grows.
+    #[test]
+    fn a_failed_request_waits_before_the_next() {
+        let (mut s, _r, now) = sync();
+        assert!(s.wants_snapshot(now));
+        s.snapshot_requested();
+        let first = s.snapshot_failed(now);
+        assert!(first >= Duration::from_millis(100), "{first:?}");
+        assert!(!s.wants_snapshot(now));
+        assert_eq!(s.next_request(), Some(now + first));
+        let t = now + first;
+        assert!(s.wants_snapshot(t));
+        s.snapshot_requested();
+        let second = s.snapshot_failed(t);
+        assert!(second >= Duration::from_millis(100), "{second:?}");
+        assert_eq!(s.counters().requests, 2);
     }
 
     /// A snapshot always behind the stream (another exchange's): every 5th in a row is
