@@ -28,6 +28,10 @@ pub struct Unmatched {
     pub persistent: bool,
 }
 
+/// Most update ids one diff event may cover (`u - U`): 2^24 (16,777,216), far beyond what
+/// Binance's busiest symbol changes in a second.
+pub const MAX_EVENT_SPAN: u64 = 1 << 24;
+
 /// Why a live book was discarded (each one starts the sync over).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Resync {
@@ -49,6 +53,15 @@ pub enum Resync {
         /// `u`
         last: u64,
     },
+    /// An event that covers more than [`MAX_EVENT_SPAN`] update ids (`u - U`): no real event
+    /// does, and applying it would move the book's id so far ahead that every later event
+    /// would be ignored (a frozen book).
+    TooWide {
+        /// `U`
+        first: u64,
+        /// `u`
+        last: u64,
+    },
     /// A level the book cannot keep (see [`LevelError`]); the book was partly updated.
     BadLevel(LevelError),
 }
@@ -59,7 +72,7 @@ impl Resync {
         match self {
             Resync::Gap { .. } => "gap",
             Resync::Reconnect => "reconnect",
-            Resync::BadRange { .. } => "invalid_event",
+            Resync::BadRange { .. } | Resync::TooWide { .. } => "invalid_event",
             Resync::BadLevel(_) => "invalid_level",
         }
     }
@@ -79,6 +92,10 @@ impl fmt::Display for Resync {
             ),
             Resync::Reconnect => f.write_str("the stream's connection was lost"),
             Resync::BadRange { first, last } => write!(f, "event with U {first} > u {last}"),
+            Resync::TooWide { first, last } => write!(
+                f,
+                "event {first}..{last} covers more than {MAX_EVENT_SPAN} update ids"
+            ),
             Resync::BadLevel(e) => write!(f, "{e}"),
         }
     }

@@ -14,7 +14,9 @@ use crate::events::{DepthUpdate, Levels};
 use super::buffer::DiffBuffer;
 use super::config::SyncConfig;
 use super::order_book::OrderBook;
-use super::report::{BookCounters, DiffOutcome, Resync, SnapshotOutcome, SyncSink, Unmatched};
+use super::report::{
+    BookCounters, DiffOutcome, Resync, SnapshotOutcome, SyncSink, Unmatched, MAX_EVENT_SPAN,
+};
 #[cfg(test)]
 use super::side::LevelError;
 
@@ -443,6 +445,9 @@ fn apply_checked(
     if first > last {
         return Err(Resync::BadRange { first, last });
     }
+    if last - first > MAX_EVENT_SPAN {
+        return Err(Resync::TooWide { first, last });
+    }
     if last < id {
         counters.ignored += 1;
         return Ok(false);
@@ -601,6 +606,46 @@ mod tests {
         let second = s.snapshot_failed(t);
         assert!(second >= Duration::from_millis(100), "{second:?}");
         assert_eq!(s.counters().requests, 2);
+    }
+
+    /// An event that claims to cover 2^64 update ids (`u = u64::MAX`) would move the book so
+    /// far ahead that every real event after it is ignored: it discards the book instead, and
+    /// the next events sync again.
+    #[test]
+    fn an_absurd_update_id_does_not_freeze_the_book() {
+        let (mut s, mut r, now) = sync();
+        snapshot(&mut s, now, 100, &mut r);
+        s.on_diff(now, &diff(100, 101, "[]", "[]"), &mut r);
+        assert!(s.is_live());
+        let out = s.on_diff(now, &diff(102, u64::MAX, r#"[["10","0"]]"#, "[]"), &mut r);
+        assert_eq!(out, DiffOutcome::Resync);
+        assert_eq!(
+            r.resyncs,
+            [(
+                101,
+                Resync::TooWide {
+                    first: 102,
+                    last: u64::MAX
+                }
+            )]
+        );
+        assert_eq!(
+            r.resyncs[0].1.to_string(),
+            "event 102..18446744073709551615 covers more than 16777216 update ids"
+        );
+        // Within the bound: applied.
+        let later = now + Duration::from_secs(1);
+        s.on_diff(later, &diff(102, 103, "[]", "[]"), &mut r);
+        assert_eq!(
+            snapshot(&mut s, later, 102, &mut r),
+            SnapshotOutcome::Synced
+        );
+        let wide = 104 + MAX_EVENT_SPAN;
+        assert_eq!(
+            s.on_diff(later, &diff(104, wide, "[]", "[]"), &mut r),
+            DiffOutcome::Applied
+        );
+        assert_eq!(s.book().update_id(), wide);
     }
 
     /// A snapshot always behind the stream (another exchange's): every 5th in a row is
@@ -764,7 +809,14 @@ mod tests {
         s.on_diff(far, &diff(u64::MAX - 1, u64::MAX, "[]", "[]"), &mut r);
         assert!(s.is_live());
         let out = s.on_diff(far, &diff(0, u64::MAX, "[]", "[]"), &mut r);
-        assert_eq!(out, DiffOutcome::Applied);
+        assert_eq!(out, DiffOutcome::Resync);
+        assert_eq!(
+            r.resyncs[2].1,
+            Resync::TooWide {
+                first: 0,
+                last: u64::MAX
+            }
+        );
         // A snapshot that cannot be kept is fetched again.
         s.restart(&mut r);
         s.on_diff(far, &diff(1, 1, "[]", "[]"), &mut r);
