@@ -467,6 +467,7 @@ where
             args.endpoint.host
         )));
     }
+    let levels_given = args.book_levels.is_some();
     let config = args.into_config();
     if let Some(book) = &config.book {
         let diff = |k: &StreamKind| matches!(k, StreamKind::DiffDepth { .. });
@@ -479,9 +480,11 @@ where
         }
         if book.levels > book.snapshot_limit as usize {
             return Err(CliError(format!(
-                "--book-levels {} is more than --snapshot-limit {}: the book would not know \
+                "--book-levels {}{} is more than --snapshot-limit {}: the book would not know \
                  that many levels (see --help)",
-                book.levels, book.snapshot_limit
+                book.levels,
+                if levels_given { "" } else { " (the default)" },
+                book.snapshot_limit
             )));
         }
     }
