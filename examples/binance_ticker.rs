@@ -397,7 +397,30 @@ impl<W: Write> BookHandler for Printer<W> {
             BookNotice::Synced { symbol, update_id } => {
                 eprintln!("binance_ticker: {symbol} book in sync at update {update_id}")
             }
-            BookNotice::StaleSnapshot { .. } => {} // counted in the summary
+            BookNotice::StaleSnapshot {
+                symbol,
+                unmatched: u,
+                retry_in,
+            } => {
+                let how = if u.ahead {
+                    "is ahead of every event the stream sends"
+                } else {
+                    "is older than the stream's events"
+                };
+                eprintln!(
+                    "binance_ticker: {symbol} snapshot at update {} {how} (from {}): \
+                     fetching another in {retry_in:.2?}",
+                    u.last_update_id, u.first_event
+                );
+                if u.persistent {
+                    eprintln!(
+                        "binance_ticker: {symbol}: error: snapshot and stream do not match \
+                         ({} snapshots in a row): is --rest-endpoint the same exchange as \
+                         --endpoint? Still trying.",
+                        u.in_a_row
+                    );
+                }
+            }
             BookNotice::SnapshotRetry {
                 symbol,
                 error,
@@ -411,6 +434,15 @@ impl<W: Write> BookHandler for Printer<W> {
                 retry_in,
             } => eprintln!(
                 "binance_ticker: {symbol} snapshot failed, next request in {retry_in:.2?}: {error}"
+            ),
+            BookNotice::WaitingForBudget {
+                symbol,
+                wait,
+                used,
+                weight,
+            } => eprintln!(
+                "binance_ticker: {symbol} snapshot waits up to {wait:.2?} for the request weight \
+                 budget ({used} spent in the last minute, this request weighs {weight})"
             ),
             BookNotice::SymbolFailed { symbol, error } => {
                 eprintln!("binance_ticker: {symbol}: no book: {error}")

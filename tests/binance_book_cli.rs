@@ -208,6 +208,165 @@ fn a_gap_prints_a_resync_line_and_the_books_stay_exact() {
     assert!(summary.contains(", gaps 1, resyncs 1, "), "{summary}");
 }
 
+/// `--snapshot-limit 10 --book-levels 10`: removals expose levels below the snapshot's
+/// deepest price that the book never saw. Every printed level is still the mock's (a side
+/// may print fewer than 10), never a wrong one.
+#[test]
+fn a_snapshot_as_deep_as_the_printed_levels_never_prints_wrong_levels() {
+    if common::skip_unless_kernel_backend(
+        "a_snapshot_as_deep_as_the_printed_levels_never_prints_wrong_levels",
+    ) {
+        return;
+    }
+    let ex = Exchange::start("shallow", mock(0.0, Faults::default()));
+    let out = ex.book(&[
+        "--symbol",
+        "btcusdt,ethusdt",
+        "--format",
+        "json",
+        "--count",
+        "3000",
+        "--snapshot-limit",
+        "10",
+        "--book-levels",
+        "10",
+    ]);
+    let stderr = stderr_of(&out);
+    assert!(out.status.success(), "{stderr}");
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(stdout.lines().count(), 3000, "{stderr}");
+    let check = check_book_lines(&stdout, 10).unwrap_or_else(|e| panic!("{e}\n{stderr}"));
+    assert_eq!(check.books.values().sum::<u64>(), 3000);
+    assert!(
+        check.short > 0,
+        "removals must leave fewer known levels: {check:?}"
+    );
+}
+
+/// Five stale snapshots in a row: a line for each, then the error line that asks whether
+/// the REST API and the stream are the same exchange; the sync keeps trying and succeeds.
+#[test]
+fn snapshots_that_do_not_match_are_reported() {
+    if common::skip_unless_kernel_backend("snapshots_that_do_not_match_are_reported") {
+        return;
+    }
+    let faults = Faults {
+        stale_snapshots: Some(5),
+        ..Faults::default()
+    };
+    let ex = Exchange::start("stale", mock(100.0, faults));
+    let out = ex.book(&["--symbol", "btcusdt", "--format", "json", "--count", "20"]);
+    let stderr = stderr_of(&out);
+    assert!(out.status.success(), "{stderr}");
+    let stale: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("binance_ticker: BTCUSDT snapshot at update "))
+        .collect();
+    assert_eq!(stale.len(), 5, "{stderr}");
+    assert!(
+        stale
+            .iter()
+            .all(|l| l.contains(" is older than the stream's events (from ")),
+        "{stderr}"
+    );
+    let errors: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains(": error: snapshot and stream do not match"))
+        .collect();
+    assert_eq!(
+        errors,
+        [
+            "binance_ticker: BTCUSDT: error: snapshot and stream do not match (5 snapshots in a \
+          row): is --rest-endpoint the same exchange as --endpoint? Still trying."
+        ],
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("binance_ticker: BTCUSDT book in sync at update "),
+        "{stderr}"
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    check_book_lines(&stdout, 10).unwrap_or_else(|e| panic!("{e}\n{stderr}"));
+}
+
+/// A REST API nobody answers: after --connect-retries failed connection attempts in a row
+/// with no book live, one line and exit 1; the requests that never reached a server cost no
+/// weight.
+#[test]
+fn an_unreachable_rest_api_ends_the_run() {
+    if common::skip_unless_kernel_backend("an_unreachable_rest_api_ends_the_run") {
+        return;
+    }
+    let ex = Exchange::start("norest", mock(10.0, Faults::default()));
+    // A port nothing listens on.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let out = ex.book(&[
+        "--symbol",
+        "btcusdt",
+        "--connect-retries",
+        "2",
+        "--rest-endpoint",
+        &format!("https://api.lab.test:{port}"),
+        "--resolve",
+        &format!("api.lab.test:{port}:127.0.0.1"),
+    ]);
+    let stderr = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let errors: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains("connection attempts in a row failed"))
+        .collect();
+    assert_eq!(errors.len(), 1, "{stderr}");
+    assert!(
+        errors[0].starts_with(
+            "binance_ticker: REST API: 2 connection attempts in a row failed, no book is live: "
+        ),
+        "{stderr}"
+    );
+    let rest = stderr
+        .lines()
+        .find(|l| l.starts_with("binance_ticker: rest https://api.lab.test:"))
+        .unwrap_or_else(|| panic!("{stderr}"));
+    assert!(rest.contains(", connections 0, weight 0"), "{rest}");
+}
+
+/// Thirteen symbols at `--snapshot-limit 5000` (weight 250 each, 3,000 per minute): the
+/// thirteenth snapshot waits for the weight budget, and says so on stderr.
+#[test]
+fn a_snapshot_waiting_for_the_weight_budget_says_so() {
+    if common::skip_unless_kernel_backend("a_snapshot_waiting_for_the_weight_budget_says_so") {
+        return;
+    }
+    let ex = Exchange::start("budget", mock(10.0, Faults::default()));
+    let symbols: Vec<String> = (0..13).map(|i| format!("coin{i}usdt")).collect();
+    let out = ex.book(&[
+        "--symbol",
+        &symbols.join(","),
+        "--snapshot-limit",
+        "5000",
+        "--format",
+        "none",
+        "--duration",
+        "3",
+    ]);
+    let stderr = stderr_of(&out);
+    assert!(out.status.success(), "{stderr}");
+    let waits: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains(" snapshot waits up to "))
+        .collect();
+    assert!(!waits.is_empty(), "{stderr}");
+    assert!(
+        waits.iter().all(|w| w.ends_with(
+            " for the request weight budget (3000 spent in the last minute, this request \
+             weighs 250)"
+        )),
+        "{stderr}"
+    );
+}
+
 /// `--format none`: nothing on stdout; every update still applied and counted.
 #[test]
 fn format_none_counts_book_updates() {

@@ -32,6 +32,27 @@ fn assert_usage_error(name: &str, args: &[&str], want: &str) {
     assert_eq!(stderr, format!("{name}: {want}\n"), "{name} {args:?}");
 }
 
+/// `mock_exchange --check-books` on a file without a book line: exit 1, nothing on stdout,
+/// one line on stderr saying there was nothing to check.
+#[test]
+fn check_books_on_an_empty_file() {
+    let path = std::env::temp_dir().join(format!("check-books-empty-{}.json", std::process::id()));
+    std::fs::write(&path, "").unwrap();
+    let out = run("mock_exchange", &["--check-books", path.to_str().unwrap()]);
+    let _ = std::fs::remove_file(&path);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "");
+    assert_eq!(
+        stderr,
+        format!(
+            "mock_exchange: check-books: {} holds no book line (0 resync line(s)): nothing to \
+             check\n",
+            path.display()
+        )
+    );
+}
+
 /// `name --help` (and `-h`) exits 0 with `words` on stdout and nothing on stderr.
 fn assert_help(name: &str, words: &[&str]) {
     for flag in ["--help", "-h"] {

@@ -290,7 +290,8 @@ struct Args {
     #[arg(long, value_name = "L", requires = "book", value_parser = snapshot_limit)]
     snapshot_limit: Option<u32>,
     /// With --book: the REST API, https://HOST[:PORT][/PATH]; --resolve applies to its
-    /// HOST:PORT too [default: https://api.binance.com]
+    /// HOST:PORT too; required when --endpoint is not stream.binance.com
+    /// [default: https://api.binance.com]
     #[arg(long, value_name = "URL", requires = "book", value_parser = rest_endpoint)]
     rest_endpoint: Option<RestEndpoint>,
 }
@@ -457,6 +458,16 @@ where
         Err(e) => return Err(one_line(e)),
     };
     let args = Args::from_arg_matches(&matches).map_err(one_line)?;
+    if args.book && args.rest_endpoint.is_none() && args.endpoint.host != BINANCE_STREAM_HOST {
+        // Snapshots from api.binance.com never match another exchange's stream.
+        return Err(CliError(format!(
+            "--book with --endpoint {} needs --rest-endpoint: the snapshots must come from the \
+             same exchange as the stream (the default, https://api.binance.com, goes with \
+             {BINANCE_STREAM_HOST} only) (see --help)",
+            args.endpoint.host
+        )));
+    }
+    let levels_given = args.book_levels.is_some();
     let config = args.into_config();
     if let Some(book) = &config.book {
         let diff = |k: &StreamKind| matches!(k, StreamKind::DiffDepth { .. });
@@ -469,9 +480,11 @@ where
         }
         if book.levels > book.snapshot_limit as usize {
             return Err(CliError(format!(
-                "--book-levels {} is more than --snapshot-limit {}: the book would not know \
+                "--book-levels {}{} is more than --snapshot-limit {}: the book would not know \
                  that many levels (see --help)",
-                book.levels, book.snapshot_limit
+                book.levels,
+                if levels_given { "" } else { " (the default)" },
+                book.snapshot_limit
             )));
         }
     }
@@ -485,6 +498,10 @@ where
     }
     Ok(Command::Run(config))
 }
+
+/// The host of Binance's default stream endpoint: the only one `--rest-endpoint`'s default
+/// goes with.
+const BINANCE_STREAM_HOST: &str = "stream.binance.com";
 
 fn one_line(e: clap::Error) -> CliError {
     CliError(one_line_message(&e))

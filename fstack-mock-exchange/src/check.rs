@@ -1,6 +1,7 @@
 //! Checks a client's printed books against the mock's: every `{"event":"book",...}` line
 //! (as `binance_ticker --book --format json` prints it) must show exactly the best levels of
-//! the mock's book for that symbol at that update id.
+//! the mock's book for that symbol at that update id, or fewer of them (a client prints only
+//! the levels it is sure of), never a wrong one.
 
 use std::collections::BTreeMap;
 
@@ -13,6 +14,9 @@ pub struct BookCheck {
     pub books: BTreeMap<String, u64>,
     /// `book_resync` lines, per symbol.
     pub resyncs: BTreeMap<String, u64>,
+    /// Book lines with fewer levels on a side than the mock's best `levels` (all of them
+    /// exact), over all symbols.
+    pub short: u64,
 }
 
 /// The pairs of a JSON `[["p","q"],...]` array.
@@ -27,7 +31,8 @@ fn pairs(v: &serde_json::Value) -> Option<Vec<(String, String)>> {
 }
 
 /// Checks every line of `text`: book lines must equal the mock's best `levels` levels per
-/// side (exact strings) at their `update_id`; `book_resync` lines are counted; anything else
+/// side (exact strings) at their `update_id`, or the best few of them (counted in
+/// [`BookCheck::short`]); `book_resync` lines are counted; anything else
 /// is an error. The error names the first line that differs and how.
 pub fn check_book_lines(text: &str, levels: usize) -> Result<BookCheck, String> {
     let mut books: BTreeMap<String, MockBook> = BTreeMap::new();
@@ -58,14 +63,17 @@ pub fn check_book_lines(text: &str, levels: usize) -> Result<BookCheck, String> 
             .entry(symbol.clone())
             .or_insert_with(|| MockBook::new(&symbol));
         book.advance_to(seq);
+        let mut short = false;
         for (side, want) in [("bids", book.bids(levels)), ("asks", book.asks(levels))] {
             let got = pairs(&v[side]).ok_or_else(|| format!("line {n}: bad {side}: {line}"))?;
-            if got != want {
+            short |= got.len() < want.len();
+            if got.len() > want.len() || got[..] != want[..got.len()] {
                 return Err(format!(
                     "line {n}: {symbol} at update {u}: {side} differ\n got  {got:?}\n want {want:?}"
                 ));
             }
         }
+        check.short += u64::from(short);
         *check.books.entry(symbol).or_default() += 1;
     }
     Ok(check)
@@ -101,8 +109,16 @@ mod tests {
         let c = check_book_lines(&good, 5).unwrap();
         assert_eq!(c.books.get("BTCUSDT"), Some(&2));
         assert_eq!(c.resyncs.get("BTCUSDT"), Some(&1));
-        // Another depth, a level changed, an update id inside an event.
+        assert_eq!(c.short, 0);
+        // Fewer levels, all exact: passes, counted as short.
+        let c = check_book_lines(&line("BTCUSDT", 3, 4), 5).unwrap();
+        assert_eq!((c.books.get("BTCUSDT"), c.short), (Some(&1), 1));
+        // More levels, a level changed, an update id inside an event.
         assert!(check_book_lines(&line("BTCUSDT", 3, 5), 4).is_err());
+        let wrong_deep = line("BTCUSDT", 3, 4).replace("]],\"asks\"", "],[\"1\",\"1\"]],\"asks\"");
+        assert!(check_book_lines(&wrong_deep, 5)
+            .unwrap_err()
+            .contains("differ"));
         let changed = line("BTCUSDT", 3, 5).replacen("\"],[\"", "1\"],[\"", 1);
         let e = check_book_lines(&changed, 5).unwrap_err();
         assert!(e.contains("differ"), "{e}");

@@ -2,7 +2,8 @@
 //! event's ids, time and level arrays, in one text arena (cleared, not freed, once applied).
 //!
 //! Bounded: at most `max_bytes` of level text and `max_events` events; a push beyond either
-//! is refused and the caller starts buffering over (see [`super::BookSync`]).
+//! is refused and the caller starts buffering over (see [`super::BookSync`]). Each event
+//! takes 56 bytes in the queue besides its text.
 
 use std::collections::VecDeque;
 use std::ops::Range;
@@ -104,6 +105,12 @@ impl DiffBuffer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// README's memory figure: 56 bytes per buffered event besides its level text.
+    #[test]
+    fn an_entry_takes_56_bytes() {
+        assert_eq!(std::mem::size_of::<Buffered>(), 56);
+    }
     use crate::events::{decode, MarketEvent, Message};
 
     fn diff(text: &str) -> DepthUpdate<'_> {

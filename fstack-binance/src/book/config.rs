@@ -55,11 +55,19 @@ pub struct SyncConfig {
     /// A book that stayed live this long resyncs at once after a gap; one discarded sooner
     /// waits for the growing delay (a symbol that keeps breaking cannot flood the REST API).
     pub calm_after: Duration,
+    /// Snapshots in a row that do not match the stream before the sync reports it
+    /// ([`BookSync::take_unmatched`](super::BookSync::take_unmatched)); it keeps trying with
+    /// the growing delay.
+    pub mismatch_after: u32,
+    /// How long a loaded snapshot waits for the stream's events to reach it while events
+    /// arrive (all of them older); then it is dropped as not matching.
+    pub match_timeout: Duration,
 }
 
 impl Default for SyncConfig {
     /// 5,000 levels per side (Binance's largest snapshot), 256 levels of slack, 4 MiB or 65,536
-    /// buffered events, retries from 250 ms to 30 s, calm after 30 s.
+    /// buffered events, retries from 250 ms to 30 s, calm after 30 s, a mismatch reported
+    /// after 5 snapshots, a snapshot ahead of the stream dropped after 10 s.
     fn default() -> Self {
         SyncConfig {
             max_levels: 5000,
@@ -69,6 +77,8 @@ impl Default for SyncConfig {
             retry_initial: Duration::from_millis(250),
             retry_max: Duration::from_secs(30),
             calm_after: Duration::from_secs(30),
+            mismatch_after: 5,
+            match_timeout: Duration::from_secs(10),
         }
     }
 }

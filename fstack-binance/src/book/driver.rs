@@ -9,7 +9,7 @@ use fstack::{Events, Poll};
 use fstack_tls::TlsConnector;
 
 use super::config::BookConfig;
-use super::report::{Resync, SnapshotOutcome, SyncSink};
+use super::report::{Resync, SnapshotOutcome, SyncSink, Unmatched};
 use super::snapshot::{depth_target, request_weight, ApiError, Snapshot, MAX_LIMIT};
 use super::{BookSync, OrderBook};
 use crate::events::{MarketEvent, StreamEvent};
@@ -32,6 +32,15 @@ pub enum BookError {
     /// Every symbol failed: nothing is left to do.
     #[error("no book left: every symbol failed")]
     NoBooks,
+    /// The REST API could not be reached: as many connection attempts in a row as the
+    /// stream's `connect_retries` failed while no book was live.
+    #[error("REST API: {attempts} connection attempts in a row failed, no book is live: {last}")]
+    RestUnreachable {
+        /// Failed attempts in a row.
+        attempts: u32,
+        /// Why the last one failed.
+        last: String,
+    },
     /// The local F-Stack poll failed.
     #[error("{0}")]
     Poll(#[source] fstack::Error),
@@ -74,13 +83,18 @@ pub enum BookNotice<'a> {
         /// The book's update id.
         update_id: u64,
     },
-    /// A snapshot was older than the first buffered event (or the buffered events do not
-    /// reach it): another is fetched.
+    /// A snapshot did not match the stream's events (older than the first buffered event,
+    /// or ahead of every event for [`SyncConfig::match_timeout`](super::SyncConfig)):
+    /// another is fetched, after the growing delay from the second in a row on. When
+    /// [`Unmatched::persistent`], the snapshots and the stream may well come from different
+    /// exchanges.
     StaleSnapshot {
         /// The symbol.
         symbol: &'a str,
-        /// The snapshot's `lastUpdateId`.
-        last_update_id: u64,
+        /// The snapshot and how many in a row did not match.
+        unmatched: Unmatched,
+        /// When the next request is made.
+        retry_in: Duration,
     },
     /// A snapshot request will be sent again after `retry_in` (HTTP 429/418, 5xx, a lost
     /// connection).
@@ -91,6 +105,18 @@ pub enum BookNotice<'a> {
         error: &'a RestError,
         /// When.
         retry_in: Duration,
+    },
+    /// A snapshot request waits for the request weight budget
+    /// ([`RestConfig::weight_per_minute`](crate::rest::RestConfig::weight_per_minute)).
+    WaitingForBudget {
+        /// The symbol.
+        symbol: &'a str,
+        /// How long at most.
+        wait: Duration,
+        /// Weight spent in the last minute.
+        used: u32,
+        /// The request's weight.
+        weight: u32,
     },
     /// A snapshot could not be had or used; a new request follows after `retry_in`.
     SnapshotFailed {
@@ -141,6 +167,8 @@ pub struct BookFeed {
     rest_host: String,
     symbols: Vec<Symbol>,
     limit: u32,
+    /// Failed REST connection attempts in a row that end the feed while no book is live.
+    connect_retries: u32,
     unsubscribe: Vec<Stream>,
 }
 
@@ -200,6 +228,7 @@ impl FeedHandler for Streams<'_> {
                 handler: &mut *self.handler,
             };
             s.sync.on_diff(self.now, d, &mut sink);
+            report_unmatched(s, self.now, &mut *self.handler);
             if !was_live && s.sync.is_live() {
                 self.handler.on_notice(BookNotice::Synced {
                     symbol: &s.name,
@@ -255,8 +284,10 @@ impl BookFeed {
             }
             let mut name = String::new();
             crate::stream::push_uppercase(&mut name, stream.symbol());
+            let mut sync = BookSync::new(&name, config.sync);
+            sync.set_snapshot_limit(config.snapshot_limit as usize);
             symbols.push(Symbol {
-                sync: BookSync::new(&name, config.sync),
+                sync,
                 name,
                 stream: stream.clone(),
                 request: None,
@@ -266,7 +297,9 @@ impl BookFeed {
         if symbols.is_empty() {
             return Err(BookError::Config("no diff depth stream".into()));
         }
+        let connect_retries = config.feed.connect_retries.max(1);
         Ok(BookFeed {
+            connect_retries,
             poll: Poll::new().map_err(BookError::Poll)?,
             events: Events::with_capacity(16),
             feed: Feed::with_tokens(config.feed, connector.clone(), FEED_TOKENS)?,
@@ -310,8 +343,10 @@ impl BookFeed {
     }
 
     /// Advances the streams, the snapshots and the syncs without blocking; books and notices
-    /// go to `handler`. Fails only when the feed or the REST client fails for good, or when
-    /// every symbol has failed.
+    /// go to `handler`. Fails only when the feed or the REST client fails for good, when
+    /// every symbol has failed, or when the REST API cannot be reached
+    /// ([`BookError::RestUnreachable`]: the feed's `connect_retries` connection attempts in a
+    /// row failed while no book is live).
     pub fn poll(&mut self, now: Instant, handler: &mut dyn BookHandler) -> Result<(), BookError> {
         self.poll.poll(&mut self.events).map_err(BookError::Poll)?;
         self.feed.poll_on(
@@ -331,7 +366,8 @@ impl BookFeed {
                 let id = match &event {
                     RestEvent::Response { id, .. }
                     | RestEvent::Retrying { id, .. }
-                    | RestEvent::Failed { id, .. } => *id,
+                    | RestEvent::Failed { id, .. }
+                    | RestEvent::WaitingForBudget { id, .. } => *id,
                 };
                 if let Some(s) = symbols.iter_mut().find(|s| s.request == Some(id)) {
                     on_rest(s, now, host, event, handler, unsubscribe);
@@ -358,7 +394,29 @@ impl BookFeed {
         if self.symbols.iter().all(|s| s.sync.is_failed()) {
             return Err(BookError::NoBooks);
         }
+        let (attempts, last) = self.rest.failed_connects();
+        if attempts >= self.connect_retries && !self.symbols.iter().any(|s| s.sync.is_live()) {
+            return Err(BookError::RestUnreachable {
+                attempts,
+                last: last.unwrap_or("unknown").to_owned(),
+            });
+        }
         Ok(())
+    }
+}
+
+/// Reports the snapshot `s` dropped as not matching the stream, if any.
+fn report_unmatched(s: &mut Symbol, now: Instant, handler: &mut dyn BookHandler) {
+    if let Some(unmatched) = s.sync.take_unmatched() {
+        let retry_in = s
+            .sync
+            .next_request()
+            .map_or(Duration::ZERO, |t| t.saturating_duration_since(now));
+        handler.on_notice(BookNotice::StaleSnapshot {
+            symbol: &s.name,
+            unmatched,
+            retry_in,
+        });
     }
 }
 
@@ -373,6 +431,14 @@ fn on_rest(
 ) {
     let symbol = s.name.as_str();
     match event {
+        RestEvent::WaitingForBudget {
+            wait, used, weight, ..
+        } => handler.on_notice(BookNotice::WaitingForBudget {
+            symbol,
+            wait,
+            used,
+            weight,
+        }),
         RestEvent::Retrying {
             error, retry_in, ..
         } => handler.on_notice(BookNotice::SnapshotRetry {
@@ -409,10 +475,7 @@ fn on_rest(
                             symbol,
                             update_id: s.sync.book().update_id(),
                         }),
-                        SnapshotOutcome::Stale => handler.on_notice(BookNotice::StaleSnapshot {
-                            symbol,
-                            last_update_id: snap.last_update_id,
-                        }),
+                        SnapshotOutcome::Stale => report_unmatched(s, now, handler),
                         SnapshotOutcome::Invalid(e) => {
                             let retry_in = s
                                 .sync

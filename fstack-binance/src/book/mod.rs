@@ -66,7 +66,9 @@ pub use config::{BookConfig, SyncConfig};
 pub use driver::{BookError, BookFeed, BookHandler, BookNotice, BookUpdate};
 pub use order_book::{Applied, OrderBook};
 pub use output::BookFormatter;
-pub use report::{BookCounters, DiffOutcome, Resync, SnapshotOutcome, SyncSink};
+pub use report::{
+    BookCounters, DiffOutcome, Resync, SnapshotOutcome, SyncSink, Unmatched, MAX_EVENT_SPAN,
+};
 pub use side::{LevelError, Side};
 pub use snapshot::Snapshot;
 pub use sync::BookSync;

@@ -16,6 +16,7 @@ pub struct OrderBook {
     bids: Side,
     asks: Side,
     update_id: u64,
+    snapshot_limit: Option<usize>,
 }
 
 /// Levels changed by one [`OrderBook::apply`], by kind.
@@ -52,7 +53,15 @@ impl OrderBook {
             bids: Side::new(SideKind::Bids, max_levels),
             asks: Side::new(SideKind::Asks, max_levels),
             update_id: 0,
+            snapshot_limit: None,
         }
+    }
+
+    /// The `limit` the snapshots are requested with: a snapshot side with fewer levels
+    /// than that holds every level the exchange had, so the side knows every price. Without
+    /// it (the default), every snapshot side is taken as cut short at its deepest level.
+    pub fn set_snapshot_limit(&mut self, limit: usize) {
+        self.snapshot_limit = Some(limit);
     }
 
     /// The id of the last update the book reflects: the snapshot's `lastUpdateId`, then each
@@ -82,9 +91,9 @@ impl OrderBook {
     }
 
     /// Best ask minus best bid, exactly, without trailing zeros (`0.01`); `None` when a side
-    /// is empty.
+    /// has no level it is sure of ([`Side::known_best`]).
     pub fn spread(&self) -> Option<DecimalValue> {
-        let (bid, ask) = (self.bids.best_key()?, self.asks.best_key()?);
+        let (bid, ask) = (self.bids.known_best_key()?, self.asks.known_best_key()?);
         // Both keys are below 10^38 and not negative: the difference fits.
         DecimalValue::new(ask - bid, KEY_SCALE)
             .ok()
@@ -101,7 +110,9 @@ impl OrderBook {
     /// Replaces the content with a REST snapshot: `lastUpdateId` and its levels, in any order
     /// (Binance sends each side best first). Reserves room for the snapshot's size plus
     /// `slack` levels per side, so that a book that stays near that size never allocates.
-    /// On error the book is left cleared.
+    /// A side with as many levels as the snapshot limit ([`OrderBook::set_snapshot_limit`])
+    /// may have been cut short: its deepest price becomes the side's boundary (see
+    /// [`Side::known`]). On error the book is left cleared.
     pub fn load_snapshot(
         &mut self,
         last_update_id: u64,
@@ -116,6 +127,11 @@ impl OrderBook {
             Self::set_all(&mut self.bids, bids).and_then(|_| Self::set_all(&mut self.asks, asks));
         match loaded {
             Ok(_) => {
+                for side in [&mut self.bids, &mut self.asks] {
+                    if self.snapshot_limit.is_none_or(|limit| side.len() >= limit) {
+                        side.bound_at_worst();
+                    }
+                }
                 self.update_id = last_update_id;
                 Ok(())
             }
@@ -219,6 +235,41 @@ mod tests {
         .unwrap();
         assert_eq!(book.spread(), None);
         assert_eq!(book.best_ask(), None);
+    }
+
+    /// `--snapshot-limit 3`: a side that filled the limit is known only down to its
+    /// deepest price; a side with fewer levels is whole.
+    #[test]
+    fn a_full_snapshot_side_bounds_what_the_book_knows() {
+        let mut book = OrderBook::new(100);
+        book.set_snapshot_limit(3);
+        book.load_snapshot(
+            100,
+            levels(r#"[["10","1"],["9","2"],["8","3"]]"#),
+            levels(r#"[["11","1"],["12","2"]]"#),
+            0,
+        )
+        .unwrap();
+        book.apply(
+            101,
+            levels(r#"[["10","0"],["9","0"],["8","0"],["7","5"]]"#),
+            levels(r#"[["11","0"],["12","0"],["13","1"]]"#),
+        )
+        .unwrap();
+        // Bid 7 is real, but the exchange may hold bids between 7 and 8 the snapshot cut
+        // off; ask 13 is exact since the asks were whole.
+        assert_eq!(book.bids().known().count(), 0);
+        assert_eq!(side(book.asks()), ["13x1"]);
+        assert_eq!(book.asks().known_len(), 1);
+        assert_eq!(book.spread(), None);
+        book.apply(102, levels(r#"[["8.5","1"]]"#), levels("[]"))
+            .unwrap();
+        assert_eq!(book.spread().unwrap().to_string(), "4.5");
+        // Without a limit every snapshot side is taken as cut short.
+        let mut book = OrderBook::new(100);
+        book.load_snapshot(1, levels(r#"[["10","1"]]"#), levels(r#"[["11","1"]]"#), 0)
+            .unwrap();
+        assert_eq!(book.asks().boundary_key(), Some(11 * 10i128.pow(18)));
     }
 
     #[test]

@@ -10,7 +10,8 @@
 //! `update_id` is the id the book is exact at (the applied event's `u`; for a resync, the
 //! discarded book's), `event_time` the event's `E` in milliseconds (`event_time_us` is added
 //! when the connection uses microseconds); `bids` (highest first) and `asks` (lowest first)
-//! hold the best N levels as `["price","quantity"]`, the decimal strings exactly as the
+//! hold the best N levels the book is sure of ([`Side::known`]: fewer near the snapshot's
+//! depth) as `["price","quantity"]`, the decimal strings exactly as the
 //! exchange wrote them. `reason` is one of `gap`, `reconnect`, `invalid_event`,
 //! `invalid_level`.
 //!
@@ -19,8 +20,9 @@
 //! BTCUSDT  book 1027024  bid 43250.11 x 1.4  ask 43250.12 x 0.3  spread 0.01  depth 27/31
 //! BTCUSDT  book resync at 1027024 (gap): event 1027030..1027032 does not follow update 1027024 (missed 5 update ids)
 //! ```
-//! Prices drop trailing zeros but keep two decimals, quantities keep two; the spread is exact;
-//! `depth` counts the levels each side holds.
+//! Prices drop trailing zeros but keep two decimals, quantities keep two; the best levels and
+//! the spread are the known ones (`-` when a side has none), the spread is exact; `depth`
+//! counts the levels each side holds.
 
 use std::fmt::Write as _;
 
@@ -119,7 +121,7 @@ impl BookFormatter {
 
     fn json_side(&self, out: &mut String, side: &Side) {
         out.push('[');
-        for (i, l) in side.iter().take(self.levels).enumerate() {
+        for (i, l) in side.known().take(self.levels).enumerate() {
             if i > 0 {
                 out.push(',');
             }
@@ -136,7 +138,7 @@ impl BookFormatter {
 
 fn text_best(out: &mut String, label: &str, side: &Side) {
     out.push_str(label);
-    match side.best() {
+    match side.known_best() {
         Some(l) => {
             out.push_str(l.price.trimmed(2));
             out.push_str(" x ");

@@ -7,6 +7,31 @@ use std::fmt;
 use super::order_book::OrderBook;
 use super::side::LevelError;
 
+/// A loaded snapshot that did not match the stream's events and was dropped (another is
+/// fetched); see [`BookSync::take_unmatched`](super::BookSync::take_unmatched).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Unmatched {
+    /// The snapshot's `lastUpdateId`.
+    pub last_update_id: u64,
+    /// `U` of the first buffered event.
+    pub first_event: u64,
+    /// The snapshot was ahead of the stream: every event for
+    /// [`SyncConfig::match_timeout`](super::SyncConfig::match_timeout) was older than it.
+    /// Otherwise it was older than the first buffered event (or the events skip updates after
+    /// it).
+    pub ahead: bool,
+    /// Snapshots in a row, this one included, that did not match.
+    pub in_a_row: u32,
+    /// True when `in_a_row` reached a multiple of
+    /// [`SyncConfig::mismatch_after`](super::SyncConfig::mismatch_after): the snapshots and
+    /// the stream may come from different exchanges.
+    pub persistent: bool,
+}
+
+/// Most update ids one diff event may cover (`u - U`): 2^24 (16,777,216), far beyond what
+/// Binance's busiest symbol changes in a second.
+pub const MAX_EVENT_SPAN: u64 = 1 << 24;
+
 /// Why a live book was discarded (each one starts the sync over).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Resync {
@@ -28,6 +53,15 @@ pub enum Resync {
         /// `u`
         last: u64,
     },
+    /// An event that covers more than [`MAX_EVENT_SPAN`] update ids (`u - U`): no real event
+    /// does, and applying it would move the book's id so far ahead that every later event
+    /// would be ignored (a frozen book).
+    TooWide {
+        /// `U`
+        first: u64,
+        /// `u`
+        last: u64,
+    },
     /// A level the book cannot keep (see [`LevelError`]); the book was partly updated.
     BadLevel(LevelError),
 }
@@ -38,7 +72,7 @@ impl Resync {
         match self {
             Resync::Gap { .. } => "gap",
             Resync::Reconnect => "reconnect",
-            Resync::BadRange { .. } => "invalid_event",
+            Resync::BadRange { .. } | Resync::TooWide { .. } => "invalid_event",
             Resync::BadLevel(_) => "invalid_level",
         }
     }
@@ -58,6 +92,10 @@ impl fmt::Display for Resync {
             ),
             Resync::Reconnect => f.write_str("the stream's connection was lost"),
             Resync::BadRange { first, last } => write!(f, "event with U {first} > u {last}"),
+            Resync::TooWide { first, last } => write!(
+                f,
+                "event {first}..{last} covers more than {MAX_EVENT_SPAN} update ids"
+            ),
             Resync::BadLevel(e) => write!(f, "{e}"),
         }
     }

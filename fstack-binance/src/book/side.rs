@@ -11,6 +11,16 @@
 //! better than the worst replaces the worst one, and a new level worse than all of them is
 //! not kept (both counted in [`Side::dropped`]). The storage grows only while the side holds
 //! more levels than ever before (up to `max_levels`); clearing it keeps the allocation.
+//!
+//! A side also knows how far down it is exact ([`Side::known`]). A diff depth event reports
+//! only the levels that changed, so a level below the snapshot's deepest price that has not
+//! changed since is missing from the book, and removing the levels above it would otherwise
+//! show a wrong book (Binance: a diff updates any level, including ones the snapshot did not
+//! reach). The side keeps a boundary price: the snapshot's deepest level when the snapshot
+//! may have been cut short, raised to just better than any level not kept because the side
+//! was full. Levels at or better than the boundary are exact; levels worse than it (added by
+//! diffs) are real but may have unknown levels between them and the boundary, so they are
+//! held and updated but not shown by [`Side::known`].
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -159,6 +169,9 @@ pub struct Side {
     levels: VecDeque<Slot>,
     max_levels: usize,
     dropped: u64,
+    /// The worst rank at which the side is exact: levels ranked lower may be missing.
+    /// `i128::MIN` when every level is known.
+    floor: i128,
 }
 
 impl fmt::Debug for Side {
@@ -179,6 +192,7 @@ impl Side {
             levels: VecDeque::new(),
             max_levels: max_levels.max(1),
             dropped: 0,
+            floor: i128::MIN,
         }
     }
 
@@ -216,9 +230,54 @@ impl Side {
         }
     }
 
-    /// Removes every level; keeps the storage.
+    /// Removes every level and forgets the boundary (an empty side is exact); keeps the
+    /// storage.
     pub fn clear(&mut self) {
         self.levels.clear();
+        self.floor = i128::MIN;
+    }
+
+    /// Marks the worst level held as the boundary of what the side knows: a snapshot cut
+    /// short at its limit says nothing about the levels below its last one. An empty side
+    /// keeps no boundary.
+    pub fn bound_at_worst(&mut self) {
+        if let Some(worst) = self.levels.front() {
+            self.floor = self.floor.max(worst.rank);
+        }
+    }
+
+    /// The boundary price's exact key (see [`price_key`]): the side is exact at this price
+    /// and every better one. `None` when every level is known.
+    pub fn boundary_key(&self) -> Option<i128> {
+        (self.floor != i128::MIN).then(|| self.key_of(self.floor))
+    }
+
+    /// The levels the side is sure of, from the best down to the boundary (see the
+    /// [module docs](self)): no level is missing between them.
+    pub fn known(&self) -> impl ExactSizeIterator<Item = Level<'_>> + '_ {
+        let first = self.levels.partition_point(|s| s.rank < self.floor);
+        self.levels.range(first..).rev().map(Slot::level)
+    }
+
+    /// How many levels [`Side::known`] yields.
+    pub fn known_len(&self) -> usize {
+        self.levels.len() - self.levels.partition_point(|s| s.rank < self.floor)
+    }
+
+    /// The best level when the side is sure of it (see [`Side::known`]).
+    pub fn known_best(&self) -> Option<Level<'_>> {
+        self.levels
+            .back()
+            .filter(|s| s.rank >= self.floor)
+            .map(Slot::level)
+    }
+
+    /// The exact key of the best price when the side is sure of it.
+    pub fn known_best_key(&self) -> Option<i128> {
+        self.levels
+            .back()
+            .filter(|s| s.rank >= self.floor)
+            .map(|s| self.key_of(s.rank))
     }
 
     /// The best level.
@@ -277,11 +336,16 @@ impl Side {
                     self.levels.insert(i, slot);
                     Ok(Change::Inserted)
                 } else if i == 0 {
+                    // Not kept: the side no longer knows this price.
+                    self.floor = self.floor.max(rank + 1);
                     self.dropped += 1;
                     Ok(Change::Dropped)
                 } else {
-                    // Full: the worst level makes room for a better one.
-                    self.levels.pop_front();
+                    // Full: the worst level makes room for a better one, and the side no
+                    // longer knows its price.
+                    if let Some(worst) = self.levels.pop_front() {
+                        self.floor = self.floor.max(worst.rank + 1);
+                    }
                     self.levels.insert(i - 1, slot);
                     self.dropped += 1;
                     Ok(Change::Inserted)
@@ -431,6 +495,78 @@ mod tests {
         assert_eq!(prices, ["4", "3", "2.5"]);
         assert_eq!(bids.dropped(), 3);
         assert_eq!(bids.len(), bids.max_levels());
+    }
+
+    /// A snapshot cut short at its limit: after removals, levels a diff added below its
+    /// deepest price are held but not shown, since unchanged levels between may be missing.
+    #[test]
+    fn known_levels_stop_at_the_snapshot_boundary() {
+        let mut bids = Side::new(SideKind::Bids, 100);
+        for p in ["10", "9", "8"] {
+            bids.set(d(p), d("1")).unwrap();
+        }
+        bids.bound_at_worst();
+        assert_eq!(bids.boundary_key(), Some(8 * 10i128.pow(18)));
+        // A diff adds a level below the boundary and removes the two best.
+        bids.set(d("5"), d("2")).unwrap();
+        bids.set(d("10"), d("0")).unwrap();
+        bids.set(d("9"), d("0")).unwrap();
+        let prices =
+            |s: &Side| -> Vec<String> { s.known().map(|l| l.price.as_str().to_owned()).collect() };
+        assert_eq!(prices(&bids), ["8"]);
+        assert_eq!(bids.known_len(), 1);
+        assert_eq!(bids.len(), 2);
+        // Removing the boundary level leaves nothing known; the boundary stays.
+        bids.set(d("8"), d("0")).unwrap();
+        assert_eq!(prices(&bids), Vec::<String>::new());
+        assert_eq!(bids.known_best(), None);
+        assert_eq!(bids.best().unwrap().price.as_str(), "5");
+        // A level at or better than the boundary is known again.
+        bids.set(d("8.5"), d("1")).unwrap();
+        bids.set(d("8"), d("3")).unwrap();
+        assert_eq!(prices(&bids), ["8.5", "8"]);
+        assert_eq!(bids.known_best_key(), Some(85 * 10i128.pow(17)));
+
+        // Asks: the boundary is the highest snapshot price.
+        let mut asks = Side::new(SideKind::Asks, 100);
+        for p in ["11", "12"] {
+            asks.set(d(p), d("1")).unwrap();
+        }
+        asks.bound_at_worst();
+        asks.set(d("13"), d("1")).unwrap();
+        asks.set(d("11"), d("0")).unwrap();
+        assert_eq!(prices(&asks), ["12"]);
+        assert_eq!(asks.boundary_key(), Some(12 * 10i128.pow(18)));
+        asks.clear();
+        assert_eq!(asks.boundary_key(), None);
+    }
+
+    /// A full side forgets the levels it pushes out or does not keep: the boundary moves
+    /// to just better than them.
+    #[test]
+    fn a_full_side_knows_only_down_to_what_it_kept() {
+        let mut bids = Side::new(SideKind::Bids, 3);
+        for p in ["1", "2", "3"] {
+            bids.set(d(p), d("1")).unwrap();
+        }
+        assert_eq!(bids.boundary_key(), None);
+        assert_eq!(bids.set(d("4"), d("1")), Ok(Change::Inserted)); // pushes out 1
+        bids.set(d("4"), d("0")).unwrap();
+        bids.set(d("3"), d("0")).unwrap();
+        // 1 may still be on the exchange, so 2 is known but nothing below it.
+        bids.set(d("0.5"), d("1")).unwrap();
+        let prices: Vec<&str> = bids.known().map(|l| l.price.as_str()).collect();
+        assert_eq!(prices, ["2"]);
+        assert_eq!(bids.boundary_key(), Some(10i128.pow(18) + 1));
+        // A level worse than all while full is not kept: known only above it.
+        let mut asks = Side::new(SideKind::Asks, 2);
+        asks.set(d("1"), d("1")).unwrap();
+        asks.set(d("2"), d("1")).unwrap();
+        assert_eq!(asks.set(d("3"), d("1")), Ok(Change::Dropped));
+        asks.set(d("2"), d("0")).unwrap();
+        asks.set(d("4"), d("1")).unwrap();
+        let prices: Vec<&str> = asks.known().map(|l| l.price.as_str()).collect();
+        assert_eq!(prices, ["1"]);
     }
 
     /// Random updates against a `BTreeMap` model: same levels, same order, same texts; with

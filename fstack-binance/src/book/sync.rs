@@ -14,7 +14,9 @@ use crate::events::{DepthUpdate, Levels};
 use super::buffer::DiffBuffer;
 use super::config::SyncConfig;
 use super::order_book::OrderBook;
-use super::report::{BookCounters, DiffOutcome, Resync, SnapshotOutcome, SyncSink};
+use super::report::{
+    BookCounters, DiffOutcome, Resync, SnapshotOutcome, SyncSink, Unmatched, MAX_EVENT_SPAN,
+};
 #[cfg(test)]
 use super::side::LevelError;
 
@@ -47,6 +49,12 @@ pub struct BookSync {
     retries: u32,
     backoff: Backoff,
     counters: BookCounters,
+    /// When the snapshot in `book` was loaded (while `loaded`).
+    loaded_at: Option<Instant>,
+    /// Loaded snapshots in a row that did not match the stream.
+    unmatched: u32,
+    /// The last unmatched snapshot, until [`BookSync::take_unmatched`].
+    pending_unmatched: Option<Unmatched>,
 }
 
 impl BookSync {
@@ -68,7 +76,24 @@ impl BookSync {
             retries: 0,
             backoff: Backoff::new(config.retry_initial, config.retry_max, Jitter::Decorrelated),
             counters: BookCounters::default(),
+            loaded_at: None,
+            unmatched: 0,
+            pending_unmatched: None,
         }
+    }
+
+    /// The last snapshot dropped because it did not match the stream, once: the caller
+    /// reports it after [`on_snapshot`](Self::on_snapshot) or [`on_diff`](Self::on_diff).
+    /// A snapshot and a stream that never match (e.g. from different exchanges) make every
+    /// snapshot unmatched; [`Unmatched::persistent`] tells when to say so.
+    pub fn take_unmatched(&mut self) -> Option<Unmatched> {
+        self.pending_unmatched.take()
+    }
+
+    /// The `limit` snapshots are requested with, so that the book knows whether a snapshot
+    /// side holds every level or was cut short (see [`OrderBook::set_snapshot_limit`]).
+    pub fn set_snapshot_limit(&mut self, limit: usize) {
+        self.book.set_snapshot_limit(limit);
     }
 
     /// The symbol.
@@ -123,10 +148,12 @@ impl BookSync {
         self.counters.requests += 1;
     }
 
-    /// The request failed (after the REST client's own retries); another is made later.
-    /// Returns the delay.
+    /// The request failed (after the REST client's own retries); another is made after the
+    /// growing delay, from the first failure on (the client has just retried at once and with
+    /// its own backoff: asking again at once would only repeat that). Returns the delay.
     pub fn snapshot_failed(&mut self, now: Instant) -> Duration {
         self.in_flight = false;
+        self.retries = self.retries.max(1);
         self.retry_later(now)
     }
 
@@ -189,7 +216,18 @@ impl BookSync {
                     let _ = self.buffer.push(diff);
                 }
                 self.first_u.get_or_insert(diff.first_update_id);
-                self.try_sync(now, sink);
+                let outcome = self.try_sync(now, sink);
+                if outcome == SnapshotOutcome::Waiting
+                    && self.loaded
+                    && self
+                        .loaded_at
+                        .is_some_and(|t| now.duration_since(t) >= self.config.match_timeout)
+                {
+                    // Events keep coming and all are older than the snapshot: the stream
+                    // does not reach it.
+                    self.mismatch(true);
+                    self.unload(now);
+                }
                 if self.state == State::Live {
                     DiffOutcome::Applied
                 } else {
@@ -219,7 +257,21 @@ impl BookSync {
             return SnapshotOutcome::Invalid(e);
         }
         self.loaded = true;
+        self.loaded_at = Some(now);
         self.try_sync(now, sink)
+    }
+
+    /// Notes a loaded snapshot that does not match the stream (before it is unloaded).
+    fn mismatch(&mut self, ahead: bool) {
+        self.unmatched = self.unmatched.saturating_add(1);
+        let every = self.config.mismatch_after.max(1);
+        self.pending_unmatched = Some(Unmatched {
+            last_update_id: self.book.update_id(),
+            first_event: self.first_u.unwrap_or(0),
+            ahead,
+            in_a_row: self.unmatched,
+            persistent: self.unmatched.is_multiple_of(every),
+        });
     }
 
     /// Checks the loaded snapshot against the buffered events and goes live when they follow
@@ -232,6 +284,7 @@ impl BookSync {
         if id < first_u {
             // Older than the first buffered event: fetch again.
             self.counters.stale_snapshots += 1;
+            self.mismatch(false);
             self.unload(now);
             return SnapshotOutcome::Stale;
         }
@@ -245,12 +298,15 @@ impl BookSync {
         if front.first > id.saturating_add(1) {
             // The buffered events skip updates after the snapshot.
             self.counters.gaps += 1;
-            self.first_u = Some(front.first);
+            let first = front.first;
+            self.mismatch(false);
+            self.first_u = Some(first);
             self.unload(now);
             return SnapshotOutcome::Stale;
         }
         // The first event has U <= lastUpdateId + 1 <= u: the book is live.
         self.loaded = false;
+        self.unmatched = 0;
         self.state = State::Live;
         self.live_since = Some(now);
         self.counters.syncs += 1;
@@ -388,6 +444,9 @@ fn apply_checked(
     let id = book.update_id();
     if first > last {
         return Err(Resync::BadRange { first, last });
+    }
+    if last - first > MAX_EVENT_SPAN {
+        return Err(Resync::TooWide { first, last });
     }
     if last < id {
         counters.ignored += 1;
@@ -530,6 +589,136 @@ mod tests {
         assert_eq!((c.stale_snapshots, c.snapshots, c.requests), (2, 3, 3));
     }
 
+    /// A failed request (the REST client has given up) is asked again after the delay, the
+    /// first time too, and the delay grows.
+    #[test]
+    fn a_failed_request_waits_before_the_next() {
+        let (mut s, _r, now) = sync();
+        assert!(s.wants_snapshot(now));
+        s.snapshot_requested();
+        let first = s.snapshot_failed(now);
+        assert!(first >= Duration::from_millis(100), "{first:?}");
+        assert!(!s.wants_snapshot(now));
+        assert_eq!(s.next_request(), Some(now + first));
+        let t = now + first;
+        assert!(s.wants_snapshot(t));
+        s.snapshot_requested();
+        let second = s.snapshot_failed(t);
+        assert!(second >= Duration::from_millis(100), "{second:?}");
+        assert_eq!(s.counters().requests, 2);
+    }
+
+    /// An event that claims to cover 2^64 update ids (`u = u64::MAX`) would move the book so
+    /// far ahead that every real event after it is ignored: it discards the book instead, and
+    /// the next events sync again.
+    #[test]
+    fn an_absurd_update_id_does_not_freeze_the_book() {
+        let (mut s, mut r, now) = sync();
+        snapshot(&mut s, now, 100, &mut r);
+        s.on_diff(now, &diff(100, 101, "[]", "[]"), &mut r);
+        assert!(s.is_live());
+        let out = s.on_diff(now, &diff(102, u64::MAX, r#"[["10","0"]]"#, "[]"), &mut r);
+        assert_eq!(out, DiffOutcome::Resync);
+        assert_eq!(
+            r.resyncs,
+            [(
+                101,
+                Resync::TooWide {
+                    first: 102,
+                    last: u64::MAX
+                }
+            )]
+        );
+        assert_eq!(
+            r.resyncs[0].1.to_string(),
+            "event 102..18446744073709551615 covers more than 16777216 update ids"
+        );
+        // Within the bound: applied.
+        let later = now + Duration::from_secs(1);
+        s.on_diff(later, &diff(102, 103, "[]", "[]"), &mut r);
+        assert_eq!(
+            snapshot(&mut s, later, 102, &mut r),
+            SnapshotOutcome::Synced
+        );
+        let wide = 104 + MAX_EVENT_SPAN;
+        assert_eq!(
+            s.on_diff(later, &diff(104, wide, "[]", "[]"), &mut r),
+            DiffOutcome::Applied
+        );
+        assert_eq!(s.book().update_id(), wide);
+    }
+
+    /// A snapshot always behind the stream (another exchange's): every 5th in a row is
+    /// reported as persistent, the requests keep coming with the growing delay, and a match
+    /// starts the count over.
+    #[test]
+    fn snapshots_that_never_match_are_reported() {
+        let (mut s, mut r, now) = sync();
+        s.on_diff(now, &diff(5001, 5002, "[]", "[]"), &mut r);
+        let mut t = now;
+        let mut seen = Vec::new();
+        for _ in 0..10 {
+            t = s.next_request().unwrap_or(t);
+            assert_eq!(snapshot(&mut s, t, 100, &mut r), SnapshotOutcome::Stale);
+            let u = s.take_unmatched().unwrap();
+            assert_eq!(
+                (u.last_update_id, u.first_event, u.ahead),
+                (100, 5001, false)
+            );
+            seen.push((u.in_a_row, u.persistent));
+            assert_eq!(s.take_unmatched(), None, "reported once");
+        }
+        assert_eq!(
+            seen,
+            (1..=10u32)
+                .map(|n| (n, n.is_multiple_of(5)))
+                .collect::<Vec<_>>()
+        );
+        assert!(s.next_request().unwrap() > t, "backoff applies");
+        t = s.next_request().unwrap();
+        assert_eq!(snapshot(&mut s, t, 5001, &mut r), SnapshotOutcome::Synced);
+        assert_eq!(s.take_unmatched(), None);
+        assert_eq!(s.counters().stale_snapshots, 10);
+    }
+
+    /// A snapshot ahead of every event (the stream never reaches it) is dropped after
+    /// `match_timeout` of events that are all older, and another is fetched.
+    #[test]
+    fn a_snapshot_the_stream_never_reaches_is_dropped() {
+        let (mut s, mut r, now) = sync();
+        s.snapshot_requested();
+        s.on_diff(now, &diff(101, 102, "[]", "[]"), &mut r);
+        assert_eq!(
+            s.on_snapshot(now, 1_000_000, lv(SNAP_BIDS), lv(SNAP_ASKS), &mut r),
+            SnapshotOutcome::Waiting
+        );
+        let mut id = 103;
+        for secs in 1..10 {
+            let t = now + Duration::from_secs(secs);
+            assert_eq!(
+                s.on_diff(t, &diff(id, id, "[]", "[]"), &mut r),
+                DiffOutcome::Buffered
+            );
+            id += 1;
+            assert!(!s.wants_snapshot(t) && s.take_unmatched().is_none());
+        }
+        let t = now + Duration::from_secs(10);
+        s.on_diff(t, &diff(id, id, "[]", "[]"), &mut r);
+        let u = s.take_unmatched().unwrap();
+        assert_eq!(
+            (
+                u.last_update_id,
+                u.first_event,
+                u.ahead,
+                u.in_a_row,
+                u.persistent
+            ),
+            (1_000_000, 101, true, 1, false)
+        );
+        assert!(s.wants_snapshot(t), "another snapshot at once");
+        assert_eq!(s.book().bids().len(), 0);
+    }
+
     #[test]
     fn buffered_events_that_skip_updates_are_not_applied() {
         let (mut s, mut r, now) = sync();
@@ -620,7 +809,14 @@ mod tests {
         s.on_diff(far, &diff(u64::MAX - 1, u64::MAX, "[]", "[]"), &mut r);
         assert!(s.is_live());
         let out = s.on_diff(far, &diff(0, u64::MAX, "[]", "[]"), &mut r);
-        assert_eq!(out, DiffOutcome::Applied);
+        assert_eq!(out, DiffOutcome::Resync);
+        assert_eq!(
+            r.resyncs[2].1,
+            Resync::TooWide {
+                first: 0,
+                last: u64::MAX
+            }
+        );
         // A snapshot that cannot be kept is fetched again.
         s.restart(&mut r);
         s.on_diff(far, &diff(1, 1, "[]", "[]"), &mut r);

@@ -347,7 +347,9 @@ fn book_options() {
         (&["--book", "--snapshot-limit", "0"], "invalid value '0' for '--snapshot-limit <L>': must be at least 1 (see --help)"),
         (&["--book", "--snapshot-limit", "5001"], "invalid value '5001' for '--snapshot-limit <L>': Binance serves 1 to 5000 levels (see --help)"),
         (&["--book", "--book-levels", "x"], "invalid value 'x' for '--book-levels <N>': expected a positive integer (see --help)"),
+        (&["--book", "--snapshot-limit", "5"], "--book-levels 10 (the default) is more than --snapshot-limit 5: the book would not know that many levels (see --help)"),
         (&["--book", "--book-levels", "20", "--snapshot-limit", "10"], "--book-levels 20 is more than --snapshot-limit 10: the book would not know that many levels (see --help)"),
+        (&["--book", "--endpoint", "wss://testnet.binance.vision"], "--book with --endpoint testnet.binance.vision needs --rest-endpoint: the snapshots must come from the same exchange as the stream (the default, https://api.binance.com, goes with stream.binance.com only) (see --help)"),
         (&["--book", "--rest-endpoint", "http://api.binance.com"], "invalid value 'http://api.binance.com' for '--rest-endpoint <URL>': only https:// REST endpoints are supported (see --help)"),
     ];
     for (args, msg) in cases {

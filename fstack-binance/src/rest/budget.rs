@@ -67,6 +67,13 @@ impl WeightBudget {
         now
     }
 
+    /// Spends `weight` at `now`, whether or not the budget allows it (a request that was
+    /// sent counts).
+    pub fn spend(&mut self, now: Instant, weight: u32) {
+        self.expire(now);
+        self.spent.push_back((now, weight));
+    }
+
     /// Spends `weight` at `now` if the budget allows it.
     pub fn try_spend(&mut self, now: Instant, weight: u32) -> bool {
         if self.available_at(now, weight) > now {

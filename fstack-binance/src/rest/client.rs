@@ -34,7 +34,8 @@ pub struct RestCounters {
     pub failed: u64,
     /// Connections opened.
     pub connections: u64,
-    /// Request weight spent (as the requests declared it).
+    /// Request weight spent (as the requests declared it): requests sent whole to the
+    /// server; one that never reached it (no connection) costs nothing.
     pub weight: u64,
     /// The last `X-MBX-USED-WEIGHT-1M` the server sent: the weight it counted for this IP in
     /// the current minute, other programs' requests included.
@@ -50,6 +51,8 @@ struct Request {
     not_before: Option<Instant>,
     /// Already sent once more because a kept-alive connection had closed under it.
     resent: bool,
+    /// Its wait for the weight budget was reported.
+    budget_reported: bool,
 }
 
 /// The request being answered.
@@ -97,6 +100,11 @@ pub struct RestClient {
     next_id: u64,
     counters: RestCounters,
     closing: bool,
+    /// Connection attempts in a row that failed (DNS, TCP, TLS, or no connection within the
+    /// request timeout); a connection made resets it.
+    failed_connects: u32,
+    /// Why the last of them failed.
+    last_connect_error: Option<String>,
 }
 
 impl fmt::Debug for RestClient {
@@ -158,12 +166,21 @@ impl RestClient {
             next_id: 0,
             counters: RestCounters::default(),
             closing: false,
+            failed_connects: 0,
+            last_connect_error: None,
         })
     }
 
     /// Counts so far.
     pub fn counters(&self) -> RestCounters {
         self.counters
+    }
+
+    /// Connection attempts in a row that failed (name resolution, TCP, TLS, or no
+    /// connection within the request timeout), and why the last one failed; 0 once a
+    /// connection is made.
+    pub fn failed_connects(&self) -> (u32, Option<&str>) {
+        (self.failed_connects, self.last_connect_error.as_deref())
     }
 
     /// The configuration.
@@ -181,6 +198,7 @@ impl RestClient {
             weight,
             attempts: 0,
             not_before: None,
+            budget_reported: false,
             resent: false,
         });
         self.next_id
@@ -266,28 +284,58 @@ impl RestClient {
             .as_ref()
             .is_some_and(|a| now.duration_since(a.started) > timeout)
         {
+            let dialing = self
+                .conn
+                .as_ref()
+                .is_some_and(|c| matches!(c.phase, Phase::Dialing(_)));
             self.conn = None;
-            self.fail(now, RestError::Timeout(timeout), on)?;
+            let error = RestError::Timeout(timeout);
+            if dialing {
+                self.connect_failed(&error);
+            }
+            self.fail(now, error, on)?;
         }
-        self.start_next(now);
+        self.start_next(now, on);
         self.advance(now, poll, on)
     }
 
-    fn start_next(&mut self, now: Instant) {
+    /// Takes the first queued request that may be sent at `now` (its weight is spent once it
+    /// has been sent whole). A request
+    /// waiting for its retry delay (`not_before`) steps aside for the ones behind it, so one
+    /// symbol's failing requests do not hold up the others; the weight budget is waited for
+    /// in queue order, and a request that waits for it is reported once.
+    fn next_ready(&mut self, now: Instant, on: &mut dyn FnMut(RestEvent<'_>)) -> Option<Request> {
+        let i = self
+            .queue
+            .iter()
+            .position(|r| r.not_before.is_none_or(|t| now >= t))?;
+        let weight = self.queue[i].weight;
+        let at = self.budget.available_at(now, weight);
+        if at > now {
+            let used = self.budget.used(now);
+            let req = &mut self.queue[i];
+            if !req.budget_reported {
+                req.budget_reported = true;
+                on(RestEvent::WaitingForBudget {
+                    id: req.id,
+                    wait: at - now,
+                    used,
+                    weight,
+                });
+            }
+            return None;
+        }
+        self.queue.remove(i)
+    }
+
+    fn start_next(&mut self, now: Instant, on: &mut dyn FnMut(RestEvent<'_>)) {
         if self.active.is_some() || self.closing || self.paused_until.is_some_and(|t| now < t) {
             return;
         }
-        let Some(front) = self.queue.front() else {
-            return;
-        };
-        if front.not_before.is_some_and(|t| now < t) || !self.budget.try_spend(now, front.weight) {
-            return;
-        }
-        let Some(req) = self.queue.pop_front() else {
+        let Some(req) = self.next_ready(now, on) else {
             return;
         };
         self.counters.requests += 1;
-        self.counters.weight += u64::from(req.weight);
         let bytes = format!(
             "GET {} HTTP/1.1\r\nHost: {}\r\nUser-Agent: fstack-binance/{}\r\n\
              Accept: application/json\r\n\r\n",
@@ -352,6 +400,8 @@ impl RestClient {
                     match dial.advance(ready, poll, conn.token) {
                         Ok(Some(tls)) => {
                             self.counters.connections += 1;
+                            self.failed_connects = 0;
+                            self.last_connect_error = None;
                             conn.phase = if self.active.is_some() {
                                 Phase::Sending(tls, 0)
                             } else {
@@ -364,7 +414,11 @@ impl RestClient {
                             conn.phase = Phase::Dialing(dial);
                             break;
                         }
-                        Err(e) => return self.fail(now, RestError::Dial(e), on),
+                        Err(e) => {
+                            let error = RestError::Dial(e);
+                            self.connect_failed(&error);
+                            return self.fail(now, error, on);
+                        }
                     }
                 }
                 Phase::Sending(mut tls, off) => {
@@ -383,6 +437,10 @@ impl RestClient {
                     };
                     match step {
                         Ok(usize::MAX) => {
+                            // Sent whole: the server counts its weight.
+                            let weight = active.req.weight;
+                            self.budget.spend(now, weight);
+                            self.counters.weight += u64::from(weight);
                             conn.phase = Phase::Receiving(tls);
                             conn.readable = true;
                         }
@@ -428,7 +486,7 @@ impl RestClient {
                                 conn.phase = Phase::Idle(tls);
                                 // The next request may be waiting: start it at once.
                                 self.conn = Some(conn);
-                                self.start_next(now);
+                                self.start_next(now, on);
                                 let Some(c) = self.conn.take() else {
                                     return Ok(());
                                 };
@@ -484,7 +542,10 @@ impl RestClient {
                 self.counters.rate_limited += 1;
                 self.counters.retries += 1;
                 let wait = head.retry_after.unwrap_or(self.config.backoff_max);
-                self.paused_until = Some(now + wait);
+                // Counted from when the answer was read: `now` was taken before this poll's
+                // wait and read, and a request sent and answered within one poll would be
+                // sent again up to that much before Retry-After had passed.
+                self.paused_until = Some(Instant::now().max(now) + wait);
                 let id = active.req.id;
                 self.queue.push_front(active.req);
                 on(RestEvent::Retrying {
@@ -539,6 +600,11 @@ impl RestClient {
         Ok(())
     }
 
+    fn connect_failed(&mut self, error: &RestError) {
+        self.failed_connects = self.failed_connects.saturating_add(1);
+        self.last_connect_error = Some(error.to_string());
+    }
+
     fn retry(
         &mut self,
         now: Instant,
@@ -565,5 +631,80 @@ impl RestClient {
             error: &error,
             retry_in: delay,
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rest::RestEndpoint;
+
+    fn client(weight_per_minute: u32) -> RestClient {
+        let mut config = RestConfig::new(RestEndpoint::parse("https://api.example.test").unwrap());
+        config.weight_per_minute = weight_per_minute;
+        let connector = TlsConnector::builder().build().unwrap();
+        RestClient::with_tokens(config, connector, 1..5).unwrap()
+    }
+
+    fn none(_: RestEvent<'_>) {
+        panic!("no event expected");
+    }
+
+    fn ids(c: &RestClient) -> Vec<u64> {
+        c.queue.iter().map(|r| r.id).collect()
+    }
+
+    /// A request waiting for its retry delay lets the others go first.
+    #[test]
+    fn a_request_waiting_to_retry_steps_aside() {
+        let mut c = client(3000);
+        let now = Instant::now();
+        let a = c.get("/a".into(), 5);
+        let b = c.get("/b".into(), 5);
+        let cc = c.get("/c".into(), 5);
+        c.queue[0].not_before = Some(now + Duration::from_secs(5));
+        assert_eq!(c.next_ready(now, &mut none).map(|r| r.id), Some(b));
+        assert_eq!(ids(&c), [a, cc]);
+        assert_eq!(c.next_ready(now, &mut none).map(|r| r.id), Some(cc));
+        assert!(
+            c.next_ready(now, &mut none).is_none(),
+            "a waits for its delay"
+        );
+        assert_eq!(
+            c.next_ready(now + Duration::from_secs(5), &mut none)
+                .map(|r| r.id),
+            Some(a)
+        );
+        assert!(c.queue.is_empty());
+    }
+
+    /// The weight budget is waited for in queue order: a ready request that does not fit
+    /// keeps the ones behind it waiting too.
+    #[test]
+    fn the_budget_is_waited_for_in_order() {
+        let mut c = client(10);
+        let now = Instant::now();
+        let a = c.get("/a".into(), 8);
+        let b = c.get("/b".into(), 5);
+        let d = c.get("/d".into(), 1);
+        assert_eq!(c.next_ready(now, &mut none).map(|r| r.id), Some(a));
+        // Taking a request spends nothing: only a request sent whole does.
+        assert_eq!(c.budget.used(now), 0);
+        c.budget.spend(now, 8);
+        // b waits for the budget: reported once, with the wait and the weights.
+        let mut seen = Vec::new();
+        let mut record = |e: RestEvent<'_>| seen.push(format!("{e:?}"));
+        let soon = now + Duration::from_secs(20);
+        assert!(c.next_ready(now, &mut record).is_none());
+        assert!(c.next_ready(soon, &mut record).is_none());
+        assert_eq!(
+            seen,
+            [format!(
+                "WaitingForBudget {{ id: {b}, wait: 60s, used: 8, weight: 5 }}"
+            )]
+        );
+        assert_eq!(ids(&c), [b, d]);
+        let later = now + super::super::budget::WINDOW;
+        assert_eq!(c.next_ready(later, &mut none).map(|r| r.id), Some(b));
     }
 }

@@ -13,11 +13,13 @@
 //!   same request again; these waits do not count as failed attempts.
 //! * HTTP 5xx, a broken connection, a malformed answer, or no answer within the request
 //!   timeout: the request is tried again after an exponential backoff with jitter, up to
-//!   [`RestConfig::max_attempts`] attempts, then reported [`RestEvent::Failed`].
+//!   [`RestConfig::max_attempts`] attempts, then reported [`RestEvent::Failed`]. While a
+//!   request waits for its delay, the requests queued behind it go first.
 //! * Any other answer (2xx, other 4xx such as 400 for an unknown symbol) is the request's
 //!   result, [`RestEvent::Response`].
 //! * Request weight: each request says its weight, and requests wait while the weight spent
-//!   in the last minute would exceed [`RestConfig::weight_per_minute`] ([`budget`]).
+//!   in the last minute would exceed [`RestConfig::weight_per_minute`] ([`budget`]); a
+//!   request that waits is reported once ([`RestEvent::WaitingForBudget`]).
 //! * A certificate that fails verification ends the client ([`RestError::is_fatal`]).
 
 use std::net::IpAddr;
@@ -214,6 +216,18 @@ pub enum RestEvent<'a> {
         error: &'a RestError,
         /// When it is tried again.
         retry_in: Duration,
+    },
+    /// The request is next to go but waits for the request weight budget
+    /// ([`RestConfig::weight_per_minute`]); reported once per request.
+    WaitingForBudget {
+        /// The request.
+        id: u64,
+        /// How long it waits at most (until enough weight has left the last minute).
+        wait: Duration,
+        /// Weight spent in the last minute.
+        used: u32,
+        /// The request's own weight.
+        weight: u32,
     },
     /// The request failed [`RestConfig::max_attempts`] times and is dropped.
     Failed {

@@ -6,6 +6,9 @@ use std::time::{Duration, SystemTime};
 
 /// Largest response head accepted.
 const MAX_HEAD: usize = 64 << 10;
+/// Longest chunk-size line accepted, extensions and CRLF included (RFC 9112 §7.1 sets no
+/// limit; a size in hex needs at most 16 digits).
+pub const MAX_CHUNK_LINE: usize = 4 << 10;
 /// Headers accepted in a response head.
 const MAX_HEADERS: usize = 100;
 
@@ -60,6 +63,9 @@ pub struct ResponseReader {
     state: Body,
     max_body: usize,
     received: bool,
+    /// Bytes of the current chunk-size or trailer line already searched for its CRLF: a
+    /// line arriving in pieces is scanned once, not again with every piece.
+    scanned: usize,
 }
 
 impl ResponseReader {
@@ -72,6 +78,7 @@ impl ResponseReader {
             state: Body::Head,
             max_body,
             received: false,
+            scanned: 0,
         }
     }
 
@@ -82,6 +89,7 @@ impl ResponseReader {
         self.head = None;
         self.state = Body::Head;
         self.received = false;
+        self.scanned = 0;
     }
 
     /// True once any byte of the response arrived.
@@ -172,18 +180,28 @@ impl ResponseReader {
                     *pos += take;
                     return Ok(());
                 }
-                Body::ChunkSize => match httparse::parse_chunk_size(rest) {
-                    Ok(httparse::Status::Complete((n, size))) => {
-                        *pos += n;
-                        self.state = match usize::try_from(size) {
-                            Ok(0) => Body::Trailers,
-                            Ok(size) => Body::ChunkData(size),
-                            Err(_) => return Err(HttpError::TooLarge(self.max_body)),
-                        };
+                Body::ChunkSize => {
+                    let Some(end) = line_end(rest, &mut self.scanned) else {
+                        if rest.len() > MAX_CHUNK_LINE {
+                            return Err(chunk_line_too_long());
+                        }
+                        return Ok(());
+                    };
+                    if end + 2 > MAX_CHUNK_LINE {
+                        return Err(chunk_line_too_long());
                     }
-                    Ok(httparse::Status::Partial) => return Ok(()),
-                    Err(_) => return Err(HttpError::Malformed("bad chunk size".into())),
-                },
+                    match httparse::parse_chunk_size(&rest[..end + 2]) {
+                        Ok(httparse::Status::Complete((n, size))) => {
+                            *pos += n;
+                            self.state = match usize::try_from(size) {
+                                Ok(0) => Body::Trailers,
+                                Ok(size) => Body::ChunkData(size),
+                                Err(_) => return Err(HttpError::TooLarge(self.max_body)),
+                            };
+                        }
+                        _ => return Err(HttpError::Malformed("bad chunk size".into())),
+                    }
+                }
                 Body::ChunkData(n) => {
                     let take = n.min(rest.len());
                     if take == 0 {
@@ -208,7 +226,7 @@ impl ResponseReader {
                     self.state = Body::ChunkSize;
                 }
                 Body::Trailers => {
-                    let Some(end) = rest.windows(2).position(|w| w == b"\r\n") else {
+                    let Some(end) = line_end(rest, &mut self.scanned) else {
                         if rest.len() > MAX_HEAD {
                             return Err(HttpError::TooLarge(MAX_HEAD));
                         }
@@ -231,6 +249,29 @@ impl ResponseReader {
         self.body.extend_from_slice(&self.pending[at..at + n]);
         Ok(())
     }
+}
+
+/// Where the line at the start of `rest` ends (its CRLF). `scanned` bytes were searched
+/// before and are not searched again; it is updated for the next call (0 once found).
+fn line_end(rest: &[u8], scanned: &mut usize) -> Option<usize> {
+    // A CR at the end of the bytes searched may pair with an LF arriving now.
+    let from = scanned.saturating_sub(1).min(rest.len());
+    match rest[from..].windows(2).position(|w| w == b"\r\n") {
+        Some(i) => {
+            *scanned = 0;
+            Some(from + i)
+        }
+        None => {
+            *scanned = rest.len();
+            None
+        }
+    }
+}
+
+fn chunk_line_too_long() -> HttpError {
+    HttpError::Malformed(format!(
+        "chunk size line longer than {MAX_CHUNK_LINE} bytes"
+    ))
 }
 
 /// The head's status and headers, and how the body is delimited (RFC 9112 §6.3); `None` for
@@ -350,6 +391,51 @@ mod tests {
         assert_eq!(r.body(), b"until the end");
         r.reset();
         assert!(r.head().is_none() && !r.received_any());
+    }
+
+    /// A chunk-size line without an end (extensions that never stop) is refused at 4 KiB
+    /// instead of being buffered and parsed again with every piece; lines split anywhere,
+    /// CRLF included, still parse.
+    #[test]
+    fn chunk_size_lines_are_bounded() {
+        let head = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n";
+        let mut r = ResponseReader::new(1 << 20);
+        r.feed(head).unwrap();
+        r.feed(b"5;ext=").unwrap();
+        let mut fed = 6;
+        let mut err = None;
+        while err.is_none() && fed < 4 * MAX_CHUNK_LINE {
+            match r.feed(b"x") {
+                Ok(false) => fed += 1,
+                Ok(true) => panic!("complete"),
+                Err(e) => err = Some(e),
+            }
+        }
+        assert_eq!(
+            err,
+            Some(HttpError::Malformed(
+                "chunk size line longer than 4096 bytes".into()
+            ))
+        );
+        assert_eq!(fed, MAX_CHUNK_LINE);
+        assert!(r.scanned <= MAX_CHUNK_LINE + 1);
+        // Ended, but too long.
+        let mut r = ResponseReader::new(1 << 20);
+        r.feed(head).unwrap();
+        let mut long = b"5;".to_vec();
+        long.resize(MAX_CHUNK_LINE - 1, b'x');
+        long.extend_from_slice(b"\r\nhello\r\n0\r\n\r\n");
+        assert_eq!(r.feed(&long), Err(chunk_line_too_long()));
+        // Just within the limit, byte by byte (the CRLF split too): the body.
+        let mut ok = head.to_vec();
+        let mut line = b"5;".to_vec();
+        line.resize(MAX_CHUNK_LINE - 2, b'x');
+        ok.extend_from_slice(&line);
+        ok.extend_from_slice(b"\r\nhello\r\n0\r\nT: 1\r\n\r\n");
+        let chunks: Vec<&[u8]> = ok.chunks(1).collect();
+        let r = read_all(&chunks).unwrap();
+        assert!(r.is_complete() && !r.has_excess());
+        assert_eq!(r.body(), b"hello");
     }
 
     #[test]

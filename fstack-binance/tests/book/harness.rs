@@ -96,14 +96,16 @@ impl BookHandler for Seen {
             }
             BookNotice::Synced { symbol, update_id } => format!("synced {symbol} at {update_id}"),
             BookNotice::StaleSnapshot {
-                symbol,
-                last_update_id,
-            } => format!("stale {symbol} {last_update_id}"),
+                symbol, unmatched, ..
+            } => format!("stale {symbol} {}", unmatched.last_update_id),
             BookNotice::SnapshotRetry {
                 symbol,
                 error,
                 retry_in,
             } => format!("retry {symbol} in {retry_in:?}: {error}"),
+            BookNotice::WaitingForBudget { symbol, wait, .. } => {
+                format!("budget {symbol} {wait:?}")
+            }
             BookNotice::SnapshotFailed {
                 symbol,
                 error,
