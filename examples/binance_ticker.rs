@@ -133,6 +133,83 @@ fn run(config: &Config) -> Result<(), String> {
     outcome
 }
 
+/// What the run loop drives: the market-event feed or the book feed.
+trait Driver<W: Write> {
+    fn close(&mut self, now: Instant);
+    fn is_closed(&self) -> bool;
+    fn poll_into(&mut self, now: Instant, printer: &mut Printer<W>) -> Result<(), String>;
+}
+
+impl<W: Write> Driver<W> for Feed {
+    fn close(&mut self, now: Instant) {
+        Feed::close(self, now)
+    }
+    fn is_closed(&self) -> bool {
+        Feed::is_closed(self)
+    }
+    fn poll_into(&mut self, now: Instant, printer: &mut Printer<W>) -> Result<(), String> {
+        self.poll(now, printer).map_err(|e| e.to_string())
+    }
+}
+
+impl<W: Write> Driver<W> for BookFeed {
+    fn close(&mut self, now: Instant) {
+        BookFeed::close(self, now)
+    }
+    fn is_closed(&self) -> bool {
+        BookFeed::is_closed(self)
+    }
+    fn poll_into(&mut self, now: Instant, printer: &mut Printer<W>) -> Result<(), String> {
+        self.poll(now, printer).map_err(|e| e.to_string())
+    }
+}
+
+/// Runs the driver `open` makes (inside the loop: F-Stack sockets need it) until the printer
+/// has enough, `--duration` passes or Ctrl-C, then closes it cleanly; how the loop ended, and
+/// the driver for its counters.
+fn drive<W: Write, D: Driver<W>, E: std::fmt::Display>(
+    stack: Stack,
+    config: &Config,
+    shutdown: &ShutdownSignal,
+    printer: &mut Printer<W>,
+    open: impl Fn() -> Result<D, E>,
+) -> (Result<(), String>, Option<D>) {
+    // The loop reads the clock once per iteration (`now`); --duration compares it with this.
+    let deadline = config.duration.map(|d| Instant::now() + d);
+    let mut driver: Option<D> = None;
+    let mut closing = false;
+    let result = stack.run(|| {
+        let now = Instant::now();
+        let driver = match driver.as_mut() {
+            Some(d) => d,
+            None => match open() {
+                Ok(d) => driver.insert(d),
+                Err(e) => return ControlFlow::Break(Err(e.to_string())),
+            },
+        };
+        let done =
+            printer.has_enough() || deadline.is_some_and(|t| now >= t) || shutdown.requested();
+        if done && !closing {
+            closing = true;
+            driver.close(now);
+        }
+        let polled = driver.poll_into(now, printer);
+        printer.flush();
+        if let Err(e) = polled {
+            return ControlFlow::Break(Err(e));
+        }
+        if closing && driver.is_closed() {
+            return ControlFlow::Break(Ok(()));
+        }
+        ControlFlow::Continue(())
+    });
+    let outcome = match result {
+        Some(Err(e)) => Err(e),
+        _ => Ok(()),
+    };
+    (outcome, driver)
+}
+
 /// One run's settings and the F-Stack it runs on.
 struct Run<'a> {
     config: &'a Config,
@@ -160,39 +237,9 @@ impl Run<'_> {
             feed_config.streams.len(),
             config.endpoint.url("")
         );
-        // The loop reads the clock once per iteration (`now`); --duration compares it with this.
-        let deadline = config.duration.map(|d| Instant::now() + d);
-        let mut feed: Option<Feed> = None;
-        let mut closing = false;
-        let result = stack.run(|| {
-            let now = Instant::now();
-            let feed = match feed.as_mut() {
-                Some(f) => f,
-                None => match Feed::new(feed_config.clone(), connector.clone()) {
-                    Ok(f) => feed.insert(f),
-                    Err(e) => return ControlFlow::Break(Err(e.to_string())),
-                },
-            };
-            let done =
-                printer.has_enough() || deadline.is_some_and(|t| now >= t) || shutdown.requested();
-            if done && !closing {
-                closing = true;
-                feed.close(now);
-            }
-            let polled = feed.poll(now, printer);
-            printer.flush();
-            if let Err(e) = polled {
-                return ControlFlow::Break(Err(e.to_string()));
-            }
-            if closing && feed.is_closed() {
-                return ControlFlow::Break(Ok(()));
-            }
-            ControlFlow::Continue(())
+        let (outcome, feed) = drive(stack, config, shutdown, printer, || {
+            Feed::new(feed_config.clone(), connector.clone())
         });
-        let outcome = match result {
-            Some(Err(e)) => Err(e),
-            _ => Ok(()),
-        };
         (outcome, feed.as_ref().map(Feed::counters))
     }
 
@@ -218,38 +265,9 @@ impl Run<'_> {
             options.snapshot_limit,
             cli::snapshot_weight(options)
         );
-        let deadline = config.duration.map(|d| Instant::now() + d);
-        let mut books: Option<BookFeed> = None;
-        let mut closing = false;
-        let result = stack.run(|| {
-            let now = Instant::now();
-            let books = match books.as_mut() {
-                Some(b) => b,
-                None => match BookFeed::new(book_config.clone(), connector.clone()) {
-                    Ok(b) => books.insert(b),
-                    Err(e) => return ControlFlow::Break(Err(e.to_string())),
-                },
-            };
-            let done =
-                printer.has_enough() || deadline.is_some_and(|t| now >= t) || shutdown.requested();
-            if done && !closing {
-                closing = true;
-                books.close(now);
-            }
-            let polled = books.poll(now, printer);
-            printer.flush();
-            if let Err(e) = polled {
-                return ControlFlow::Break(Err(e.to_string()));
-            }
-            if closing && books.is_closed() {
-                return ControlFlow::Break(Ok(()));
-            }
-            ControlFlow::Continue(())
+        let (outcome, books) = drive(stack, config, shutdown, printer, || {
+            BookFeed::new(book_config.clone(), connector.clone())
         });
-        let outcome = match result {
-            Some(Err(e)) => Err(e),
-            _ => Ok(()),
-        };
         if let Some(b) = &books {
             for (sync, failure) in b.books() {
                 eprintln!(
