@@ -30,6 +30,8 @@
 //!   and [`Ready`] test WouldBlock the same way on both), [`Timers`] (deadlines checked with
 //!   the `now` the caller passes) and [`BufferedWriter`] (keeps what the socket refused,
 //!   bounded).
+//! - [`rt`] (cargo feature `async`): async/await inside the F-Stack loop: tasks, async TCP
+//!   and UDP, timers; with feature `tokio` the sockets implement tokio's io traits too.
 //! - [`Loopback`]: connects to loopback or the stack's own address behave the same on both
 //!   backends (refused at once with [`Error::Loopback`], or allowed).
 //!
@@ -112,6 +114,8 @@ mod ffi;
 pub mod kqueue;
 mod loopback;
 mod poll;
+#[cfg(feature = "async")]
+pub mod rt;
 mod socket;
 mod stack;
 mod timer;
