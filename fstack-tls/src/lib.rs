@@ -27,6 +27,9 @@
 //!   bytes).
 //! - With the `fstack` feature, [`dial`] resolves, connects and handshakes on F-Stack sockets
 //!   inside the F-Stack loop.
+//! - With the `async` feature, [`TlsConnector::connect_async`] / [`TlsAcceptor::accept_async`]
+//!   give an `AsyncTlsStream` on any `futures_io` stream (such as `fstack::rt::TcpStream`),
+//!   with tokio's io traits too under the `tokio` feature.
 //! - Verification is always on, with SNI, unless a `danger_...` option of
 //!   [`TlsConnectorBuilder`] says otherwise. A rejected certificate says which check failed
 //!   ([`VerifyReason`]).
@@ -63,6 +66,8 @@
 //! ```
 #![warn(missing_docs)]
 
+#[cfg(feature = "async")]
+mod async_io;
 mod certs;
 mod client;
 #[cfg(feature = "fstack")]
@@ -81,6 +86,8 @@ compile_error!(
     "fstack-tls needs at least one TLS engine: enable the `rustls` or `mbedtls` feature"
 );
 
+#[cfg(feature = "async")]
+pub use async_io::{AsyncTlsStream, Bridge};
 pub use certs::SYSTEM_CA_BUNDLES;
 pub use client::{TlsConnector, TlsConnectorBuilder};
 pub use engine::{cipher_suite_name, Engine, Protocol, UnknownEngine};
