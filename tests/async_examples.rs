@@ -1,0 +1,207 @@
+//! The async examples as processes on the kernel backend: `async_http_server` answers curl
+//! with `http_server`'s page and 200 concurrent keep-alive clients (5 requests each), then
+//! stops cleanly on SIGINT; `async_wss_client` prints exactly the messages `mock_exchange`
+//! sent, in order, answers its pings, closes cleanly, and fails with one line naming the
+//! failed check when the certificate does not match.
+
+#[path = "../fstack/tests/common/mod.rs"]
+mod common;
+mod support;
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use fstack_examples::http::PAGE;
+use fstack_mock_exchange::{event_json, parse_stream, MockConfig, MockExchange};
+use support::process::Running;
+
+const CLIENTS: usize = 200;
+const REQUESTS: usize = 5;
+
+fn config() -> String {
+    common::config_path().to_str().unwrap().to_string()
+}
+
+/// Reads one response: the status line, lowercased header lines, the body (Content-Length).
+fn response(r: &mut impl BufRead) -> Result<(String, Vec<String>, Vec<u8>), String> {
+    let mut status = String::new();
+    r.read_line(&mut status).map_err(|e| format!("status: {e}"))?;
+    let mut headers = Vec::new();
+    let mut length = 0usize;
+    loop {
+        let mut line = String::new();
+        r.read_line(&mut line).map_err(|e| format!("header: {e}"))?;
+        let line = line.trim_end().to_ascii_lowercase();
+        if line.is_empty() {
+            break;
+        }
+        if let Some(v) = line.strip_prefix("content-length: ") {
+            length = v.parse().map_err(|_| format!("bad length {v}"))?;
+        }
+        headers.push(line);
+    }
+    let mut body = vec![0u8; length];
+    r.read_exact(&mut body).map_err(|e| format!("body: {e}"))?;
+    Ok((status.trim_end().to_string(), headers, body))
+}
+
+fn keep_alive_client(addr: SocketAddr) -> Result<(), String> {
+    let s = TcpStream::connect(addr).map_err(|e| format!("connect: {e}"))?;
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let mut w = s.try_clone().unwrap();
+    let mut r = BufReader::new(s);
+    for i in 0..REQUESTS {
+        w.write_all(b"GET / HTTP/1.1\r\nHost: test\r\n\r\n")
+            .map_err(|e| e.to_string())?;
+        let (status, headers, body) = response(&mut r)?;
+        if status != "HTTP/1.1 200 OK" || body != PAGE.as_bytes() {
+            return Err(format!("request {i}: {status} {headers:?}"));
+        }
+        if !headers.contains(&"content-type: text/html; charset=utf-8".to_string()) {
+            return Err(format!("request {i}: headers {headers:?}"));
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn async_http_server_serves_curl_and_200_keep_alive_clients() {
+    if common::skip_unless_kernel_backend("async_http_server") {
+        return;
+    }
+    let mut server = Running::spawn(
+        "async_http_server",
+        &["--listen", "127.0.0.1:0", "--config", &config()],
+    );
+    let line = server.wait_for_stderr("listening on http://", Duration::from_secs(120));
+    let addr: SocketAddr = line
+        .split("http://")
+        .nth(1)
+        .and_then(|rest| rest.split('/').next())
+        .and_then(|a| a.parse().ok())
+        .unwrap_or_else(|| panic!("no address in {line:?}"));
+
+    // curl, when installed: the page byte for byte.
+    match Command::new("curl")
+        .args(["-sS", "--max-time", "20"])
+        .arg(format!("http://{addr}/"))
+        .output()
+    {
+        Ok(out) => {
+            assert!(out.status.success(), "curl: {}", String::from_utf8_lossy(&out.stderr));
+            assert_eq!(String::from_utf8(out.stdout).unwrap(), PAGE);
+        }
+        Err(e) => eprintln!("curl not run ({e}); the Rust clients below still are"),
+    }
+
+    let clients: Vec<_> = (0..CLIENTS)
+        .map(|_| std::thread::spawn(move || keep_alive_client(addr)))
+        .collect();
+    let errors: Vec<String> = clients
+        .into_iter()
+        .filter_map(|c| c.join().unwrap().err())
+        .collect();
+    assert!(errors.is_empty(), "{} clients failed: {errors:?}", errors.len());
+
+    server.signal(libc::SIGINT);
+    let (status, _, stderr) = server.finish(Duration::from_secs(30));
+    assert!(status.success(), "exit {status}: {stderr:?}");
+    let summary = stderr
+        .iter()
+        .find(|l| l.starts_with("async_http_server: stopped;"))
+        .unwrap_or_else(|| panic!("no summary: {stderr:?}"));
+    let curl = usize::from(Command::new("curl").arg("--version").output().is_ok());
+    assert!(
+        summary.contains(&format!(
+            "{} connections, {} requests",
+            CLIENTS + curl,
+            CLIENTS * REQUESTS + curl
+        )),
+        "{summary}"
+    );
+    assert!(!stderr.iter().any(|l| l.contains("panicked")), "{stderr:?}");
+}
+
+fn run_client(args: &[&str]) -> std::process::Output {
+    Command::new(support::example_bin("async_wss_client"))
+        .args(["--config", &config()])
+        .args(args)
+        .output()
+        .expect("run async_wss_client")
+}
+
+#[test]
+fn async_wss_client_prints_the_mock_messages_in_order() {
+    if common::skip_unless_kernel_backend("async_wss_client") {
+        return;
+    }
+    let mock = MockExchange::start(MockConfig {
+        rate: 50.0,
+        // Several pings during the run: each must be answered.
+        ping_interval: Duration::from_millis(40),
+        ..MockConfig::default()
+    })
+    .unwrap();
+    let dir = std::env::temp_dir().join(format!("async-wss-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let ca: PathBuf = dir.join("ca.pem");
+    std::fs::write(&ca, mock.ca_pem()).unwrap();
+    let port = mock.local_addr().port();
+    let resolve = format!("localhost:{port}:127.0.0.1");
+    let stream = "btcusdt@bookTicker";
+    let url = format!("wss://localhost:{port}/ws/{stream}");
+    let count = 20u64;
+    let out = run_client(&[
+        "--ca-file",
+        ca.to_str().unwrap(),
+        "--resolve",
+        &resolve,
+        "--count",
+        &count.to_string(),
+        &url,
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "exit {:?}: {stderr}", out.status);
+    // bookTicker events carry no time: every byte is a function of the sequence number,
+    // which starts at 1 for the mock's first connection to a stream.
+    let (symbol, kind) = parse_stream(stream).unwrap();
+    let want: String = (1..=count)
+        .map(|seq| {
+            let mut line = String::new();
+            event_json(&symbol, kind, seq, 0, &mut line);
+            line + "\n"
+        })
+        .collect();
+    assert_eq!(String::from_utf8(out.stdout).unwrap(), want);
+    let stats = mock.stats();
+    assert!(stats.pings.load(Ordering::Relaxed) >= 1, "no ping was sent");
+    assert_eq!(
+        stats.pongs.load(Ordering::Relaxed),
+        stats.pings.load(Ordering::Relaxed),
+        "every ping answered"
+    );
+    assert_eq!(stats.client_closes.load(Ordering::Relaxed), 1, "close frame");
+
+    // The certificate names localhost, not the IP literal: one line naming the check.
+    let out = run_client(&[
+        "--ca-file",
+        ca.to_str().unwrap(),
+        "--count",
+        "1",
+        &format!("wss://127.0.0.1:{port}/ws/{stream}"),
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(out.stdout.is_empty());
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "{stderr}");
+    assert!(
+        lines[0].starts_with("async_wss_client: TLS handshake with 127.0.0.1")
+            && lines[0].contains("hostname mismatch"),
+        "{stderr}"
+    );
+}
