@@ -91,8 +91,7 @@ fn run(cli: Cli) -> Result<(), String> {
 }
 
 async fn serve(listen: SocketAddr, stats: Rc<Stats>) -> Result<(), String> {
-    let listener =
-        TcpListener::bind(listen).map_err(|e| format!("listening on {listen}: {e}"))?;
+    let listener = TcpListener::bind(listen).map_err(|e| format!("listening on {listen}: {e}"))?;
     let bound = listener.local_addr().map_err(|e| e.to_string())?;
     eprintln!(
         "async_http_server: backend {}, listening on http://{bound}/ (Ctrl-C stops)",

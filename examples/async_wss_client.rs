@@ -106,7 +106,11 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<(), String> {
     let WssUrl { host, port, .. } = &cli.url;
-    let addr = match cli.resolve.as_ref().filter(|r| r.host == *host && r.port == *port) {
+    let addr = match cli
+        .resolve
+        .as_ref()
+        .filter(|r| r.host == *host && r.port == *port)
+    {
         Some(r) => SocketAddr::new(r.addr, *port),
         None => lookup(host, *port).map_err(|e| format!("resolving {host}: {e}"))?,
     };

@@ -29,7 +29,8 @@ fn config() -> String {
 /// Reads one response: the status line, lowercased header lines, the body (Content-Length).
 fn response(r: &mut impl BufRead) -> Result<(String, Vec<String>, Vec<u8>), String> {
     let mut status = String::new();
-    r.read_line(&mut status).map_err(|e| format!("status: {e}"))?;
+    r.read_line(&mut status)
+        .map_err(|e| format!("status: {e}"))?;
     let mut headers = Vec::new();
     let mut length = 0usize;
     loop {
@@ -92,7 +93,11 @@ fn async_http_server_serves_curl_and_200_keep_alive_clients() {
         .output()
     {
         Ok(out) => {
-            assert!(out.status.success(), "curl: {}", String::from_utf8_lossy(&out.stderr));
+            assert!(
+                out.status.success(),
+                "curl: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
             assert_eq!(String::from_utf8(out.stdout).unwrap(), PAGE);
         }
         Err(e) => eprintln!("curl not run ({e}); the Rust clients below still are"),
@@ -105,7 +110,11 @@ fn async_http_server_serves_curl_and_200_keep_alive_clients() {
         .into_iter()
         .filter_map(|c| c.join().unwrap().err())
         .collect();
-    assert!(errors.is_empty(), "{} clients failed: {errors:?}", errors.len());
+    assert!(
+        errors.is_empty(),
+        "{} clients failed: {errors:?}",
+        errors.len()
+    );
 
     server.signal(libc::SIGINT);
     let (status, _, stderr) = server.finish(Duration::from_secs(30));
@@ -184,7 +193,11 @@ fn async_wss_client_prints_the_mock_messages_in_order() {
         stats.pings.load(Ordering::Relaxed),
         "every ping answered"
     );
-    assert_eq!(stats.client_closes.load(Ordering::Relaxed), 1, "close frame");
+    assert_eq!(
+        stats.client_closes.load(Ordering::Relaxed),
+        1,
+        "close frame"
+    );
 
     // The certificate names localhost, not the IP literal: one line naming the check.
     let out = run_client(&[

@@ -113,7 +113,10 @@ type Started<S> = Result<TlsStream<Bridge<S>>, HandshakeError<Bridge<S>>>;
 
 /// Runs a handshake: `start` makes the first step (with the waker of the first poll), then
 /// every wake-up resumes it.
-async fn drive<S>(start: impl FnOnce(Bridge<S>) -> Started<S>, io: S) -> Result<AsyncTlsStream<S>, Error>
+async fn drive<S>(
+    start: impl FnOnce(Bridge<S>) -> Started<S>,
+    io: S,
+) -> Result<AsyncTlsStream<S>, Error>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
@@ -206,7 +209,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for AsyncTlsStream<S> {
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for AsyncTlsStream<S> {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         self.get_mut().write_with(cx, buf)
     }
 
@@ -234,7 +241,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> tokio::io::AsyncRead for AsyncTlsStream<
 
 #[cfg(feature = "tokio")]
 impl<S: AsyncRead + AsyncWrite + Unpin> tokio::io::AsyncWrite for AsyncTlsStream<S> {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         self.get_mut().write_with(cx, buf)
     }
 

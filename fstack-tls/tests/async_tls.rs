@@ -42,18 +42,28 @@ async fn transfer(
     let addr: SocketAddr = listener.local_addr().map_err(|e| e.to_string())?;
     let server = rt::spawn(async move {
         let (tcp, _) = listener.accept().await.map_err(|e| e.to_string())?;
-        let mut tls = acceptor.accept_async(tcp).await.map_err(|e| e.to_string())?;
+        let mut tls = acceptor
+            .accept_async(tcp)
+            .await
+            .map_err(|e| e.to_string())?;
         let mut buf = vec![0u8; 16 << 10];
         let mut echoed = 0usize;
         loop {
-            let n = tls.read(&mut buf).await.map_err(|e| format!("server read: {e}"))?;
+            let n = tls
+                .read(&mut buf)
+                .await
+                .map_err(|e| format!("server read: {e}"))?;
             if n == 0 {
                 break;
             }
-            tls.write_all(&buf[..n]).await.map_err(|e| format!("server write: {e}"))?;
+            tls.write_all(&buf[..n])
+                .await
+                .map_err(|e| format!("server write: {e}"))?;
             echoed += n;
         }
-        tls.close().await.map_err(|e| format!("server close: {e}"))?;
+        tls.close()
+            .await
+            .map_err(|e| format!("server close: {e}"))?;
         Ok::<usize, String>(echoed)
     });
     let tcp = TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
@@ -70,7 +80,9 @@ async fn transfer(
         while sent < total {
             let n = CHUNK.min(total - sent);
             pattern.fill(&mut chunk[..n]);
-            wr.write_all(&chunk[..n]).await.map_err(|e| format!("client write: {e}"))?;
+            wr.write_all(&chunk[..n])
+                .await
+                .map_err(|e| format!("client write: {e}"))?;
             sent += n;
         }
         wr.close().await.map_err(|e| format!("client close: {e}"))
@@ -79,7 +91,10 @@ async fn transfer(
         let mut checker = Checker::new(42);
         let mut buf = vec![0u8; 16 << 10];
         loop {
-            let n = rd.read(&mut buf).await.map_err(|e| format!("client read: {e}"))?;
+            let n = rd
+                .read(&mut buf)
+                .await
+                .map_err(|e| format!("client read: {e}"))?;
             if n == 0 {
                 return Ok::<usize, String>(checker.received);
             }
@@ -89,14 +104,18 @@ async fn transfer(
     let (sent, received) = futures_util::future::join(send, recv).await;
     sent?;
     assert_eq!(received?, total, "{combo}: bytes back");
-    assert_eq!(server.await.map_err(|e| e.to_string())??, total, "{combo}: bytes echoed");
+    assert_eq!(
+        server.await.map_err(|e| e.to_string())??,
+        total,
+        "{combo}: bytes echoed"
+    );
     Ok(())
 }
 
 #[test]
 fn async_tls_transfers_and_verification() {
-    let stack = Stack::init(StackOptions::new(config_path()).loopback(Loopback::Allow))
-        .expect("ff_init");
+    let stack =
+        Stack::init(StackOptions::new(config_path()).loopback(Loopback::Allow)).expect("ff_init");
     let out = rt::run(stack, async {
         let ca = Rc::new(TestCa::new("async test CA"));
         let listener = Rc::new(TcpListener::bind("127.0.0.1:0".parse().unwrap()).unwrap());

@@ -85,7 +85,9 @@ fn thousand_connections_and_udp_echo() {
             .map(|seed| rt::spawn(client(addr, seed)))
             .collect();
         for (i, c) in clients.into_iter().enumerate() {
-            c.await.expect("client task").unwrap_or_else(|e| panic!("client {i}: {e}"));
+            c.await
+                .expect("client task")
+                .unwrap_or_else(|e| panic!("client {i}: {e}"));
         }
         let total = server.await.expect("server task")?;
         assert_eq!(total, (CONNS * BYTES) as u64);

@@ -65,7 +65,7 @@ use slab::Slab;
 
 use crate::{Events, Interest, Poll, ShutdownSignal, Source, Stack, Token};
 
-pub use net::{TcpStream, TcpListener, UdpSocket};
+pub use net::{TcpListener, TcpStream, UdpSocket};
 pub use task::{yield_now, JoinError, JoinHandle};
 pub use time::{interval, sleep, sleep_until, timeout, Elapsed, Interval, Sleep, Timeout};
 
@@ -274,7 +274,11 @@ impl Runtime {
         let handle = self.spawn(future);
         let inner = self.inner.clone();
         let out = stack.run(|| {
-            if inner.shutdown.as_ref().is_some_and(ShutdownSignal::requested) {
+            if inner
+                .shutdown
+                .as_ref()
+                .is_some_and(ShutdownSignal::requested)
+            {
                 inner.cancel_all();
                 return ControlFlow::Break(Err(RunError::Shutdown));
             }

@@ -49,7 +49,9 @@ pub struct TcpStream {
 
 impl fmt::Debug for TcpStream {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TcpStream").field("sock", &self.sock).finish()
+        f.debug_struct("TcpStream")
+            .field("sock", &self.sock)
+            .finish()
     }
 }
 
@@ -128,8 +130,12 @@ impl TcpStream {
 
     /// Waits until the socket may be readable (an event arrived since the last WouldBlock).
     pub async fn readable(&self) -> io::Result<()> {
-        poll_fn(|cx| self.reg.poll_io(Dir::Read, cx, || Err::<(), _>(io::ErrorKind::WouldBlock.into())))
-            .await
+        poll_fn(|cx| {
+            self.reg.poll_io(Dir::Read, cx, || {
+                Err::<(), _>(io::ErrorKind::WouldBlock.into())
+            })
+        })
+        .await
     }
 }
 
@@ -144,7 +150,11 @@ impl futures_io::AsyncRead for TcpStream {
 }
 
 impl futures_io::AsyncWrite for TcpStream {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         self.poll_write_buf(cx, buf)
     }
 
@@ -200,7 +210,11 @@ impl tokio::io::AsyncRead for TcpStream {
 
 #[cfg(feature = "tokio")]
 impl tokio::io::AsyncWrite for TcpStream {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         self.poll_write_buf(cx, buf)
     }
 
@@ -280,7 +294,9 @@ pub struct UdpSocket {
 
 impl fmt::Debug for UdpSocket {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("UdpSocket").field("sock", &self.sock).finish()
+        f.debug_struct("UdpSocket")
+            .field("sock", &self.sock)
+            .finish()
     }
 }
 
@@ -328,7 +344,11 @@ impl UdpSocket {
 
     /// Sends one datagram to the connected peer.
     pub async fn send(&self, buf: &[u8]) -> io::Result<usize> {
-        poll_fn(|cx| self.reg.poll_io(Dir::Write, cx, || Ok(self.sock.send(buf)?))).await
+        poll_fn(|cx| {
+            self.reg
+                .poll_io(Dir::Write, cx, || Ok(self.sock.send(buf)?))
+        })
+        .await
     }
 
     /// Receives one datagram into `buf` (see [`FStackUdpSocket::recv_from`] for truncation).
