@@ -12,13 +12,21 @@
 //! reads the F-Stack thread's CPU clock (`pthread_getcpuclockid`) before and after: CPU per
 //! message is that delta over the round's messages. Round trips are timed one by one.
 //!
-//! Environment: `ECHO_ROUNDS` (default 7), `ECHO_MESSAGES` (per round and API, default 10000).
+//! It also sums the wall time spent inside the two servers' turns (`PollEcho::turn` and
+//! `Runtime::turn`, both called every iteration whichever API the round uses): "loop body per
+//! message". On real F-Stack the loop never sleeps, so thread CPU follows the round-trip time
+//! and the loop-body time is the figure that tells the APIs apart.
+//!
+//! Environment: `ECHO_ROUNDS` (default 7), `ECHO_MESSAGES` (per round and API, default 10000),
+//! `ECHO_SERVER_IP` (default 127.0.0.1: the servers listen on 0.0.0.0 and the client connects
+//! there instead; in the lab, 10.77.0.2). `--config FILE` (as `lab/run` passes it) picks the
+//! F-Stack config (default: the repository's `f-stack.conf`).
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::ops::ControlFlow;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::Instant;
 
@@ -31,6 +39,9 @@ use futures_util::{AsyncReadExt, AsyncWriteExt};
 
 const MESSAGE: usize = 64;
 const LISTENER: Token = Token(usize::MAX);
+
+/// Nanoseconds spent inside the servers' turns, read by the client around each round.
+static BODY_NS: AtomicU64 = AtomicU64::new(0);
 
 fn env_or(name: &str, default: usize) -> usize {
     std::env::var(name)
@@ -55,8 +66,8 @@ struct PollEcho {
 }
 
 impl PollEcho {
-    fn new() -> fstack::Result<PollEcho> {
-        let listener = FStackListener::bind("127.0.0.1:0".parse().unwrap())?;
+    fn new(listen: SocketAddr) -> fstack::Result<PollEcho> {
+        let listener = FStackListener::bind(listen)?;
         let mut poll = Poll::new()?;
         poll.register(&listener, LISTENER, Interest::READABLE)?;
         Ok(PollEcho {
@@ -77,8 +88,11 @@ impl PollEcho {
                         Ok((sock, _)) => {
                             sock.set_nodelay(true)?;
                             let token = Token(self.conns.len());
-                            self.poll
-                                .register(&sock, token, Interest::READABLE | Interest::WRITABLE)?;
+                            self.poll.register(
+                                &sock,
+                                token,
+                                Interest::READABLE | Interest::WRITABLE,
+                            )?;
                             self.conns.push(Some(PollConn {
                                 sock,
                                 pending: Vec::new(),
@@ -166,6 +180,7 @@ fn own_cpu_clock() -> libc::clockid_t {
 #[derive(Default)]
 struct Results {
     cpu_per_msg_ns: Vec<f64>,
+    body_per_msg_ns: Vec<f64>,
     rtt_ns: Vec<u64>,
 }
 
@@ -194,7 +209,10 @@ fn client(
 ) -> io::Result<[Results; 2]> {
     let rounds = env_or("ECHO_ROUNDS", 7);
     let count = env_or("ECHO_MESSAGES", 10_000);
-    let mut conns = [TcpStream::connect(poll_addr)?, TcpStream::connect(async_addr)?];
+    let mut conns = [
+        TcpStream::connect(poll_addr)?,
+        TcpStream::connect(async_addr)?,
+    ];
     for c in &conns {
         c.set_nodelay(true)?;
     }
@@ -206,41 +224,67 @@ fn client(
     let mut results = [Results::default(), Results::default()];
     for r in 0..rounds {
         for (api, conn) in conns.iter_mut().enumerate() {
-            let cpu = cpu_ns(server_clock);
+            let (cpu, body) = (cpu_ns(server_clock), BODY_NS.load(Ordering::Relaxed));
             round(conn, count, r as u8, &mut results[api].rtt_ns)?;
             let cpu = cpu_ns(server_clock) - cpu;
+            let body = BODY_NS.load(Ordering::Relaxed) - body;
             results[api].cpu_per_msg_ns.push(cpu as f64 / count as f64);
+            results[api]
+                .body_per_msg_ns
+                .push(body as f64 / count as f64);
         }
     }
     done.store(true, Ordering::Release);
     Ok(results)
 }
 
-fn report(name: &str, r: &mut Results) -> f64 {
+fn report(name: &str, r: &mut Results) -> (f64, f64) {
     let (cpu, lo, hi) = median_min_max(&mut r.cpu_per_msg_ns);
+    let (body, body_lo, body_hi) = median_min_max(&mut r.body_per_msg_ns);
     r.rtt_ns.sort_unstable();
     println!(
-        "{name:>6}: CPU per message {:.2} µs (rounds {:.2}–{:.2}), round trip p50 {:.1} µs p99 {:.1} µs ({} round trips)",
+        "{name:>6}: CPU per message {:.2} µs (rounds {:.2}–{:.2}), loop body per message {:.2} µs ({:.2}–{:.2}), round trip p50 {:.1} µs p99 {:.1} µs ({} round trips)",
         cpu / 1e3,
         lo / 1e3,
         hi / 1e3,
+        body / 1e3,
+        body_lo / 1e3,
+        body_hi / 1e3,
         quantile(&r.rtt_ns, 0.5) as f64 / 1e3,
         quantile(&r.rtt_ns, 0.99) as f64 / 1e3,
         r.rtt_ns.len()
     );
-    cpu
+    (cpu, body)
 }
 
 fn main() {
-    // `cargo bench` passes `--bench`; nothing else is accepted.
-    let config = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../f-stack.conf");
+    // `cargo bench` passes `--bench`; `lab/run` passes `--config FILE` first.
+    let args: Vec<String> = std::env::args().collect();
+    let config = args
+        .iter()
+        .position(|a| a == "--config")
+        .and_then(|i| args.get(i + 1))
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../f-stack.conf"));
+    let server_ip: std::net::IpAddr = std::env::var("ECHO_SERVER_IP")
+        .unwrap_or_else(|_| "127.0.0.1".into())
+        .parse()
+        .expect("ECHO_SERVER_IP: an IP address");
+    let listen = SocketAddr::new(
+        if server_ip.is_loopback() {
+            server_ip
+        } else {
+            std::net::Ipv4Addr::UNSPECIFIED.into()
+        },
+        0,
+    );
     let stack = Stack::init(StackOptions::new(&config).loopback(Loopback::Allow)).expect("ff_init");
     let runtime = Runtime::new().expect("runtime");
-    let mut poll_echo = PollEcho::new().expect("poll echo");
-    let async_listener = rt::TcpListener::bind("127.0.0.1:0".parse().unwrap()).expect("bind");
+    let mut poll_echo = PollEcho::new(listen).expect("poll echo");
+    let async_listener = rt::TcpListener::bind(listen).expect("bind");
     let addrs = (
-        poll_echo.listener.local_addr().unwrap(),
-        async_listener.local_addr().unwrap(),
+        SocketAddr::new(server_ip, poll_echo.listener.local_addr().unwrap().port()),
+        SocketAddr::new(server_ip, async_listener.local_addr().unwrap().port()),
     );
     let server = runtime.spawn(async_echo(async_listener));
     let done = Arc::new(AtomicBool::new(false));
@@ -262,12 +306,14 @@ fn main() {
         if done.load(Ordering::Acquire) {
             return ControlFlow::Break(Ok(()));
         }
+        let t = Instant::now();
         if let Err(e) = poll_echo.turn() {
             return ControlFlow::Break(Err(e.to_string()));
         }
         if let Err(e) = runtime.turn() {
             return ControlFlow::Break(Err(e.to_string()));
         }
+        BODY_NS.fetch_add(t.elapsed().as_nanos() as u64, Ordering::Relaxed);
         ControlFlow::Continue(())
     });
     out.expect("loop ran").expect("servers");
@@ -275,5 +321,9 @@ fn main() {
     let [mut poll_r, mut async_r] = rx.recv().expect("client").expect("client io");
     let p = report("Poll", &mut poll_r);
     let a = report("async", &mut async_r);
-    println!("async/Poll CPU per message: {:.3}", a / p);
+    println!(
+        "async/Poll: CPU per message {:.3}, loop body per message {:.3}",
+        a.0 / p.0,
+        a.1 / p.1
+    );
 }
