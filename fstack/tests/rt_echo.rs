@@ -92,6 +92,14 @@ fn thousand_connections_and_udp_echo() {
         let total = server.await.expect("server task")?;
         assert_eq!(total, (CONNS * BYTES) as u64);
 
+        // A refused connect fails with the address (bind a port, close it, connect to it).
+        let closed = TcpListener::bind("127.0.0.1:0".parse().unwrap())?.local_addr()?;
+        let err = TcpStream::connect(closed)
+            .await
+            .expect_err("nothing listens");
+        assert_eq!(err.kind(), std::io::ErrorKind::ConnectionRefused, "{err}");
+        assert!(err.to_string().contains(&closed.to_string()), "{err}");
+
         // UDP: two sockets, datagrams of several sizes, in order on loopback.
         let a = UdpSocket::bind("127.0.0.1:0".parse().unwrap())?;
         let b = UdpSocket::bind("127.0.0.1:0".parse().unwrap())?;

@@ -13,7 +13,9 @@
 //! Tasks are `!Send` futures ([`spawn`], [`Runtime::spawn`]); the sockets ([`TcpStream`],
 //! [`TcpListener`], [`UdpSocket`]) are `!Send` too, bound to the F-Stack thread. Wakers follow
 //! std's contract (`Send + Sync`): waking from another thread is sound and queues the task for
-//! the next iteration.
+//! the next iteration. Real F-Stack's loop never sleeps; the kernel backend's idle wait (at
+//! most 1 ms, or `idle_sleep`) is not interrupted by such a wake, nor by tasks left queued when
+//! the budget ran out in an iteration without I/O: they run at the latest after that wait.
 //!
 //! A task that panics is reported on stderr and its [`JoinHandle`] yields
 //! [`JoinError::Panicked`]; the loop and the other tasks go on. When the future given to
@@ -69,7 +71,7 @@ pub use net::{TcpListener, TcpStream, UdpSocket};
 pub use task::{yield_now, JoinError, JoinHandle};
 pub use time::{interval, sleep, sleep_until, timeout, Elapsed, Interval, Sleep, Timeout};
 
-use task::{TaskSlot, TaskWaker};
+use task::TaskSlot;
 
 /// Task polls per loop iteration unless [`Builder::budget`] says otherwise.
 pub const DEFAULT_BUDGET: usize = 128;
@@ -129,6 +131,8 @@ pub(crate) struct Shared {
 pub(crate) struct Inner {
     poll: RefCell<Poll>,
     events: RefCell<Events>,
+    /// Wakers collected from one reactor poll (kept to reuse its allocation).
+    woken: RefCell<Vec<Waker>>,
     io: RefCell<Slab<IoSlot>>,
     tasks: RefCell<Slab<TaskSlot>>,
     next_generation: Cell<u64>,
@@ -196,6 +200,7 @@ impl Builder {
         let inner = Rc::new(Inner {
             poll: RefCell::new(Poll::new()?),
             events: RefCell::new(Events::with_capacity(EVENTS)),
+            woken: RefCell::new(Vec::new()),
             io: RefCell::new(Slab::new()),
             tasks: RefCell::new(Slab::new()),
             next_generation: Cell::new(1),
@@ -386,7 +391,7 @@ impl Inner {
         let mut events = self.events.borrow_mut();
         self.poll.borrow_mut().poll(&mut events)?;
         let mut io = self.io.borrow_mut();
-        let mut wake = Vec::new();
+        let mut wake = std::mem::take(&mut *self.woken.borrow_mut());
         for ev in events.iter() {
             // A late event of a closed socket may reach a reused slot: spurious readiness is
             // harmless (the operation gets WouldBlock and waits again).
@@ -406,9 +411,10 @@ impl Inner {
         drop(io);
         drop(events);
         // Woken after the borrows end: a waker may belong to another runtime's code.
-        for w in wake {
+        for w in wake.drain(..) {
             w.wake();
         }
+        *self.woken.borrow_mut() = wake;
         Ok(())
     }
 
@@ -419,11 +425,12 @@ impl Inner {
             let (key, generation) = match next {
                 Some(t) => t,
                 None => {
-                    let woken = std::mem::take(&mut *self.shared.queue.lock().expect("run queue"));
+                    // Drained in place: both queues keep their allocations.
+                    let mut woken = self.shared.queue.lock().expect("run queue");
                     if woken.is_empty() {
                         break;
                     }
-                    self.run_queue.borrow_mut().extend(woken);
+                    self.run_queue.borrow_mut().extend(woken.drain(..));
                     continue;
                 }
             };
@@ -535,11 +542,4 @@ impl Inner {
             }
         }
     }
-}
-
-/// Keeps `TaskWaker` in the public docs' sight: it is what makes wakers `Send + Sync`.
-#[allow(dead_code)]
-fn _assert_waker_send_sync() {
-    fn check<T: Send + Sync>() {}
-    check::<TaskWaker>();
 }

@@ -12,8 +12,8 @@ use std::task::{Context, Poll};
 use super::{current, Dir, Inner};
 use crate::{FStackListener, FStackSocket, FStackUdpSocket, Source};
 
-/// A socket registered with the runtime's reactor; deregistered on drop (before the socket
-/// closes: the field order of the owners guarantees it).
+/// A socket registered with the runtime's reactor. Its owners deregister it in their `Drop`
+/// (which runs before their fields drop, so before the socket closes).
 struct Registration {
     rt: Rc<Inner>,
     key: usize,
