@@ -3,11 +3,14 @@
 //!
 //! ```text
 //! cargo run --example async_http_server -- [--listen ADDR:PORT] [--config FILE]
+//!     [--max-connections N]
 //! ```
-//! Defaults: `--listen 0.0.0.0:80`, `--config f-stack.conf`. GET and HEAD of any path get the
-//! page (`fstack_examples::http::PAGE`, byte-identical to `http_server`'s) with keep-alive;
-//! other methods get 501. A connection that sends nothing for 60 s is closed (hyper alone
-//! would keep it forever). Runs until Ctrl-C/SIGTERM, then closes every connection inside
+//! Defaults: `--listen 0.0.0.0:80`, `--config f-stack.conf`, `--max-connections 1024`. GET and
+//! HEAD of any path get the page (`fstack_examples::http::PAGE`, byte-identical to
+//! `http_server`'s) with keep-alive; other methods get 501. Hostile clients are bounded: hyper
+//! caps a request head (about 400 KiB, 100 headers), a connection with no traffic for 60 s is
+//! closed (hyper alone would keep it forever), and beyond `--max-connections` new connections
+//! are closed at once (counted in the summary). Runs until Ctrl-C/SIGTERM, then closes every connection inside
 //! the loop and prints one summary line. Bad arguments: one line on stderr, exit status 2.
 
 use std::cell::Cell;
@@ -49,6 +52,11 @@ struct Cli {
     /// F-Stack config file.
     #[arg(long, value_name = "FILE", default_value = "f-stack.conf", value_parser = args::existing_file)]
     config: PathBuf,
+
+    /// Most connections served at once; connections beyond are closed as soon as accepted.
+    #[arg(long, value_name = "N", default_value_t = 1024, allow_negative_numbers = true,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    max_connections: u64,
 }
 
 fn main() -> ExitCode {
@@ -64,6 +72,7 @@ struct Stats {
     connections: Cell<u64>,
     requests: Cell<u64>,
     open: Cell<u64>,
+    refused: Cell<u64>,
 }
 
 fn run(cli: Cli) -> Result<(), String> {
@@ -75,13 +84,15 @@ fn run(cli: Cli) -> Result<(), String> {
         .build()
         .map_err(|e| format!("async runtime: {e}"))?;
     let stats = Rc::new(Stats::default());
-    let result = runtime.block_on(stack, serve(cli.listen, stats.clone()));
-    // lab/e2e matches the start of this line.
+    let result = runtime.block_on(stack, serve(cli.listen, cli.max_connections, stats.clone()));
+    // lab/e2e matches the start of this line: new counters go at its end.
     eprintln!(
-        "async_http_server: stopped; {} connections, {} requests, {} closed at shutdown",
+        "async_http_server: stopped; {} connections, {} requests, {} closed at shutdown, {} \
+         refused at the connection limit",
         stats.connections.get(),
         stats.requests.get(),
-        stats.open.get()
+        stats.open.get(),
+        stats.refused.get()
     );
     match result {
         Ok(r) => r,
@@ -90,7 +101,7 @@ fn run(cli: Cli) -> Result<(), String> {
     }
 }
 
-async fn serve(listen: SocketAddr, stats: Rc<Stats>) -> Result<(), String> {
+async fn serve(listen: SocketAddr, max: u64, stats: Rc<Stats>) -> Result<(), String> {
     let listener = TcpListener::bind(listen).map_err(|e| format!("listening on {listen}: {e}"))?;
     let bound = listener.local_addr().map_err(|e| e.to_string())?;
     eprintln!(
@@ -107,6 +118,11 @@ async fn serve(listen: SocketAddr, stats: Rc<Stats>) -> Result<(), String> {
                 continue;
             }
         };
+        if stats.open.get() >= max {
+            // Dropped here: closed at once, the client sees the connection end.
+            stats.refused.set(stats.refused.get() + 1);
+            continue;
+        }
         // Small responses: do not wait for Nagle.
         let _ = conn.set_nodelay(true);
         stats.connections.set(stats.connections.get() + 1);

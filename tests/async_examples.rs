@@ -218,3 +218,58 @@ fn async_wss_client_prints_the_mock_messages_in_order() {
         "{stderr}"
     );
 }
+
+#[test]
+fn async_http_server_closes_connections_beyond_the_limit() {
+    if common::skip_unless_kernel_backend("async_http_server limit") {
+        return;
+    }
+    let mut server = Running::spawn(
+        "async_http_server",
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--config",
+            &config(),
+            "--max-connections",
+            "1",
+        ],
+    );
+    let line = server.wait_for_stderr("listening on http://", Duration::from_secs(120));
+    let addr: SocketAddr = line
+        .split("http://")
+        .nth(1)
+        .and_then(|rest| rest.split('/').next())
+        .and_then(|a| a.parse().ok())
+        .unwrap_or_else(|| panic!("no address in {line:?}"));
+    let first = TcpStream::connect(addr).unwrap();
+    first
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    (&first)
+        .write_all(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+        .unwrap();
+    let (status, _, body) = response(&mut BufReader::new(&first)).unwrap();
+    assert_eq!(
+        (status.as_str(), body.as_slice()),
+        ("HTTP/1.1 200 OK", PAGE.as_bytes())
+    );
+    // The first connection is still open: the second is closed without an answer.
+    let mut second = TcpStream::connect(addr).unwrap();
+    second
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let _ = second.write_all(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n");
+    let mut rest = Vec::new();
+    let _ = std::io::Read::read_to_end(&mut second, &mut rest);
+    assert!(rest.is_empty(), "{}", String::from_utf8_lossy(&rest));
+    server.signal(libc::SIGTERM);
+    let (status, _, stderr) = server.finish(Duration::from_secs(30));
+    assert!(status.success(), "{stderr:?}");
+    assert!(
+        stderr.iter().any(|l| l
+            == "async_http_server: stopped; 1 connections, 1 requests, 1 closed at shutdown, 1 \
+                refused at the connection limit"),
+        "{stderr:?}"
+    );
+}
