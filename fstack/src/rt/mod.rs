@@ -3,7 +3,7 @@
 //!
 //! One [`Runtime`] per F-Stack thread. Every loop iteration ([`Runtime::turn`]) it
 //!
-//! 1. polls one [`Poll`](crate::Poll) (never blocking) and wakes the tasks waiting for the
+//! 1. polls one [`Poll`](crate::Poll::poll) (never blocking) and wakes the tasks waiting for the
 //!    sockets that became ready,
 //! 2. wakes the tasks whose timers are due,
 //! 3. polls at most [`DEFAULT_BUDGET`] tasks ([`Builder::budget`] changes it), then returns to
