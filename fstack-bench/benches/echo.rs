@@ -18,8 +18,8 @@
 //! and the loop-body time is the figure that tells the APIs apart.
 //!
 //! Environment: `ECHO_ROUNDS` (default 7), `ECHO_MESSAGES` (per round and API, default 10000),
-//! `ECHO_SERVER_IP` (default 127.0.0.1: the servers listen on 0.0.0.0 and the client connects
-//! there instead; in the lab, 10.77.0.2). `--config FILE` (as `lab/run` passes it) picks the
+//! `ECHO_SERVER_IP` (default 127.0.0.1; another address: the servers listen on 0.0.0.0 ports
+//! 7701 and 7702 and the client connects there; in the lab, 10.77.0.2). `--config FILE` (as `lab/run` passes it) picks the
 //! F-Stack config (default: the repository's `f-stack.conf`).
 
 use std::io::{self, Read, Write};
@@ -201,6 +201,21 @@ fn round(conn: &mut TcpStream, count: usize, seed: u8, rtts: &mut Vec<u64>) -> i
     Ok(())
 }
 
+/// Connects, retrying for up to 60 s: in the lab the kernel side of the link is configured only
+/// after F-Stack has registered its interface.
+fn connect(addr: SocketAddr) -> io::Result<TcpStream> {
+    let deadline = Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        match TcpStream::connect(addr) {
+            Ok(c) => return Ok(c),
+            Err(_) if Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(50))
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
 fn client(
     poll_addr: SocketAddr,
     async_addr: SocketAddr,
@@ -209,10 +224,7 @@ fn client(
 ) -> io::Result<[Results; 2]> {
     let rounds = env_or("ECHO_ROUNDS", 7);
     let count = env_or("ECHO_MESSAGES", 10_000);
-    let mut conns = [
-        TcpStream::connect(poll_addr)?,
-        TcpStream::connect(async_addr)?,
-    ];
+    let mut conns = [connect(poll_addr)?, connect(async_addr)?];
     for c in &conns {
         c.set_nodelay(true)?;
     }
@@ -270,18 +282,17 @@ fn main() {
         .unwrap_or_else(|_| "127.0.0.1".into())
         .parse()
         .expect("ECHO_SERVER_IP: an IP address");
-    let listen = SocketAddr::new(
-        if server_ip.is_loopback() {
-            server_ip
-        } else {
-            std::net::Ipv4Addr::UNSPECIFIED.into()
-        },
-        0,
-    );
+    // Loopback: ports picked by the stack. Elsewhere (the lab): fixed ports on all addresses.
+    let (poll_listen, async_listen) = if server_ip.is_loopback() {
+        (SocketAddr::new(server_ip, 0), SocketAddr::new(server_ip, 0))
+    } else {
+        let any = std::net::Ipv4Addr::UNSPECIFIED.into();
+        (SocketAddr::new(any, 7701), SocketAddr::new(any, 7702))
+    };
     let stack = Stack::init(StackOptions::new(&config).loopback(Loopback::Allow)).expect("ff_init");
     let runtime = Runtime::new().expect("runtime");
-    let mut poll_echo = PollEcho::new(listen).expect("poll echo");
-    let async_listener = rt::TcpListener::bind(listen).expect("bind");
+    let mut poll_echo = PollEcho::new(poll_listen).expect("poll echo");
+    let async_listener = rt::TcpListener::bind(async_listen).expect("bind");
     let addrs = (
         SocketAddr::new(server_ip, poll_echo.listener.local_addr().unwrap().port()),
         SocketAddr::new(server_ip, async_listener.local_addr().unwrap().port()),
