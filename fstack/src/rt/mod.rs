@@ -60,6 +60,7 @@ use std::future::Future;
 use std::io;
 use std::ops::ControlFlow;
 use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Waker};
 
@@ -126,6 +127,8 @@ pub(crate) struct IoSlot {
 #[derive(Debug, Default)]
 pub(crate) struct Shared {
     queue: Mutex<Vec<(usize, u64)>>,
+    /// Raised after a push to `queue`, so that an iteration with nothing woken takes no lock.
+    pending: AtomicBool,
 }
 
 pub(crate) struct Inner {
@@ -377,7 +380,15 @@ pub(crate) enum Dir {
 impl Inner {
     fn turn(&self) -> io::Result<Turn> {
         self.poll_reactor()?;
-        let due = self.timers.borrow_mut().take_due(std::time::Instant::now());
+        // No clock read while no timer is set.
+        let due = {
+            let mut timers = self.timers.borrow_mut();
+            if timers.is_empty() {
+                Vec::new()
+            } else {
+                timers.take_due(std::time::Instant::now())
+            }
+        };
         for waker in due {
             waker.wake();
         }
@@ -425,11 +436,11 @@ impl Inner {
             let (key, generation) = match next {
                 Some(t) => t,
                 None => {
-                    // Drained in place: both queues keep their allocations.
-                    let mut woken = self.shared.queue.lock().expect("run queue");
-                    if woken.is_empty() {
+                    if !self.shared.pending.swap(false, Ordering::Acquire) {
                         break;
                     }
+                    // Drained in place: both queues keep their allocations.
+                    let mut woken = self.shared.queue.lock().expect("run queue");
                     self.run_queue.borrow_mut().extend(woken.drain(..));
                     continue;
                 }
@@ -438,8 +449,10 @@ impl Inner {
                 polled += 1;
             }
         }
-        let queued =
-            self.run_queue.borrow().len() + self.shared.queue.lock().expect("run queue").len();
+        let mut queued = self.run_queue.borrow().len();
+        if self.shared.pending.load(Ordering::Acquire) {
+            queued += self.shared.queue.lock().expect("run queue").len();
+        }
         Turn { polled, queued }
     }
 

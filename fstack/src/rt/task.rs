@@ -147,6 +147,8 @@ impl Wake for TaskWaker {
         if let Some(shared) = self.shared.upgrade() {
             if let Ok(mut q) = shared.queue.lock() {
                 q.push((self.key, self.generation));
+                // Raised while the lock is held: the drain that clears it sees this push.
+                shared.pending.store(true, Ordering::Release);
             }
         }
     }

@@ -40,6 +40,11 @@ impl TimerHeap {
         }
     }
 
+    /// Whether no timer is live.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.wakers.is_empty()
+    }
+
     /// Removes and returns the wakers of the timers due at `now`.
     pub(crate) fn take_due(&mut self, now: Instant) -> Vec<Waker> {
         let mut due = Vec::new();
