@@ -199,6 +199,46 @@ fn async_wss_client_prints_the_mock_messages_in_order() {
         "close frame"
     );
 
+    // Without --count, until SIGINT: a close frame, exit 0, and the messages printed are the
+    // stream's next ones (the mock numbers a stream's events across connections).
+    let mut client = Running::spawn(
+        "async_wss_client",
+        &[
+            "--config",
+            &config(),
+            "--ca-file",
+            ca.to_str().unwrap(),
+            "--resolve",
+            &resolve,
+            &url,
+        ],
+    );
+    client.wait_for_stdout_lines(3, Duration::from_secs(60));
+    client.signal(libc::SIGINT);
+    let (status, stdout, stderr) = client.finish(Duration::from_secs(30));
+    assert!(status.success(), "exit {status}: {stderr:?}");
+    assert!(stdout.len() >= 3, "{stdout:?}");
+    for (i, line) in stdout.iter().enumerate() {
+        let mut want = String::new();
+        event_json(&symbol, kind, count + 1 + i as u64, 0, &mut want);
+        assert_eq!(
+            line, &want,
+            "message {i} after the first connection's {count}"
+        );
+    }
+    assert_eq!(
+        stderr,
+        [format!(
+            "async_wss_client: interrupted; closed after {} messages",
+            stdout.len()
+        )]
+    );
+    assert_eq!(
+        stats.client_closes.load(Ordering::Relaxed),
+        2,
+        "close frame on SIGINT"
+    );
+
     // The certificate names localhost, not the IP literal: one line naming the check.
     let out = run_client(&[
         "--ca-file",
