@@ -1,6 +1,7 @@
 //! `fstack::rt` on the kernel backend, in one loop: timers fire inside their window, an idle
 //! runtime with a ticking interval uses almost no CPU, a panicking task is reported through
-//! its `JoinHandle` while the other tasks and sockets go on, and a `ShutdownSignal` drops every
+//! its `JoinHandle` while the other tasks and sockets go on, `JoinHandle::abort` closes the
+//! task's socket at once, and a `ShutdownSignal` drops every
 //! task inside the loop so that the peer of a socket sees FIN.
 
 mod common;
@@ -9,7 +10,7 @@ use std::io::Read;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use fstack::rt::{self, JoinError, RunError, TcpListener};
+use fstack::rt::{self, JoinError, RunError, TcpListener, TcpStream};
 use fstack::{Loopback, ShutdownSignal, Stack, StackOptions};
 use futures_util::{AsyncReadExt, AsyncWriteExt};
 
@@ -99,6 +100,27 @@ fn timers_panics_and_shutdown() {
             Err(JoinError::Panicked("boom from a task".to_string()))
         );
         assert_eq!(ticks.await, Ok(10));
+
+        // abort(): the task's future is dropped at once, closing its socket (the peer reads
+        // end of stream), and its handle yields Cancelled.
+        let connecting = rt::spawn(TcpStream::connect(addr));
+        let (mut accepted, _) = listener.accept().await.expect("accept");
+        let conn = connecting.await.expect("task").expect("connect");
+        let holder = rt::spawn(async move {
+            let _conn = conn;
+            rt::sleep(Duration::from_secs(3600)).await;
+        });
+        rt::sleep(Duration::from_millis(5)).await;
+        assert!(!holder.is_finished());
+        holder.abort();
+        assert!(holder.is_finished());
+        let mut byte = [0u8; 1];
+        let n = rt::timeout(Duration::from_secs(5), accepted.read(&mut byte))
+            .await
+            .expect("FIN within 5 s")
+            .expect("read");
+        assert_eq!(n, 0, "the aborted task's socket was closed");
+        assert_eq!(holder.await, Err(JoinError::Cancelled));
 
         // Sockets still work after the panic: a kernel-thread peer sends, we echo, then the
         // shutdown signal must close our side (the peer reads end of stream).

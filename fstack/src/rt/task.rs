@@ -5,7 +5,7 @@ use std::fmt;
 use std::future::Future;
 use std::panic::{self, AssertUnwindSafe};
 use std::pin::Pin;
-use std::rc::Rc;
+use std::rc::{Rc, Weak as RcWeak};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
 use std::task::{Context, Poll, Wake, Waker};
@@ -42,6 +42,10 @@ struct JoinState<T> {
 /// Awaits a task's output; dropping it detaches the task.
 pub struct JoinHandle<T> {
     state: Rc<RefCell<JoinState<T>>>,
+    /// The task's slot, for [`abort`](JoinHandle::abort).
+    key: usize,
+    generation: u64,
+    rt: RcWeak<Inner>,
 }
 
 impl<T> fmt::Debug for JoinHandle<T> {
@@ -56,6 +60,41 @@ impl<T> JoinHandle<T> {
     /// Whether the task has finished (completed, panicked or was cancelled).
     pub fn is_finished(&self) -> bool {
         self.state.borrow().done
+    }
+
+    /// Cancels the task: its future is dropped now (closing its sockets) and awaiting this
+    /// handle yields [`JoinError::Cancelled`]. Nothing happens if it has finished. A task may
+    /// abort itself: it is dropped when its current poll returns.
+    pub fn abort(&self) {
+        let Some(rt) = self.rt.upgrade() else {
+            return;
+        };
+        let slot = {
+            let mut tasks = rt.tasks.borrow_mut();
+            match tasks.get(self.key) {
+                Some(s) if s.generation == self.generation => Some(tasks.remove(self.key)),
+                _ => None,
+            }
+        };
+        match slot {
+            // Dropped outside the borrow: the future's drop may touch the runtime.
+            Some(slot) => slot.cancel(),
+            None => return,
+        }
+        // Polled right now (its future is out of the slot): tell the handle here.
+        let waker = {
+            let mut st = self.state.borrow_mut();
+            if st.done {
+                None
+            } else {
+                st.done = true;
+                st.result = Some(Err(JoinError::Cancelled));
+                st.waker.take()
+            }
+        };
+        if let Some(w) = waker {
+            w.wake();
+        }
     }
 
     pub(super) fn take_result(&self) -> Option<Result<T, JoinError>> {
@@ -188,8 +227,9 @@ where
     let generation = inner.generation();
     let mut tasks = inner.tasks.borrow_mut();
     let entry = tasks.vacant_entry();
+    let entry_key = entry.key();
     let waker = Arc::new(TaskWaker {
-        key: entry.key(),
+        key: entry_key,
         generation,
         scheduled: AtomicBool::new(false),
         shared: Arc::downgrade(&inner.shared),
@@ -200,7 +240,12 @@ where
         task: Some(task),
         waker,
     });
-    JoinHandle { state }
+    JoinHandle {
+        state,
+        key: entry_key,
+        generation,
+        rt: Rc::downgrade(inner),
+    }
 }
 
 fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
