@@ -65,6 +65,19 @@ fn timers_panics_and_shutdown() {
         let r = rt::timeout(Duration::from_secs(5), async { 7 }).await;
         assert_eq!(r, Ok(7));
 
+        // A task that never stops (it yields after every step) does not starve the loop:
+        // timers still fire in their window and other tasks still run.
+        let busy = rt::spawn(async {
+            loop {
+                rt::yield_now().await;
+            }
+        });
+        let t = Instant::now();
+        rt::sleep(Duration::from_millis(30)).await;
+        assert_window("sleep(30 ms) beside a busy task", t.elapsed(), 30, 25);
+        assert_eq!(rt::spawn(async { 5 }).await, Ok(5));
+        busy.abort();
+
         // Idle: a listener registered, a ticker every 100 ms, 1 s of wall time.
         let listener = TcpListener::bind("127.0.0.1:0".parse().unwrap()).expect("bind");
         let addr: SocketAddr = listener.local_addr().expect("addr");

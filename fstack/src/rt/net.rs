@@ -335,11 +335,18 @@ impl UdpSocket {
 
     /// Sends one datagram to `target`.
     pub async fn send_to(&self, buf: &[u8], target: SocketAddr) -> io::Result<usize> {
-        poll_fn(|cx| {
-            self.reg
-                .poll_io(Dir::Write, cx, || Ok(self.sock.send_to(buf, target)?))
-        })
-        .await
+        poll_fn(|cx| self.poll_send_to(cx, buf, target)).await
+    }
+
+    /// [`send_to`](Self::send_to) as a poll function.
+    pub fn poll_send_to(
+        &self,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+        target: SocketAddr,
+    ) -> Poll<io::Result<usize>> {
+        self.reg
+            .poll_io(Dir::Write, cx, || Ok(self.sock.send_to(buf, target)?))
     }
 
     /// Sends one datagram to the connected peer.
@@ -353,11 +360,17 @@ impl UdpSocket {
 
     /// Receives one datagram into `buf` (see [`FStackUdpSocket::recv_from`] for truncation).
     pub async fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
-        poll_fn(|cx| {
-            self.reg
-                .poll_io(Dir::Read, cx, || Ok(self.sock.recv_from(buf)?))
-        })
-        .await
+        poll_fn(|cx| self.poll_recv_from(cx, buf)).await
+    }
+
+    /// [`recv_from`](Self::recv_from) as a poll function.
+    pub fn poll_recv_from(
+        &self,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<(usize, SocketAddr)>> {
+        self.reg
+            .poll_io(Dir::Read, cx, || Ok(self.sock.recv_from(buf)?))
     }
 
     /// Receives one datagram from the connected peer.
