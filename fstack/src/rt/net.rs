@@ -9,7 +9,7 @@ use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll};
 
-use super::{current, Dir, Inner};
+use super::{try_current, Dir, Inner};
 use crate::{FStackListener, FStackSocket, FStackUdpSocket, Source};
 
 /// A socket registered with the runtime's reactor. Its owners deregister it in their `Drop`
@@ -21,7 +21,9 @@ struct Registration {
 
 impl Registration {
     fn new(source: &impl Source) -> io::Result<Registration> {
-        let rt = current();
+        let rt = try_current().ok_or_else(|| {
+            io::Error::other("no fstack::rt::Runtime on this thread (create one first)")
+        })?;
         let key = rt.register(source)?;
         Ok(Registration { rt, key })
     }
@@ -41,7 +43,9 @@ impl Registration {
 /// Implements `futures_io::AsyncRead`/`AsyncWrite`, and with the `tokio` feature tokio's
 /// `AsyncRead`/`AsyncWrite` (for `tokio-util`, `tokio-tungstenite`, hyper through
 /// `hyper-util`'s `TokioIo`). `poll_close` / `poll_shutdown` shut the write half down (FIN);
-/// dropping the stream closes it.
+/// dropping the stream closes it. Creating one fails on a thread without a
+/// [`Runtime`](super::Runtime). One task reads and one writes at a time: each direction keeps
+/// the waker of its last waiter only.
 pub struct TcpStream {
     reg: Registration,
     sock: FStackSocket,
@@ -239,7 +243,8 @@ impl tokio::io::AsyncWrite for TcpStream {
     }
 }
 
-/// An async TCP listener on an F-Stack socket. `!Send`.
+/// An async TCP listener on an F-Stack socket. `!Send`. Binding fails on a thread without a
+/// [`Runtime`](super::Runtime).
 pub struct TcpListener {
     reg: Registration,
     listener: FStackListener,
@@ -286,7 +291,8 @@ impl TcpListener {
     }
 }
 
-/// An async UDP socket on F-Stack. `!Send`.
+/// An async UDP socket on F-Stack. `!Send`. Binding fails on a thread without a
+/// [`Runtime`](super::Runtime).
 pub struct UdpSocket {
     reg: Registration,
     sock: FStackUdpSocket,
