@@ -85,6 +85,12 @@ impl<S: AsyncWrite + Unpin> Write for Bridge<S> {
 /// `tokio` feature tokio's traits too. `poll_close` sends `close_notify`, then closes the
 /// stream's write side. A connection that ends without `close_notify` reads as an error, as
 /// with [`TlsStream`].
+///
+/// Each call registers the calling task's waker with the stream below, for whichever
+/// direction the engine needed. Split halves (`futures_util::io::split`, `tokio::io::split`)
+/// driven by two different tasks work as long as a TLS write never needs to read (true of
+/// TLS 1.3 and of TLS 1.2 without renegotiation, which neither engine offers); driving both
+/// halves from one task (`join`/`select`) is always safe.
 pub struct AsyncTlsStream<S> {
     tls: TlsStream<Bridge<S>>,
 }
