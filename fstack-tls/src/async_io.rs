@@ -87,10 +87,10 @@ impl<S: AsyncWrite + Unpin> Write for Bridge<S> {
 /// with [`TlsStream`].
 ///
 /// Each call registers the calling task's waker with the stream below, for whichever
-/// direction the engine needed. Split halves (`futures_util::io::split`, `tokio::io::split`)
-/// driven by two different tasks work as long as a TLS write never needs to read (true of
-/// TLS 1.3 and of TLS 1.2 without renegotiation, which neither engine offers); driving both
-/// halves from one task (`join`/`select`) is always safe.
+/// direction the engine needed. Driving split halves (`futures_util::io::split`,
+/// `tokio::io::split`) from one task (`join`/`select`) is always safe. With two tasks, a write
+/// that has to read first (a TLS 1.2 renegotiation) would replace the reading task's waker
+/// below, and that task would wait for the next event.
 pub struct AsyncTlsStream<S> {
     tls: TlsStream<Bridge<S>>,
 }
