@@ -114,6 +114,7 @@ mod ffi;
 pub mod kqueue;
 mod loopback;
 mod poll;
+mod port0;
 #[cfg(feature = "async")]
 pub mod rt;
 mod socket;

@@ -309,7 +309,24 @@ pub struct FStackListener {
 impl FStackListener {
     /// Binds to `addr` (with `SO_REUSEADDR`) and listens. Port 0 picks a free port; see
     /// [`local_addr`](Self::local_addr).
+    ///
+    /// On real F-Stack an IPv4 bind to port 0 gets no port from the stack (F-Stack 1.25 leaves
+    /// the choice to `connect`, for RSS), so the crate picks it: a random free port of
+    /// FreeBSD's ephemeral range, 10000–65535, that a socket without `SO_REUSEADDR` can bind
+    /// (so no other socket holds it). In a multi-process F-Stack, where every process must
+    /// listen on the same port, give a port instead.
     pub fn bind(addr: SocketAddr) -> Result<FStackListener> {
+        let mut fd = FStackListener::bound(addr)?;
+        if crate::port0::unassigned(&fd, &addr)? {
+            drop(fd);
+            fd = crate::port0::bind_any(addr, libc::SOCK_STREAM, FStackListener::bound)?;
+        }
+        ffi::listen(fd.fd, BACKLOG)?;
+        Ok(FStackListener { fd })
+    }
+
+    /// A new TCP socket with `SO_REUSEADDR`, bound to `addr`.
+    fn bound(addr: SocketAddr) -> Result<Fd> {
         let fd = Fd::tcp(domain_of(&addr))?;
         ffi::setsockopt(
             fd.fd,
@@ -320,8 +337,7 @@ impl FStackListener {
         )?;
         let (raw, len) = RawAddr::from_std(&addr);
         ffi::bind(fd.fd, &raw, len)?;
-        ffi::listen(fd.fd, BACKLOG)?;
-        Ok(FStackListener { fd })
+        Ok(fd)
     }
 
     /// Accepts one pending connection; [`Error::is_would_block`] when none is pending (accept

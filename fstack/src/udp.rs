@@ -207,6 +207,11 @@ impl FStackUdpSocket {
     /// group address receives only that group's datagrams on the port. The address decides
     /// the socket's family (IPv4 or IPv6).
     ///
+    /// On real F-Stack an IPv4 bind to port 0 gets no port from the stack (F-Stack 1.25 would
+    /// pick one only at the first send, or at `connect`, with its RSS check), so the crate
+    /// picks it at once: a random free port of FreeBSD's ephemeral range, 10000–65535. In a
+    /// multi-process F-Stack, replies to that port may reach another process's queue.
+    ///
     /// Errors: [`Error::Io`] naming the failing call, e.g. `ff_bind` with "address in use" or
     /// "cannot assign requested address" (not one of the stack's addresses).
     pub fn bind(addr: SocketAddr) -> Result<FStackUdpSocket> {
@@ -218,6 +223,21 @@ impl FStackUdpSocket {
     /// translates from Linux's numbers in `lib/ff_syscall_wrapper.c`). Errors as for `bind`,
     /// and [`Error::Io`] naming the option that could not be set.
     pub fn bind_with(addr: SocketAddr, options: UdpBindOptions) -> Result<FStackUdpSocket> {
+        let mut fd = FStackUdpSocket::bound(addr, options)?;
+        if crate::port0::unassigned(&fd, &addr)? {
+            drop(fd);
+            fd = crate::port0::bind_any(addr, libc::SOCK_DGRAM, |a| {
+                FStackUdpSocket::bound(a, options)
+            })?;
+        }
+        Ok(FStackUdpSocket {
+            fd,
+            v6: addr.is_ipv6(),
+        })
+    }
+
+    /// A new UDP socket with `options`, bound to `addr`.
+    fn bound(addr: SocketAddr, options: UdpBindOptions) -> Result<Fd> {
         let fd = Fd::new(domain_of(&addr), libc::SOCK_DGRAM)?;
         if options.reuse_address {
             ffi::setsockopt(
@@ -248,10 +268,7 @@ impl FStackUdpSocket {
         }
         let (raw, len) = RawAddr::from_std(&addr);
         ffi::bind(fd.fd, &raw, len)?;
-        Ok(FStackUdpSocket {
-            fd,
-            v6: addr.is_ipv6(),
-        })
+        Ok(fd)
     }
 
     /// Connects the socket to `addr` (`ff_connect`): [`send`](Self::send) then goes there,
