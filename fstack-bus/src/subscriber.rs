@@ -109,6 +109,16 @@ impl BusSubscriber {
             .collect()
     }
 
+    /// The port id of this subscriber on each attached stream (iceoryx2's
+    /// `UniqueSubscriberId` value): the key of the feed's per-subscriber drop counts
+    /// ([`crate::BusPublisher::drops`]).
+    pub fn port_ids(&self) -> Vec<u128> {
+        self.ports
+            .iter()
+            .map(|p| p.subscriber.id().value())
+            .collect()
+    }
+
     /// Attaches to the bus's stream services not attached yet; returns how many were added.
     pub fn scan(&mut self) -> Result<usize, BusError> {
         let mut found = Vec::new();
