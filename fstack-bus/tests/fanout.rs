@@ -7,32 +7,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use fstack_bus::record::{kind, MarketRecord};
+use fstack_bus::record::MarketRecord;
 use fstack_bus::{BusConfig, BusPublisher, BusSubscriber};
 
-const STREAM: &str = "btcusdt@trade";
-
-/// The values record `seq` carries: a trade whose price and quantity follow from `seq`.
-fn fill(r: &mut MarketRecord, seq: u64) {
-    r.kind = kind::TRADE;
-    r.set_symbol("BTCUSDT");
-    r.ints[0] = seq;
-    r.ints[1] = 1_700_000_000_000 + seq;
-    r.n_values = 2;
-    r.mantissa[0] = 4_325_000_000_000 + seq as i64;
-    r.scale[0] = 8;
-    r.mantissa[1] = 1_000_000 + (seq % 1000) as i64;
-    r.scale[1] = 8;
-}
-
-fn check(r: &MarketRecord) {
-    let mut want = MarketRecord::ZERO;
-    fill(&mut want, r.seq);
-    want.set_stream(STREAM);
-    want.seq = r.seq;
-    want.publish_ns = r.publish_ns;
-    assert_eq!(*r, want, "record {}", r.seq);
-}
+mod common;
+use common::{check, fill, STREAM};
 
 struct Outcome {
     ids: Vec<u128>,
@@ -131,8 +110,13 @@ fn four_subscribers_at_500k_per_second() {
     );
     assert_eq!(counters.published, TOTAL);
     assert_eq!(counters.failed, 0);
-    // Pacing held the rate (not faster than asked, nor much slower).
+    // Pacing held the rate: not faster than asked; and in an optimised build (the rate this
+    // test is about; `cargo test --release`) not slower either. A debug build checks the
+    // same values at the rate it reaches.
     assert!(elapsed >= Duration::from_millis(399), "{elapsed:?}");
+    if !cfg!(debug_assertions) {
+        assert!(elapsed < Duration::from_millis(600), "{elapsed:?}");
+    }
     for o in &outcomes {
         assert_eq!(o.ids.len(), 1);
         let dropped_for_it = drops

@@ -1,0 +1,202 @@
+//! Strategies that misbehave do not touch the feed: one stops reading, one is killed with
+//! SIGKILL mid-stream and started again; the publisher keeps its rate, the healthy reader
+//! gets every record in order, the restarted one resumes, and the killed ones' resources are
+//! cleaned up. The readers are separate processes: this test binary run again with
+//! `BUS_CHILD` set (the `child` test below).
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use common::{check, fill, STREAM};
+use fstack_bus::{BusConfig, BusPublisher, BusSubscriber};
+
+/// A reader process: `BUS_CHILD=NAME`, `BUS_MODE=read|stall`, `BUS_LAST=seq to stop at`.
+/// Prints `attached`, then (read) `done FIRST LAST RECEIVED MISSED`.
+#[test]
+fn child() {
+    let Ok(name) = std::env::var("BUS_CHILD") else {
+        return; // run as a test: nothing to do
+    };
+    let mode = std::env::var("BUS_MODE").unwrap();
+    let last_wanted: u64 = std::env::var("BUS_LAST").unwrap().parse().unwrap();
+    let mut bus = BusSubscriber::new(&name, false).unwrap();
+    while bus.scan().unwrap() == 0 {
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    println!("attached");
+    if mode == "stall" {
+        loop {
+            std::thread::sleep(Duration::from_secs(1));
+        }
+    }
+    let (mut first, mut last) = (0, 0);
+    let mut missed_after_first = 0;
+    while last < last_wanted {
+        let n = bus
+            .poll(|got| {
+                check(got.record);
+                if first == 0 {
+                    first = got.record.seq;
+                } else {
+                    missed_after_first += got.missed;
+                }
+                last = got.record.seq;
+            })
+            .unwrap();
+        if n == 0 {
+            std::thread::sleep(Duration::from_micros(100));
+        }
+    }
+    println!("done {first} {last} {} {missed_after_first}", bus.received);
+}
+
+struct Reader {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+}
+
+impl Reader {
+    fn spawn(name: &str, mode: &str, last: u64) -> Reader {
+        let mut child = Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", "child", "--nocapture", "--test-threads=1"])
+            .env("BUS_CHILD", name)
+            .env("BUS_MODE", mode)
+            .env("BUS_LAST", last.to_string())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let (tx, lines) = mpsc::channel();
+        let out = child.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        let reader = Reader { child, lines };
+        reader.expect("attached");
+        reader
+    }
+
+    /// The next line containing `prefix`, from `prefix` on (within 20 s): the test harness
+    /// prints `test child ... ` before the child's first line.
+    fn expect(&self, prefix: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = self
+                .lines
+                .recv_timeout(left)
+                .unwrap_or_else(|e| panic!("waiting for {prefix:?}: {e}"));
+            if let Some(at) = line.find(prefix) {
+                return line[at..].to_owned();
+            }
+        }
+    }
+
+    fn sigkill(&mut self) {
+        self.child.kill().unwrap(); // SIGKILL
+        self.child.wait().unwrap();
+    }
+
+    /// `done FIRST LAST RECEIVED MISSED` as numbers.
+    fn done(mut self) -> [u64; 4] {
+        let line = self.expect("done ");
+        assert!(self.child.wait().unwrap().success());
+        let v: Vec<u64> = line[5..].split(' ').map(|x| x.parse().unwrap()).collect();
+        [v[0], v[1], v[2], v[3]]
+    }
+}
+
+#[test]
+fn killed_and_stalled_readers_do_not_touch_the_feed() {
+    let name = format!("robust-{}", std::process::id());
+    let mut config = BusConfig::new(&name);
+    config.max_subscribers = 8;
+    config.buffer_size = 16_384;
+    let mut bus = BusPublisher::new(config).unwrap();
+    bus.open_stream(STREAM).unwrap();
+
+    const TOTAL: u64 = 300_000;
+    let rate = 200_000.0;
+    let healthy = Reader::spawn(&name, "read", TOTAL);
+    let mut killed = Reader::spawn(&name, "read", TOTAL);
+    let mut stalled = Reader::spawn(&name, "stall", TOTAL);
+    assert_eq!(bus.subscribers(STREAM), 3);
+
+    let start = Instant::now();
+    let mut seq = 0;
+    let mut slowest = Duration::ZERO;
+    let mut restarted = None;
+    // Time to publish the first and the second half: the kill happens in the first.
+    let mut half = Duration::ZERO;
+    while seq < TOTAL {
+        let due = ((start.elapsed().as_secs_f64() * rate) as u64).min(TOTAL);
+        if seq >= due {
+            std::hint::spin_loop();
+            continue;
+        }
+        let next = seq + 1;
+        let t = Instant::now();
+        bus.publish(STREAM, |r| fill(r, next)).unwrap();
+        slowest = slowest.max(t.elapsed());
+        seq = next;
+        match seq {
+            50_000 => killed.sigkill(),
+            // The same strategy started again (the spawn waits until it is attached).
+            100_000 => restarted = Some(Reader::spawn(&name, "read", TOTAL)),
+            150_000 => half = start.elapsed(),
+            _ => {}
+        }
+    }
+    let elapsed = start.elapsed();
+    let second_half = elapsed - half;
+    eprintln!(
+        "robustness: {TOTAL} records in {elapsed:?}, halves {half:?} / {second_half:?}, \
+         slowest publish {slowest:?}, counters {:?}",
+        bus.counters()
+    );
+
+    let [first, last, received, missed] = healthy.done();
+    assert_eq!((first, last, received, missed), (1, TOTAL, TOTAL, 0));
+    let [first, last, received, missed] = restarted.unwrap().done();
+    assert!(
+        first > 100_000 && first <= 101_000,
+        "restarted reader began at {first}"
+    );
+    assert_eq!((last, received, missed), (TOTAL, TOTAL - first + 1, 0));
+
+    // The stalled reader's buffer filled: the feed dropped records for it alone and counted
+    // them; nothing was sent late or blocked.
+    let c = bus.counters();
+    assert_eq!((c.published, c.failed), (TOTAL, 0));
+    assert!(c.dropped >= TOTAL - 16_384 - 2, "{c:?}");
+    assert!(
+        slowest < Duration::from_millis(5),
+        "a publish took {slowest:?}"
+    );
+    // The second half (after the kill) took as long as the first: the rate did not change.
+    let ratio = second_half.as_secs_f64() / half.as_secs_f64();
+    assert!(
+        (0.8..1.25).contains(&ratio),
+        "halves {half:?} / {second_half:?}"
+    );
+
+    // Dead readers' ports stay until someone cleans up. The restarted reader removed the
+    // killed one's when it started; the feed removes the rest in `maintain`.
+    stalled.sigkill();
+    assert_eq!(bus.subscribers(STREAM), 1, "the stalled reader's port");
+    bus.maintain(Instant::now() + Duration::from_secs(2));
+    assert_eq!(bus.subscribers(STREAM), 0);
+    // A strategy starting now finds nothing stale and attaches.
+    let mut late = BusSubscriber::new(&name, false).unwrap();
+    assert_eq!(late.scan().unwrap(), 1);
+    bus.publish(STREAM, |r| fill(r, TOTAL + 1)).unwrap();
+    let mut got = Vec::new();
+    late.poll(|r| got.push(r.record.seq)).unwrap();
+    assert_eq!(got, [TOTAL + 1]);
+}
