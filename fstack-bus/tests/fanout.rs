@@ -7,7 +7,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use fstack_bus::record::MarketRecord;
 use fstack_bus::{BusConfig, BusPublisher, BusSubscriber};
 
 mod common;
