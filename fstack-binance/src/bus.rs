@@ -252,3 +252,6 @@ fn depth(
         }
     }
 }
+
+#[cfg(test)]
+mod tests;
