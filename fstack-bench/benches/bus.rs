@@ -166,8 +166,8 @@ fn python_subscriber() -> Option<String> {
 }
 
 /// Nanoseconds per event: decoding alone, and what `publish_event` adds with no subscriber and
-/// with one reading on another thread.
-fn publisher_cost() -> (f64, f64, f64) {
+/// with one reading on another thread; and an empty record's loan-zero-send alone.
+fn publisher_cost() -> (f64, f64, f64, f64) {
     let frame = r#"{"e":"24hrTicker","E":1700000000000,"s":"BTCUSDT","p":"525.12000000","P":"1.23","w":"43198.76543210","x":"42725.00000000","c":"43250.12000000","Q":"0.12345000","b":"43250.11000000","B":"3.41000000","a":"43250.13000000","A":"1.28000000","o":"42725.00000000","h":"43988.00000000","l":"42011.00000000","v":"23456.78901234","q":"1012345678.90123456","O":1699913600000,"C":1700000000000,"F":100,"L":200,"n":101}"#;
     let name = format!("bench-cost-{}", std::process::id());
     let mut bus = BusPublisher::new(BusConfig::new(&name)).unwrap();
@@ -191,6 +191,12 @@ fn publisher_cost() -> (f64, f64, f64) {
         start.elapsed().as_nanos() as f64 / f64::from(n) - decode_ns
     };
     let alone_ns = publish(&mut bus);
+    // The bus alone: loan, zero, stamp, send of an empty record (no conversion).
+    let start = Instant::now();
+    for _ in 0..n {
+        bus.publish("btcusdt@ticker", |_| {}).unwrap();
+    }
+    let empty_ns = start.elapsed().as_nanos() as f64 / f64::from(n);
     let ready = Arc::new(AtomicU64::new(0));
     let done = Arc::new(AtomicBool::new(false));
     let t = {
@@ -203,7 +209,7 @@ fn publisher_cost() -> (f64, f64, f64) {
     let with_reader_ns = publish(&mut bus);
     done.store(true, Ordering::Release);
     t.join().unwrap();
-    (decode_ns, alone_ns, with_reader_ns)
+    (decode_ns, alone_ns, with_reader_ns, empty_ns)
 }
 
 fn main() {
@@ -246,9 +252,10 @@ fn main() {
             println!("Python subscriber: SKIPPED (no python with the iceoryx2 package; set PYTHON)")
         }
     }
-    let (decode_ns, alone_ns, with_reader_ns) = publisher_cost();
+    let (decode_ns, alone_ns, with_reader_ns, empty_ns) = publisher_cost();
     println!(
         "publisher cost per ticker event: decode {decode_ns:.0} ns; publish_event adds \
-         {alone_ns:.0} ns with no subscriber, {with_reader_ns:.0} ns with 1 reading"
+         {alone_ns:.0} ns with no subscriber, {with_reader_ns:.0} ns with 1 reading; an \
+         empty record (loan, zero, send; no subscriber) {empty_ns:.0} ns"
     );
 }
