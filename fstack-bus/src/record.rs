@@ -253,24 +253,38 @@ pub fn format_decimal(out: &mut String, mantissa: i64, scale: u8) {
 /// `i64` mantissa and a `u8` scale or would not format back to the same text (leading zeros,
 /// `+`, `-0`, exponents): the record cannot carry it exactly.
 pub fn parse_decimal(text: &str) -> Option<(i64, u8)> {
-    let (neg, body) = match text.strip_prefix('-') {
-        Some(b) => (true, b),
-        None => (false, text),
+    // One pass over the bytes: this runs for every price and quantity the feed publishes.
+    let (neg, digits) = match text.as_bytes().split_first() {
+        Some((b'-', rest)) => (true, rest),
+        _ => (false, text.as_bytes()),
     };
-    let (int, frac) = match body.split_once('.') {
-        Some((i, f)) => (i, f),
-        None => (body, ""),
-    };
-    let canonical_int = int == "0" || (!int.is_empty() && !int.starts_with('0'));
-    let digits_only = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
-    if !canonical_int || !digits_only(int) || !digits_only(frac) || body.ends_with('.') {
+    // The integer part is "0" or has no leading zero ("01.5" would not come back as sent).
+    if digits.len() > 1 && digits[0] == b'0' && digits[1] != b'.' {
         return None;
     }
-    let scale = u8::try_from(frac.len()).ok()?;
     let mut m: i64 = 0;
-    for b in int.bytes().chain(frac.bytes()) {
-        m = m.checked_mul(10)?.checked_add(i64::from(b - b'0'))?;
+    let mut frac: Option<u32> = None;
+    for (i, &c) in digits.iter().enumerate() {
+        if c == b'.' {
+            if frac.is_some() || i == 0 || i + 1 == digits.len() {
+                return None;
+            }
+            frac = Some(0);
+            continue;
+        }
+        let d = c.wrapping_sub(b'0');
+        if d > 9 {
+            return None;
+        }
+        m = m.checked_mul(10)?.checked_add(i64::from(d))?;
+        if let Some(f) = frac.as_mut() {
+            *f += 1;
+        }
     }
+    if digits.is_empty() {
+        return None;
+    }
+    let scale = u8::try_from(frac.unwrap_or(0)).ok()?;
     if neg {
         if m == 0 {
             return None; // "-0.0" would come back without its sign
