@@ -118,6 +118,8 @@ pub struct BusPublisher {
     >,
     pending: Vec<Pending>,
     counters: BusCounters,
+    /// Drops of subscribers no longer connected (their entries left `drops`).
+    dropped_gone: u64,
     next_cleanup: Instant,
 }
 
@@ -166,6 +168,7 @@ impl BusPublisher {
             _command_service: command_service,
             pending: Vec::new(),
             counters: BusCounters::default(),
+            dropped_gone: 0,
             next_cleanup: Instant::now() + CLEANUP_INTERVAL,
         })
     }
@@ -183,7 +186,7 @@ impl BusPublisher {
     }
 
     /// Records dropped per subscriber port id (iceoryx2's `UniqueSubscriberId` value), for
-    /// subscribers whose buffer was ever full.
+    /// connected subscribers whose buffer was ever full.
     pub fn drops(&self) -> Vec<(u128, u64)> {
         let map = self.drops.lock().unwrap_or_else(|e| e.into_inner());
         let mut v: Vec<_> = map.iter().map(|(&k, &n)| (k, n)).collect();
@@ -193,7 +196,7 @@ impl BusPublisher {
 
     fn drops_total(&self) -> u64 {
         let map = self.drops.lock().unwrap_or_else(|e| e.into_inner());
-        map.values().sum()
+        self.dropped_gone + map.values().sum::<u64>()
     }
 
     /// Creates (or opens) the service of `stream` now, so that strategies can attach before
@@ -373,12 +376,30 @@ impl BusPublisher {
         }
     }
 
-    /// Removes dead nodes' resources at most once per [`CLEANUP_INTERVAL`].
+    /// Removes dead nodes' resources at most once per [`CLEANUP_INTERVAL`], and forgets the
+    /// per-subscriber drop counts of subscribers that are gone (their drops stay in
+    /// [`BusCounters::dropped`]), so strategies restarting for days do not grow the map.
     pub fn maintain(&mut self, now: Instant) {
-        if now >= self.next_cleanup {
-            self.next_cleanup = now + CLEANUP_INTERVAL;
-            self.node.try_cleanup_dead_nodes();
+        if now < self.next_cleanup {
+            return;
         }
+        self.next_cleanup = now + CLEANUP_INTERVAL;
+        self.node.try_cleanup_dead_nodes();
+        let mut live = Vec::new();
+        for port in self.streams.values() {
+            port.service.dynamic_config().list_subscribers(|d| {
+                live.push(d.subscriber_id.value());
+                CallbackProgression::Continue
+            });
+        }
+        let mut map = self.drops.lock().unwrap_or_else(|e| e.into_inner());
+        map.retain(|id, n| {
+            let keep = live.contains(id);
+            if !keep {
+                self.dropped_gone += *n;
+            }
+            keep
+        });
     }
 
     /// Subscribers currently connected to `stream`'s service (dead ones until cleaned up).

@@ -201,8 +201,12 @@ fn killed_and_stalled_readers_do_not_touch_the_feed() {
     // killed one's when it started; the feed removes the rest in `maintain`.
     stalled.sigkill();
     assert_eq!(bus.subscribers(STREAM), 1, "the stalled reader's port");
+    let dropped = bus.counters().dropped;
     bus.maintain(Instant::now() + Duration::from_secs(2));
     assert_eq!(bus.subscribers(STREAM), 0);
+    // Their per-subscriber counts are gone, their drops still counted.
+    assert_eq!(bus.drops(), []);
+    assert_eq!(bus.counters().dropped, dropped);
     // A strategy starting now finds nothing stale and attaches.
     let mut late = BusSubscriber::new(&name, false).unwrap();
     assert_eq!(late.scan().unwrap(), 1);
