@@ -207,6 +207,18 @@ fn publisher_cost() -> (f64, f64, f64, f64) {
         std::thread::sleep(Duration::from_millis(1));
     }
     let with_reader_ns = publish(&mut bus);
+    // `maintain` (forgetting gone subscribers' drop counts, once a second in the feed's loop).
+    let mut maintain_us = Vec::new();
+    for i in 1..=50u64 {
+        let t = Instant::now();
+        bus.maintain(Instant::now() + Duration::from_secs(2 * i));
+        maintain_us.push(t.elapsed().as_secs_f64() * 1e6);
+    }
+    maintain_us.sort_by(f64::total_cmp);
+    println!(
+        "maintain (once a second in the feed loop): median {:.0} us, max {:.0} us",
+        maintain_us[25], maintain_us[49]
+    );
     done.store(true, Ordering::Release);
     t.join().unwrap();
     (decode_ns, alone_ns, with_reader_ns, empty_ns)

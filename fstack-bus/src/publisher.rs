@@ -11,10 +11,14 @@
 //! * [`BusPublisher::poll_commands`] takes the waiting requests without blocking; a request
 //!   that needs the exchange's answer is kept (bounded) until [`BusPublisher::on_ack`],
 //!   [`BusPublisher::on_rejected`] or its deadline.
-//! * [`BusPublisher::maintain`] removes dead nodes' resources (a SIGKILLed strategy's port)
-//!   at most once per [`CLEANUP_INTERVAL`], so slots do not run out and memory stays bounded.
+//! * Dead nodes' resources (a SIGKILLed strategy's port) are removed once per
+//!   [`CLEANUP_INTERVAL`] by a helper thread with its own node, so slots do not run out and
+//!   memory stays bounded: a cleanup takes a few hundred µs of file-system work, which must
+//!   not stall the F-Stack loop. [`BusPublisher::maintain`] only forgets gone subscribers'
+//!   drop counts.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -28,7 +32,7 @@ use crate::command::{status, Command, CommandReply};
 use crate::record::MarketRecord;
 use crate::{clock, names, BusError};
 
-/// How often [`BusPublisher::maintain`] looks for dead nodes.
+/// How often the publisher's helper thread removes dead nodes' resources.
 pub const CLEANUP_INTERVAL: Duration = Duration::from_secs(1);
 /// Commands waiting for the exchange at once; more are refused.
 pub const MAX_PENDING_COMMANDS: usize = 64;
@@ -121,6 +125,51 @@ pub struct BusPublisher {
     /// Drops of subscribers no longer connected (their entries left `drops`).
     dropped_gone: u64,
     next_cleanup: Instant,
+    _janitor: Janitor,
+}
+
+/// The helper thread that removes dead nodes' resources; stopped and joined on drop.
+struct Janitor {
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Janitor {
+    fn start() -> Janitor {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&stop);
+        let thread = std::thread::Builder::new()
+            .name("bus-cleanup".into())
+            .spawn(move || {
+                let Ok(node) = NodeBuilder::new()
+                    .signal_handling_mode(SignalHandlingMode::Disabled)
+                    .create::<ipc::Service>()
+                else {
+                    return; // without a node nothing can be cleaned; strategies still clean up
+                };
+                let step = Duration::from_millis(50);
+                let mut waited = Duration::ZERO;
+                while !flag.load(Ordering::Acquire) {
+                    if waited >= CLEANUP_INTERVAL {
+                        node.try_cleanup_dead_nodes();
+                        waited = Duration::ZERO;
+                    }
+                    std::thread::sleep(step);
+                    waited += step;
+                }
+            })
+            .ok();
+        Janitor { stop, thread }
+    }
+}
+
+impl Drop for Janitor {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Release);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
 }
 
 impl std::fmt::Debug for BusPublisher {
@@ -170,6 +219,7 @@ impl BusPublisher {
             counters: BusCounters::default(),
             dropped_gone: 0,
             next_cleanup: Instant::now() + CLEANUP_INTERVAL,
+            _janitor: Janitor::start(),
         })
     }
 
@@ -376,15 +426,14 @@ impl BusPublisher {
         }
     }
 
-    /// Removes dead nodes' resources at most once per [`CLEANUP_INTERVAL`], and forgets the
-    /// per-subscriber drop counts of subscribers that are gone (their drops stay in
-    /// [`BusCounters::dropped`]), so strategies restarting for days do not grow the map.
+    /// At most once per [`CLEANUP_INTERVAL`], forgets the per-subscriber drop counts of
+    /// subscribers that are gone (their drops stay in [`BusCounters::dropped`]), so
+    /// strategies restarting for days do not grow the map. A few µs; no file-system work.
     pub fn maintain(&mut self, now: Instant) {
         if now < self.next_cleanup {
             return;
         }
         self.next_cleanup = now + CLEANUP_INTERVAL;
-        self.node.try_cleanup_dead_nodes();
         let mut live = Vec::new();
         for port in self.streams.values() {
             port.service.dynamic_config().list_subscribers(|d| {
