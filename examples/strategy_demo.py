@@ -54,7 +54,10 @@ VALUE_FIELDS = {
     TRADE: ["p", "q"],
     AGG_TRADE: ["p", "q"],
 }
-SCAN_INTERVAL = 0.1
+# Listing reads iceoryx2's service directory: often until a stream is attached, then once a
+# second (for streams the feed adds).
+FIRST_SCAN_INTERVAL = 0.1
+SCAN_INTERVAL = 1.0
 
 
 class MarketRecord(ctypes.Structure):
@@ -282,9 +285,9 @@ def main() -> int:
         if deadline is not None and now >= deadline:
             break
         if now >= next_scan:
-            next_scan = now + SCAN_INTERVAL
             if bus.scan():
                 print(f"strategy_demo.py: attached to {', '.join(bus.streams())}", file=sys.stderr)
+            next_scan = now + (SCAN_INTERVAL if bus.ports else FIRST_SCAN_INTERVAL)
         if bus.poll(on_record) == 0:
             idle += 1
             if idle == 1:

@@ -25,8 +25,11 @@ use fstack_bus::command::op;
 use fstack_bus::record::{write_json, write_text};
 use fstack_bus::{BusSubscriber, Command, CommandClient};
 
-/// How often the bus is re-listed for streams the feed added.
-const SCAN_INTERVAL: Duration = Duration::from_millis(100);
+/// How often the bus is listed while no stream is attached yet, and afterwards (for streams
+/// the feed adds): listing reads iceoryx2's service directory, not something to do between
+/// every two records.
+const FIRST_SCAN_INTERVAL: Duration = Duration::from_millis(100);
+const SCAN_INTERVAL: Duration = Duration::from_secs(1);
 /// Empty polls spent spinning before a short sleep: low latency while events flow, little CPU
 /// when they do not.
 const SPIN_POLLS: u32 = 20_000;
@@ -131,8 +134,13 @@ fn run(args: &Args) -> Result<ExitCode, String> {
     loop {
         let now = Instant::now();
         if now >= next_scan {
-            next_scan = now + SCAN_INTERVAL;
             let added = bus.scan().map_err(|e| e.to_string())?;
+            let every = if bus.streams().is_empty() {
+                FIRST_SCAN_INTERVAL
+            } else {
+                SCAN_INTERVAL
+            };
+            next_scan = now + every;
             if added > 0 {
                 eprintln!("strategy_demo: attached to {}", bus.streams().join(", "));
             }
