@@ -127,12 +127,12 @@ fn killed_and_stalled_readers_do_not_touch_the_feed() {
     bus.open_stream(STREAM).unwrap();
 
     const TOTAL: u64 = 300_000;
-    // An unoptimised build reads too slowly for 200k/s on a small machine; the rate check
-    // below is for the optimised one (`cargo test --release`).
+    // The rate leaves each reader 160 ms (a 16k buffer at 100k/s) of CPU starvation before
+    // it would miss a record: this machine may be shared. An unoptimised build reads slower.
     let rate = if cfg!(debug_assertions) {
         50_000.0
     } else {
-        200_000.0
+        100_000.0
     };
     let healthy = Reader::spawn(&name, "read", TOTAL);
     let mut killed = Reader::spawn(&name, "read", TOTAL);
@@ -141,8 +141,8 @@ fn killed_and_stalled_readers_do_not_touch_the_feed() {
 
     let start = Instant::now();
     let mut seq = 0;
-    let mut slowest = Duration::ZERO;
-    let mut restarted = None;
+    let (mut slowest, mut slowest_at) = (Duration::ZERO, 0);
+    let mut restarted: Option<std::thread::JoinHandle<Reader>> = None;
     // Time to publish the first and the second half: the kill happens in the first.
     let mut half = Duration::ZERO;
     while seq < TOTAL {
@@ -154,12 +154,21 @@ fn killed_and_stalled_readers_do_not_touch_the_feed() {
         let next = seq + 1;
         let t = Instant::now();
         bus.publish(STREAM, |r| fill(r, next)).unwrap();
-        slowest = slowest.max(t.elapsed());
+        if t.elapsed() > slowest {
+            (slowest, slowest_at) = (t.elapsed(), next);
+        }
         seq = next;
         match seq {
             50_000 => killed.sigkill(),
             // The same strategy started again (the spawn waits until it is attached).
-            100_000 => restarted = Some(Reader::spawn(&name, "read", TOTAL)),
+            // The same strategy started again, from another thread: the spawn waits until it
+            // is attached, and the feed must not.
+            100_000 => {
+                let name = name.clone();
+                restarted = Some(std::thread::spawn(move || {
+                    Reader::spawn(&name, "read", TOTAL)
+                }));
+            }
             150_000 => half = start.elapsed(),
             _ => {}
         }
@@ -168,15 +177,16 @@ fn killed_and_stalled_readers_do_not_touch_the_feed() {
     let second_half = elapsed - half;
     eprintln!(
         "robustness: {TOTAL} records in {elapsed:?}, halves {half:?} / {second_half:?}, \
-         slowest publish {slowest:?}, counters {:?}",
+         slowest publish {slowest:?} (record {slowest_at}), counters {:?}",
         bus.counters()
     );
 
     let [first, last, received, missed] = healthy.done();
     assert_eq!((first, last, received, missed), (1, TOTAL, TOTAL, 0));
-    let [first, last, received, missed] = restarted.unwrap().done();
+    let [first, last, received, missed] = restarted.unwrap().join().unwrap().done();
+    // It attached some time after record 100,000 (a process start and an iceoryx2 node).
     assert!(
-        first > 100_000 && first <= 101_000,
+        first > 100_000 && first < 250_000,
         "restarted reader began at {first}"
     );
     assert_eq!((last, received, missed), (TOTAL, TOTAL - first + 1, 0));
@@ -189,13 +199,11 @@ fn killed_and_stalled_readers_do_not_touch_the_feed() {
     // The second half (after the kill) took as long as the first: the rate did not change.
     // (`slowest` is printed, not asserted: on a loaded machine a preempted publish is slow
     // without anything blocking it.)
-    if !cfg!(debug_assertions) {
-        let ratio = second_half.as_secs_f64() / half.as_secs_f64();
-        assert!(
-            (0.8..1.25).contains(&ratio),
-            "halves {half:?} / {second_half:?}"
-        );
-    }
+    let ratio = second_half.as_secs_f64() / half.as_secs_f64();
+    assert!(
+        (0.8..1.25).contains(&ratio),
+        "halves {half:?} / {second_half:?}"
+    );
 
     // Dead readers' ports stay until someone cleans up: the restarted reader removed the
     // killed one's when it started; the feed's cleanup thread removes the rest within about
