@@ -176,17 +176,34 @@ fn strategies_receive_exact_events_and_send_commands() {
         let (status, py_lines, py_err) = py.finish(Duration::from_secs(45));
         assert!(status.success(), "{py_err:?}");
         assert_eq!(py_lines.len(), 60, "{py_err:?}");
-        // Byte-identical JSON for the records both printed (nearly the same records: both
-        // attached before or just after the feed's first events).
-        let rust_set: std::collections::BTreeSet<&String> = rust_lines.iter().collect();
-        let common = py_lines.iter().filter(|l| rust_set.contains(l)).count();
+        // Byte-identical JSON for every record both printed. Which records those are depends
+        // on when each attached (an interpreter starts slower), not on the bus.
+        let key = |line: &str| -> (String, u64) {
+            let v: Value = serde_json::from_str(line).unwrap();
+            (
+                v["stream"].as_str().unwrap().to_owned(),
+                v["seq"].as_u64().unwrap(),
+            )
+        };
+        let rust_by_key: BTreeMap<(String, u64), &String> =
+            rust_lines.iter().map(|l| (key(l), l)).collect();
+        let mut common = 0;
+        for line in &py_lines {
+            if let Some(rust_line) = rust_by_key.get(&key(line)) {
+                assert_eq!(
+                    line, *rust_line,
+                    "Python and Rust printed the same record differently"
+                );
+                common += 1;
+            }
+        }
         eprintln!(
-            "binance_bus: python strategy done after {:?}",
+            "binance_bus: python strategy done after {:?}, {common} records printed by both",
             started.elapsed()
         );
         assert!(
-            common >= 40,
-            "only {common} identical lines\n{py_lines:?}\n{rust_lines:?}"
+            common >= 10,
+            "only {common} records in common\n{py_lines:?}\n{rust_lines:?}"
         );
         for line in &py_lines {
             check_against_mock(line);
