@@ -24,14 +24,16 @@ fn child() {
     let mode = std::env::var("BUS_MODE").unwrap();
     let last_wanted: u64 = std::env::var("BUS_LAST").unwrap().parse().unwrap();
     let mut bus = BusSubscriber::new(&name, false).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
     while bus.scan().unwrap() == 0 {
+        assert!(Instant::now() < deadline, "no stream service to attach to");
         std::thread::sleep(Duration::from_millis(2));
     }
     println!("attached");
     if mode == "stall" {
-        loop {
-            std::thread::sleep(Duration::from_secs(1));
-        }
+        // Killed by the parent; never outlives a parent that failed before killing it.
+        std::thread::sleep(Duration::from_secs(60));
+        return;
     }
     let (mut first, mut last) = (0, 0);
     let mut missed_after_first = 0;
@@ -62,6 +64,14 @@ fn child() {
 struct Reader {
     child: Child,
     lines: mpsc::Receiver<String>,
+}
+
+impl Drop for Reader {
+    /// A failing test must not leave reader processes behind.
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 impl Reader {
