@@ -15,6 +15,10 @@
 //! messages, receive latency percentiles) on stderr; with `--latency-histogram FILE` it also
 //! writes the latency histogram there (HdrHistogram V2 + DEFLATE, for comparing runs). Errors
 //! are one line on stderr and a non-zero exit.
+//!
+//! With `--publish NAME` every event also goes out on the market-data bus (iceoryx2 shared
+//! memory; `fstack_bus`), and strategies' SUBSCRIBE/UNSUBSCRIBE commands on `NAME/cmd` are
+//! applied through the feed's rate-limited control path; `--quiet` prints no event lines.
 
 use std::io::Write;
 use std::ops::ControlFlow;
@@ -29,6 +33,10 @@ use fstack_binance::feed::{Feed, FeedCounters, FeedHandler, Notice};
 use fstack_binance::output::{Format, Formatter};
 use fstack_binance::stats::{unix_micros_now, Stats};
 use fstack_tls::TlsConnector;
+
+#[path = "support/ticker_bus.rs"]
+mod ticker_bus;
+use ticker_bus::TickerBus;
 
 fn main() -> ExitCode {
     let config = match cli::parse_args(std::env::args_os().skip(1)) {
@@ -74,6 +82,11 @@ fn run(config: &Config) -> Result<(), String> {
         }
         None => None,
     };
+    // Before F-Stack starts: a bus that cannot be created is a usage error, reported at once.
+    let bus = match &config.publish {
+        Some(name) => Some(TickerBus::new(name, &config.streams(), config.time_unit())?),
+        None => None,
+    };
     let shutdown = ShutdownSignal::install().map_err(|e| format!("signal handlers: {e}"))?;
     let stack = Stack::init(StackOptions::new(&config.fstack_config)).map_err(|e| e.to_string())?;
     let mut printer = Printer {
@@ -88,6 +101,7 @@ fn run(config: &Config) -> Result<(), String> {
         line: String::with_capacity(512),
         out: std::io::BufWriter::with_capacity(64 << 10, std::io::stdout().lock()),
         write_error: None,
+        bus,
     };
     let run = Run {
         config,
@@ -102,8 +116,14 @@ fn run(config: &Config) -> Result<(), String> {
     };
     printer.flush();
     let Printer {
-        stats, write_error, ..
+        stats,
+        write_error,
+        bus,
+        ..
     } = printer;
+    if let Some(bus) = &bus {
+        eprintln!("{}", bus.summary());
+    }
     if let (Some(e), Ok(())) = (&write_error, &outcome) {
         outcome = Err(format!("writing to stdout: {e}"));
     }
@@ -148,6 +168,10 @@ impl<W: Write> Driver<W> for Feed {
         Feed::is_closed(self)
     }
     fn poll_into(&mut self, now: Instant, printer: &mut Printer<W>) -> Result<(), String> {
+        // Commands first: a SUBSCRIBE queued now goes out in this poll, within the limiter.
+        if let Some(bus) = printer.bus.as_mut() {
+            bus.poll(self, now);
+        }
         self.poll(now, printer).map_err(|e| e.to_string())
     }
 }
@@ -311,6 +335,8 @@ struct Printer<W: Write> {
     /// A failed write to stdout (a closed pipe, a full disk) ends the run: nothing printed
     /// after it would reach the reader.
     write_error: Option<std::io::Error>,
+    /// `--publish`: the market-data bus.
+    bus: Option<TickerBus>,
 }
 
 impl<W: Write> Printer<W> {
@@ -331,7 +357,11 @@ impl<W: Write> FeedHandler for Printer<W> {
         if self.has_enough() {
             return; // already have what was asked for, or nowhere to put it
         }
-        self.stats.record_event(ev.event_time(), unix_micros_now());
+        let now_us = unix_micros_now();
+        self.stats.record_event(ev.event_time(), now_us);
+        if let Some(bus) = self.bus.as_mut() {
+            bus.publish(ev, now_us);
+        }
         if self.formatter.format == Format::None {
             return; // counted and timed; no line
         }
@@ -343,6 +373,13 @@ impl<W: Write> FeedHandler for Printer<W> {
     }
 
     fn on_notice(&mut self, notice: Notice<'_>) {
+        if let Some(bus) = self.bus.as_mut() {
+            match &notice {
+                Notice::Ack { id } => bus.on_ack(*id),
+                Notice::ControlError { id, code, msg } => bus.on_rejected(*id, *code, msg),
+                _ => {}
+            }
+        }
         print_notice(notice);
     }
 }
@@ -371,7 +408,7 @@ fn print_notice(notice: Notice<'_>) {
             eprintln!("binance_ticker: skipped malformed message: {error}")
         }
         Notice::Ack { .. } => {}
-        Notice::ControlError { code, msg } => {
+        Notice::ControlError { code, msg, .. } => {
             eprintln!("binance_ticker: server error {code}: {msg}")
         }
     }

@@ -120,6 +120,8 @@ pub struct Config {
     pub latency_histogram: Option<PathBuf>,
     /// `--book` and its options; `None` without `--book`.
     pub book: Option<BookOptions>,
+    /// `--publish NAME`: publish every event on the market-data bus NAME (shared memory).
+    pub publish: Option<String>,
 }
 
 impl Default for Config {
@@ -142,6 +144,7 @@ impl Default for Config {
             format: Format::Text,
             latency_histogram: None,
             book: None,
+            publish: None,
         }
     }
 }
@@ -294,6 +297,26 @@ struct Args {
     /// [default: https://api.binance.com]
     #[arg(long, value_name = "URL", requires = "book", value_parser = rest_endpoint)]
     rest_endpoint: Option<RestEndpoint>,
+    /// Publish every event on the market-data bus NAME: fixed-layout records in shared memory
+    /// (iceoryx2), one service per stream (NAME/md/<stream>), and strategies' SUBSCRIBE and
+    /// UNSUBSCRIBE commands on NAME/cmd; NAME is 1-64 of letters, digits, '_', '.', '-'
+    #[arg(long, value_name = "NAME", conflicts_with = "book", value_parser = bus_name)]
+    publish: Option<String>,
+    /// Print no line per event (the same as --format none; the summary still goes to stderr)
+    #[arg(long)]
+    quiet: bool,
+}
+
+fn bus_name(v: &str) -> Result<String, String> {
+    let ok = !v.is_empty()
+        && v.len() <= 64
+        && v.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
+    if ok {
+        Ok(v.to_owned())
+    } else {
+        Err("expected 1 to 64 letters, digits, '_', '.' or '-'".into())
+    }
 }
 
 fn endpoint(v: &str) -> Result<Endpoint, String> {
@@ -580,9 +603,14 @@ impl Args {
             stall_timeout: self.stall_timeout.unwrap_or(d.stall_timeout),
             connect_timeout: self.connect_timeout,
             connect_retries: self.connect_retries,
-            format: self.format,
+            format: if self.quiet {
+                Format::None
+            } else {
+                self.format
+            },
             latency_histogram: self.latency_histogram,
             book,
+            publish: self.publish,
         }
     }
 }

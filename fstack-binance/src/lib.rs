@@ -23,6 +23,8 @@
 
 pub mod backoff;
 pub mod book;
+#[cfg(feature = "bus")]
+pub mod bus;
 pub mod cli;
 pub mod control;
 pub mod decimal;

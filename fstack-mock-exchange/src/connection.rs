@@ -431,6 +431,13 @@ impl Connection {
                     })
                     .unwrap_or_default();
                 self.stats.control_requests.fetch_add(1, Ordering::Relaxed);
+                if let Some(method) = v.get("method").and_then(|m| m.as_str()) {
+                    self.stats
+                        .control_log
+                        .lock()
+                        .expect("control log")
+                        .push((method.to_owned(), params.clone()));
+                }
                 self.stats
                     .control_times
                     .lock()

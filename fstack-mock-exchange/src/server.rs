@@ -31,6 +31,9 @@ pub struct MockStats {
     pub client_closes: AtomicU64,
     /// When each control request arrived (to check the client's rate limit).
     pub control_times: Mutex<Vec<Instant>>,
+    /// Each control request's method and params, in arrival order (to check what a client
+    /// subscribed).
+    pub control_log: Mutex<Vec<(String, Vec<String>)>>,
     /// When each WebSocket upgrade request arrived, rejected or not (to check that a client
     /// waits for `Retry-After`).
     pub upgrade_times: Mutex<Vec<Instant>>,

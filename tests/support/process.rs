@@ -29,8 +29,14 @@ fn collect(pipe: impl Read + Send + 'static, into: Lines) -> JoinHandle<()> {
 impl Running {
     /// Starts the example `name` (built by cargo) with `args`.
     pub fn spawn(name: &str, args: &[&str]) -> Running {
-        let mut child = Command::new(super::example_bin(name))
-            .args(args)
+        let mut command = Command::new(super::example_bin(name));
+        command.args(args);
+        Running::spawn_command(name, command)
+    }
+
+    /// Starts `command` (any program, e.g. a Python script), called `name` in messages.
+    pub fn spawn_command(name: &str, mut command: Command) -> Running {
+        let mut child = command
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

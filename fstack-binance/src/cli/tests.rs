@@ -58,6 +58,7 @@ fn defaults() {
         (None, None, None)
     );
     assert_eq!(c.latency_histogram, None);
+    assert_eq!(c.publish, None);
     let names: Vec<String> = c.streams().iter().map(|s| s.name().to_owned()).collect();
     assert_eq!(names, ["btcusdt@ticker"]);
     assert_eq!(c.time_unit(), TimeUnit::Millisecond);
@@ -355,4 +356,18 @@ fn book_options() {
     for (args, msg) in cases {
         assert_eq!(fail(args), *msg, "{args:?}");
     }
+}
+
+#[test]
+fn publish_and_quiet() {
+    let c = run(&["--publish", "feed-1.a_b", "--quiet", "--format", "json"]);
+    assert_eq!(c.publish.as_deref(), Some("feed-1.a_b"));
+    assert_eq!(c.format, Format::None);
+    let long = "x".repeat(65);
+    for bad in ["", "a/b", "a b", long.as_str()] {
+        let e = fail(&["--publish", bad]);
+        assert!(e.contains("--publish"), "{bad:?}: {e}");
+    }
+    let e = fail(&["--publish", "a", "--book"]);
+    assert!(e.contains("--book"), "{e}");
 }

@@ -421,6 +421,7 @@ fn handle_text(
         }
         Ok(Message::Error(e)) => {
             handler.on_notice(Notice::ControlError {
+                id: e.id,
                 code: e.code,
                 msg: &e.msg,
             });

@@ -158,6 +158,8 @@ pub enum Notice<'a> {
     },
     /// The server rejected a control request.
     ControlError {
+        /// The id of the request it answers, when the server names one.
+        id: Option<u64>,
         /// Binance error code.
         code: i64,
         /// Binance message.
@@ -215,8 +217,9 @@ impl fmt::Debug for Notice<'_> {
                 .field("error", &error.to_string())
                 .finish(),
             Notice::Ack { id } => f.debug_struct("Ack").field("id", id).finish(),
-            Notice::ControlError { code, msg } => f
+            Notice::ControlError { id, code, msg } => f
                 .debug_struct("ControlError")
+                .field("id", id)
                 .field("code", code)
                 .field("msg", msg)
                 .finish(),

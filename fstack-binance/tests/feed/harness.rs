@@ -172,7 +172,7 @@ impl Scenario for Run {
                     Notice::ReplacementFailed { cause, .. } => {
                         notices.push(format!("replacement failed: {cause}"))
                     }
-                    Notice::ControlError { code, msg } => {
+                    Notice::ControlError { code, msg, .. } => {
                         notices.push(format!("control error {code} {msg}"))
                     }
                     Notice::Connected { .. } => notices.push("connected".into()),

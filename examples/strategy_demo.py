@@ -1,0 +1,312 @@
+#!/usr/bin/env python3
+"""A Python strategy on the market-data bus of `binance_ticker --publish NAME`.
+
+The same options and output as `cargo run --example strategy_demo`: it attaches to every
+stream service under NAME/md/ (new ones too), prints a text or JSON line per record, checks
+sequence numbers and prints hand-off latency percentiles on stderr at the end.
+
+    python3 -m pip install 'iceoryx2==0.10.*'
+    python3 examples/strategy_demo.py --service feed --format json
+
+The record is read in place in shared memory through a ctypes structure matching
+`fstack_bus::record::MarketRecord` (see the README's "Record layout"); the JSON line is byte
+for byte what the Rust example prints for the same record.
+"""
+
+import argparse
+import ctypes
+import json
+import signal
+import sys
+import time
+
+import iceoryx2 as iox2
+
+MAX_VALUES = 80
+MAX_INTS = 6
+SYMBOL_CAP = 24
+STREAM_CAP = 56
+
+TICKER, MINI_TICKER, BOOK_TICKER, TRADE, AGG_TRADE, PARTIAL_DEPTH, DEPTH_UPDATE = range(1, 8)
+HAS_EVENT_TIME, TIME_MICROS, BUYER_MAKER, MORE, INEXACT = 1, 2, 4, 8, 16
+
+KIND_NAMES = {
+    TICKER: "ticker",
+    MINI_TICKER: "miniTicker",
+    BOOK_TICKER: "bookTicker",
+    TRADE: "trade",
+    AGG_TRADE: "aggTrade",
+    PARTIAL_DEPTH: "depth",
+    DEPTH_UPDATE: "depth",
+}
+INT_FIELDS = {
+    TICKER: ["O", "C", "F", "L", "n"],
+    BOOK_TICKER: ["u"],
+    TRADE: ["t", "T"],
+    AGG_TRADE: ["a", "f", "l", "T"],
+    PARTIAL_DEPTH: ["lastUpdateId"],
+    DEPTH_UPDATE: ["U", "u"],
+}
+VALUE_FIELDS = {
+    TICKER: ["p", "P", "w", "x", "c", "Q", "b", "B", "a", "A", "o", "h", "l", "v", "q"],
+    MINI_TICKER: ["c", "o", "h", "l", "v", "q"],
+    BOOK_TICKER: ["b", "B", "a", "A"],
+    TRADE: ["p", "q"],
+    AGG_TRADE: ["p", "q"],
+}
+# Listing reads iceoryx2's service directory: often until a stream is attached, then once a
+# second (for streams the feed adds).
+FIRST_SCAN_INTERVAL = 0.1
+SCAN_INTERVAL = 1.0
+
+
+class MarketRecord(ctypes.Structure):
+    """fstack_bus::record::MarketRecord, field by field (offsets in the README)."""
+
+    _fields_ = [
+        ("seq", ctypes.c_uint64),
+        ("publish_ns", ctypes.c_uint64),
+        ("receive_us", ctypes.c_uint64),
+        ("event_time", ctypes.c_uint64),
+        ("ints", ctypes.c_uint64 * MAX_INTS),
+        ("kind", ctypes.c_uint8),
+        ("flags", ctypes.c_uint8),
+        ("symbol_len", ctypes.c_uint8),
+        ("stream_len", ctypes.c_uint8),
+        ("n_values", ctypes.c_uint8),
+        ("n_bids", ctypes.c_uint8),
+        ("n_asks", ctypes.c_uint8),
+        ("part", ctypes.c_uint8),
+        ("symbol", ctypes.c_uint8 * SYMBOL_CAP),
+        ("stream", ctypes.c_uint8 * STREAM_CAP),
+        ("mantissa", ctypes.c_int64 * MAX_VALUES),
+        ("scale", ctypes.c_uint8 * MAX_VALUES),
+    ]
+
+    @staticmethod
+    def type_name() -> str:
+        """The name the Rust side registers (`#[type_name]`): services match on it."""
+        return "fstack_bus::MarketRecord"
+
+
+assert ctypes.sizeof(MarketRecord) == 888, ctypes.sizeof(MarketRecord)
+
+
+def text(buf, n) -> str:
+    return bytes(buf[: min(n, len(buf))]).decode("utf-8", "replace")
+
+
+def decimal(m: int, s: int) -> str:
+    """mantissa x 10^-scale with exactly `scale` fraction digits: the exchange's string."""
+    sign = "-" if m < 0 else ""
+    digits = str(abs(m))
+    if s == 0:
+        return sign + digits
+    if len(digits) > s:
+        return f"{sign}{digits[:-s]}.{digits[-s:]}"
+    return f"{sign}0.{'0' * (s - len(digits))}{digits}"
+
+
+def json_str(s: str) -> str:
+    # The Rust side escapes `"`, `\` and anything outside printable ASCII as \uXXXX.
+    return json.dumps(s, ensure_ascii=True)
+
+
+def to_json(r: MarketRecord) -> str:
+    k = r.kind
+    parts = [
+        f'{{"stream":{json_str(text(r.stream, r.stream_len))}',
+        f'"kind":{json_str(KIND_NAMES.get(k, "unknown"))}',
+        f'"symbol":{json_str(text(r.symbol, r.symbol_len))}',
+        f'"seq":{r.seq}',
+        f'"event_time":{r.event_time if r.flags & HAS_EVENT_TIME else "null"}',
+    ]
+    for slot, name in enumerate(INT_FIELDS.get(k, [])):
+        v = r.ints[slot]
+        if k == TICKER and slot in (2, 3) and v >= 1 << 63:
+            v -= 1 << 64  # F and L are i64 (-1: no trade)
+        parts.append(f'"{name}":{v}')
+    for slot, name in enumerate(VALUE_FIELDS.get(k, [])[: r.n_values]):
+        parts.append(f'"{name}":"{decimal(r.mantissa[slot], r.scale[slot])}"')
+    if k in (TRADE, AGG_TRADE):
+        parts.append(f'"m":{"true" if r.flags & BUYER_MAKER else "false"}')
+    if k in (PARTIAL_DEPTH, DEPTH_UPDATE):
+        b, a = ("bids", "asks") if k == PARTIAL_DEPTH else ("b", "a")
+
+        def levels(first, n):
+            items = []
+            for i in range(first, first + n):
+                p = decimal(r.mantissa[2 * i], r.scale[2 * i])
+                q = decimal(r.mantissa[2 * i + 1], r.scale[2 * i + 1])
+                items.append(f'["{p}","{q}"]')
+            return "[" + ",".join(items) + "]"
+
+        parts.append(f'"{b}":{levels(0, r.n_bids)}')
+        parts.append(f'"{a}":{levels(r.n_bids, r.n_asks)}')
+        parts.append(f'"part":{r.part}')
+        parts.append(f'"more":{"true" if r.flags & MORE else "false"}')
+    return ",".join(parts) + "}"
+
+
+def mid(bid, ask):
+    (bm, bs), (am, as_) = bid, ask
+    s = max(bs, as_)
+    total = (bm * 10 ** (s - bs) + am * 10 ** (s - as_)) * 5
+    return decimal(total, s + 1)
+
+
+def to_text(r: MarketRecord) -> str:
+    head = f"{r.seq} {text(r.stream, r.stream_len)} "
+    v = lambda i: (r.mantissa[i], r.scale[i])  # noqa: E731
+    k = r.kind
+    if k == TICKER:
+        return head + "mid=" + mid(v(6), v(8))
+    if k == BOOK_TICKER:
+        return head + "mid=" + mid(v(0), v(2))
+    if k in (PARTIAL_DEPTH, DEPTH_UPDATE) and r.n_bids and r.n_asks:
+        return head + "mid=" + mid(v(0), v(2 * r.n_bids))
+    if k in (TRADE, AGG_TRADE):
+        return f"{head}last={decimal(*v(0))} qty={decimal(*v(1))}"
+    if k == MINI_TICKER:
+        return f"{head}close={decimal(*v(0))}"
+    return head + KIND_NAMES.get(k, "unknown")
+
+
+def percentile(sorted_values, q):
+    if not sorted_values:
+        return 0
+    return sorted_values[min(len(sorted_values) - 1, int(q * len(sorted_values)))]
+
+
+class Bus:
+    """Every stream service of one bus, with per-stream sequence checks."""
+
+    def __init__(self, name: str):
+        iox2.set_log_level_from_env_or(iox2.LogLevel.Error)
+        self.prefix = f"{name}/md/"
+        self.node = (
+            iox2.NodeBuilder.new()
+            .signal_handling_mode(iox2.SignalHandlingMode.Disabled)
+            .create(iox2.ServiceType.Ipc)
+        )
+        # Resources of dead nodes (a killed earlier run) go first.
+        self.node.try_cleanup_dead_nodes()
+        self.ports = {}  # service name -> [service, subscriber, last seq]
+        self.received = self.missed = self.restarts = 0
+        self.latency_ns = []
+
+    def scan(self) -> int:
+        added = 0
+        for details in iox2.Service.list(iox2.config.global_config(), iox2.ServiceType.Ipc):
+            name = details.name().to_string()
+            if (
+                not name.startswith(self.prefix)
+                or details.messaging_pattern() != iox2.MessagingPattern.PublishSubscribe
+                or name in self.ports
+            ):
+                continue
+            try:
+                service = (
+                    self.node.service_builder(iox2.ServiceName.new(name))
+                    .publish_subscribe(MarketRecord)
+                    .open()
+                )
+            except Exception:  # the feed went away between listing and opening
+                continue
+            self.ports[name] = [service, service.subscriber_builder().create(), 0]
+            added += 1
+        return added
+
+    def streams(self):
+        return [n[len(self.prefix):] for n in self.ports]
+
+    def poll(self, on_record) -> int:
+        n = 0
+        for port in self.ports.values():
+            sub = port[1]
+            while True:
+                sample = sub.receive()
+                if sample is None:
+                    break
+                now = time.clock_gettime_ns(time.CLOCK_MONOTONIC)
+                r = sample.payload().contents
+                last = port[2]
+                if r.seq > last:
+                    missed = r.seq - last - 1
+                else:
+                    self.restarts += 1
+                    missed = max(r.seq - 1, 0)
+                if last == 0:
+                    missed = 0
+                port[2] = r.seq
+                self.received += 1
+                self.missed += missed
+                self.latency_ns.append(max(now - r.publish_ns, 0))
+                on_record(r, missed)
+                n += 1
+        return n
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description="Reads the market-data bus of binance_ticker --publish NAME")
+    ap.add_argument("--service", required=True, metavar="NAME")
+    ap.add_argument("--count", type=int, metavar="N")
+    ap.add_argument("--format", choices=["text", "json"], default="text")
+    ap.add_argument("--duration", type=float, metavar="SECS")
+    args = ap.parse_args()
+
+    stop = []
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.append(True))
+    bus = Bus(args.service)
+    fmt = to_json if args.format == "json" else to_text
+    deadline = None if args.duration is None else time.monotonic() + args.duration
+    count = args.count if args.count is not None else float("inf")
+    out = sys.stdout
+    state = {"printed": 0, "gaps": 0}
+    next_scan = 0.0
+
+    def on_record(r, missed):
+        if missed:
+            state["gaps"] += 1
+            print(
+                f"strategy_demo.py: gap on {text(r.stream, r.stream_len)}: {missed} record(s) "
+                f"missed before seq {r.seq}",
+                file=sys.stderr,
+            )
+        if state["printed"] >= count:
+            return
+        state["printed"] += 1
+        out.write(fmt(r) + "\n")
+
+    idle = 0
+    while not stop and state["printed"] < count:
+        now = time.monotonic()
+        if deadline is not None and now >= deadline:
+            break
+        if now >= next_scan:
+            if bus.scan():
+                print(f"strategy_demo.py: attached to {', '.join(bus.streams())}", file=sys.stderr)
+            next_scan = now + (SCAN_INTERVAL if bus.ports else FIRST_SCAN_INTERVAL)
+        if bus.poll(on_record) == 0:
+            idle += 1
+            if idle == 1:
+                out.flush()
+            if idle > 2000:
+                time.sleep(0.0001)
+        else:
+            idle = 0
+    out.flush()
+    lat = sorted(bus.latency_ns)
+    us = lambda q: percentile(lat, q) / 1000  # noqa: E731
+    print(
+        f"strategy_demo.py: received {bus.received}, missed {bus.missed} in {state['gaps']} gap(s), "
+        f"feed restarts {bus.restarts}, hand-off latency n={len(lat)} p50={us(0.5):.2f}us "
+        f"p99={us(0.99):.2f}us p99.9={us(0.999):.2f}us max={(lat[-1] if lat else 0) / 1000:.2f}us",
+        file=sys.stderr,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

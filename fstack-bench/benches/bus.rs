@@ -1,0 +1,273 @@
+//! Market-data bus benchmark: `cargo bench -p fstack-bench --bench bus`.
+//!
+//! * Hand-off latency (the record's `publish_ns` to the subscriber's read, both
+//!   CLOCK_MONOTONIC) p50/p99/p99.9/max with 1, 4 and 16 Rust subscriber threads, each its
+//!   own iceoryx2 node, at a paced 100k events/s; and with the Python strategy
+//!   (`examples/strategy_demo.py`, a separate process) at 20k events/s.
+//! * Maximum sustained rate: the publisher sends as fast as it can for 0.5 s; the rate is
+//!   what it achieved while every subscriber received every record (drops reported).
+//! * The publisher's added cost per event: `fstack_binance::bus::publish_event` of a decoded
+//!   ticker (conversion, loan, write, send) with one subscriber attached, against the same
+//!   loop without it (decoding only), in the same run.
+//!
+//! Subscribers spin while idle, so with more subscribers than cores they share the CPU:
+//! the figures say what this machine (`nproc` printed) bounds. `PYTHON` names the
+//! interpreter with the `iceoryx2` package (default `.venv/bin/python`, as `./dev deps`
+//! installs it).
+
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use fstack_binance::bus::publish_event;
+use fstack_binance::events::{decode, Message};
+use fstack_binance::stream::TimeUnit;
+use fstack_bus::record::{kind, MarketRecord};
+use fstack_bus::{BusConfig, BusPublisher, BusSubscriber};
+use hdrhistogram::Histogram;
+
+const STREAM: &str = "btcusdt@trade";
+
+fn fill(r: &mut MarketRecord, seq: u64) {
+    r.kind = kind::TRADE;
+    r.set_symbol("BTCUSDT");
+    r.ints[0] = seq;
+    r.n_values = 2;
+    r.mantissa[0] = 4_325_000_000_000 + seq as i64;
+    r.scale[0] = 8;
+    r.mantissa[1] = 1_000_000;
+    r.scale[1] = 8;
+}
+
+struct Reader {
+    latency: Histogram<u64>,
+    received: u64,
+    missed: u64,
+}
+
+fn reader(name: String, ready: Arc<AtomicU64>, done: Arc<AtomicBool>) -> Reader {
+    let mut bus = BusSubscriber::new(&name, false).unwrap();
+    while bus.scan().unwrap() == 0 {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    ready.fetch_add(1, Ordering::AcqRel);
+    loop {
+        let finished = done.load(Ordering::Acquire);
+        if bus.poll(|_| {}).unwrap() == 0 {
+            if finished {
+                break;
+            }
+            std::hint::spin_loop();
+        }
+    }
+    Reader {
+        latency: bus.latency_ns.clone(),
+        received: bus.received,
+        missed: bus.missed,
+    }
+}
+
+/// Publishes `total` records at `rate` per second (0: as fast as possible) to `subscribers`
+/// reader threads; returns the merged latency histogram, the achieved rate and the drops.
+fn run(tag: &str, subscribers: usize, total: u64, rate: f64) -> (Histogram<u64>, f64, u64) {
+    let name = format!("bench-{tag}-{}", std::process::id());
+    let mut config = BusConfig::new(&name);
+    config.max_subscribers = subscribers.max(1);
+    config.buffer_size = 16_384;
+    let mut bus = BusPublisher::new(config).unwrap();
+    bus.open_stream(STREAM).unwrap();
+    let ready = Arc::new(AtomicU64::new(0));
+    let done = Arc::new(AtomicBool::new(false));
+    let threads: Vec<_> = (0..subscribers)
+        .map(|_| {
+            let (name, ready, done) = (name.clone(), ready.clone(), done.clone());
+            std::thread::spawn(move || reader(name, ready, done))
+        })
+        .collect();
+    while ready.load(Ordering::Acquire) < subscribers as u64 {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let start = Instant::now();
+    let mut seq = 0;
+    while seq < total {
+        if rate > 0.0 {
+            let due = ((start.elapsed().as_secs_f64() * rate) as u64).min(total);
+            if seq >= due {
+                std::hint::spin_loop();
+                continue;
+            }
+        }
+        seq += 1;
+        bus.publish(STREAM, |r| fill(r, seq)).unwrap();
+    }
+    let achieved = total as f64 / start.elapsed().as_secs_f64();
+    std::thread::sleep(Duration::from_millis(100));
+    done.store(true, Ordering::Release);
+    let mut latency = Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3).unwrap();
+    let mut missed = 0;
+    for t in threads {
+        let r = t.join().unwrap();
+        latency.add(&r.latency).unwrap();
+        missed += r.missed + (total - r.received - r.missed);
+    }
+    (latency, achieved, missed)
+}
+
+fn us(h: &Histogram<u64>, q: f64) -> f64 {
+    h.value_at_quantile(q) as f64 / 1000.0
+}
+
+fn python_subscriber() -> Option<String> {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let python = std::env::var("PYTHON")
+        .unwrap_or_else(|_| root.join(".venv/bin/python").to_string_lossy().into_owned());
+    let name = format!("bench-py-{}", std::process::id());
+    let mut bus = BusPublisher::new(BusConfig::new(&name)).ok()?;
+    bus.open_stream(STREAM).ok()?;
+    let total = 100_000u64;
+    let child = Command::new(&python)
+        .arg(root.join("examples/strategy_demo.py"))
+        .args([
+            "--service",
+            &name,
+            "--count",
+            &total.to_string(),
+            "--duration",
+            "60",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .ok()?;
+    // Until it is attached (its port shows on the service).
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while bus.subscribers(STREAM) == 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let rate = 20_000.0;
+    let start = Instant::now();
+    let mut seq = 0;
+    while seq < total {
+        let due = ((start.elapsed().as_secs_f64() * rate) as u64).min(total);
+        if seq >= due {
+            std::thread::sleep(Duration::from_micros(20));
+            continue;
+        }
+        seq += 1;
+        bus.publish(STREAM, |r| fill(r, seq)).ok()?;
+    }
+    let out = child.wait_with_output().ok()?;
+    let err = String::from_utf8_lossy(&out.stderr);
+    err.lines()
+        .last()
+        .map(|l| format!("{l} (python: {python}, 20k events/s)"))
+}
+
+/// Nanoseconds per event: decoding alone, and what `publish_event` adds with no subscriber and
+/// with one reading on another thread; and an empty record's loan-zero-send alone.
+fn publisher_cost() -> (f64, f64, f64, f64) {
+    let frame = r#"{"e":"24hrTicker","E":1700000000000,"s":"BTCUSDT","p":"525.12000000","P":"1.23","w":"43198.76543210","x":"42725.00000000","c":"43250.12000000","Q":"0.12345000","b":"43250.11000000","B":"3.41000000","a":"43250.13000000","A":"1.28000000","o":"42725.00000000","h":"43988.00000000","l":"42011.00000000","v":"23456.78901234","q":"1012345678.90123456","O":1699913600000,"C":1700000000000,"F":100,"L":200,"n":101}"#;
+    let name = format!("bench-cost-{}", std::process::id());
+    let mut bus = BusPublisher::new(BusConfig::new(&name)).unwrap();
+    bus.open_stream("btcusdt@ticker").unwrap();
+    let n = 1_000_000u32;
+    let mut scratch = String::new();
+    let hint = fstack_binance::stream::StreamRef::parse("btcusdt@ticker").unwrap();
+    let start = Instant::now();
+    for _ in 0..n {
+        let m = decode(frame, Some(hint)).unwrap();
+        std::hint::black_box(&m);
+    }
+    let decode_ns = start.elapsed().as_nanos() as f64 / f64::from(n);
+    let mut publish = |bus: &mut BusPublisher| {
+        let start = Instant::now();
+        for _ in 0..n {
+            if let Message::Event(ev) = decode(frame, Some(hint)).unwrap() {
+                publish_event(bus, &ev, 0, TimeUnit::Millisecond, &mut scratch).unwrap();
+            }
+        }
+        start.elapsed().as_nanos() as f64 / f64::from(n) - decode_ns
+    };
+    let alone_ns = publish(&mut bus);
+    // The bus alone: loan, zero, stamp, send of an empty record (no conversion).
+    let start = Instant::now();
+    for _ in 0..n {
+        bus.publish("btcusdt@ticker", |_| {}).unwrap();
+    }
+    let empty_ns = start.elapsed().as_nanos() as f64 / f64::from(n);
+    let ready = Arc::new(AtomicU64::new(0));
+    let done = Arc::new(AtomicBool::new(false));
+    let t = {
+        let (name, ready, done) = (name.clone(), ready.clone(), done.clone());
+        std::thread::spawn(move || reader(name, ready, done))
+    };
+    while ready.load(Ordering::Acquire) < 1 {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let with_reader_ns = publish(&mut bus);
+    // `maintain` (forgetting gone subscribers' drop counts, once a second in the feed's loop).
+    let mut maintain_us = Vec::new();
+    for i in 1..=50u64 {
+        let t = Instant::now();
+        bus.maintain(Instant::now() + Duration::from_secs(2 * i));
+        maintain_us.push(t.elapsed().as_secs_f64() * 1e6);
+    }
+    maintain_us.sort_by(f64::total_cmp);
+    println!(
+        "maintain (once a second in the feed loop): median {:.0} us, max {:.0} us",
+        maintain_us[25], maintain_us[49]
+    );
+    done.store(true, Ordering::Release);
+    t.join().unwrap();
+    (decode_ns, alone_ns, with_reader_ns, empty_ns)
+}
+
+fn main() {
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    println!(
+        "bus benchmark on {cores} core(s); record {} bytes",
+        size_of::<MarketRecord>()
+    );
+    println!(
+        "{:<28} {:>9} {:>9} {:>9} {:>9} {:>12} {:>8}",
+        "case", "p50 us", "p99 us", "p99.9 us", "max us", "rate ev/s", "drops"
+    );
+    for subs in [1usize, 4, 16] {
+        let (h, rate, drops) = run(&format!("lat{subs}"), subs, 200_000, 100_000.0);
+        println!(
+            "{:<28} {:>9.2} {:>9.2} {:>9.2} {:>9.2} {:>12.0} {:>8}",
+            format!("{subs} Rust sub(s), 100k/s"),
+            us(&h, 0.5),
+            us(&h, 0.99),
+            us(&h, 0.999),
+            h.max() as f64 / 1000.0,
+            rate,
+            drops
+        );
+        let (h, rate, drops) = run(&format!("max{subs}"), subs, 1_000_000, 0.0);
+        println!(
+            "{:<28} {:>9.2} {:>9.2} {:>9.2} {:>9.2} {:>12.0} {:>8}",
+            format!("{subs} Rust sub(s), max rate"),
+            us(&h, 0.5),
+            us(&h, 0.99),
+            us(&h, 0.999),
+            h.max() as f64 / 1000.0,
+            rate,
+            drops
+        );
+    }
+    match python_subscriber() {
+        Some(line) => println!("Python subscriber: {line}"),
+        None => {
+            println!("Python subscriber: SKIPPED (no python with the iceoryx2 package; set PYTHON)")
+        }
+    }
+    let (decode_ns, alone_ns, with_reader_ns, empty_ns) = publisher_cost();
+    println!(
+        "publisher cost per ticker event: decode {decode_ns:.0} ns; publish_event adds \
+         {alone_ns:.0} ns with no subscriber, {with_reader_ns:.0} ns with 1 reading; an \
+         empty record (loan, zero, send; no subscriber) {empty_ns:.0} ns"
+    );
+}

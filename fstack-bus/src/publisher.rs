@@ -1,0 +1,469 @@
+//! The feed side: one publish-subscribe service per stream, and the command server.
+//!
+//! Everything here is non-blocking, so it can run inside the F-Stack loop:
+//! * [`BusPublisher::publish`] loans a sample from the shared-memory segment, lets the caller
+//!   fill it in place, stamps `seq` and `publish_ns` and sends it. A subscriber whose buffer
+//!   is full does not get the record ([`BackpressureStrategy::DiscardData`]); iceoryx2 calls
+//!   our backpressure handler with that subscriber's port id, and the drop is counted per
+//!   subscriber ([`BusPublisher::drops`]). Safe overflow (overwrite the oldest) is off on
+//!   purpose: iceoryx2 would then drop silently, and a counted drop is worth more to an
+//!   operator than the freshest record to a subscriber that is not reading anyway.
+//! * [`BusPublisher::poll_commands`] takes the waiting requests without blocking; a request
+//!   that needs the exchange's answer is kept (bounded) until [`BusPublisher::on_ack`],
+//!   [`BusPublisher::on_rejected`] or its deadline.
+//! * Dead nodes' resources (a SIGKILLed strategy's port) are removed once per
+//!   [`CLEANUP_INTERVAL`] by a helper thread with its own node, so slots do not run out and
+//!   memory stays bounded: a cleanup takes a few hundred µs of file-system work, which must
+//!   not stall the F-Stack loop. [`BusPublisher::maintain`] only forgets gone subscribers'
+//!   drop counts.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use iceoryx2::active_request::ActiveRequest;
+use iceoryx2::port::publisher::Publisher;
+use iceoryx2::port::server::Server;
+use iceoryx2::port::BackpressureAction;
+use iceoryx2::prelude::*;
+
+use crate::command::{status, Command, CommandReply};
+use crate::record::MarketRecord;
+use crate::{clock, names, BusError};
+
+/// How often the publisher's helper thread removes dead nodes' resources.
+pub const CLEANUP_INTERVAL: Duration = Duration::from_secs(1);
+/// Commands waiting for the exchange at once; more are refused.
+pub const MAX_PENDING_COMMANDS: usize = 64;
+/// How long a command waits for the exchange before it is answered [`status::LOST`].
+pub const COMMAND_DEADLINE: Duration = Duration::from_secs(10);
+
+/// Sizes of the services the feed creates.
+#[derive(Debug, Clone)]
+pub struct BusConfig {
+    /// The bus name (`--publish NAME`); services are named from it ([`names`]).
+    pub name: String,
+    /// Subscribers per stream service (a dead one holds its slot until cleaned up).
+    pub max_subscribers: usize,
+    /// Records each subscriber's buffer holds before new ones are dropped for it.
+    pub buffer_size: usize,
+}
+
+impl BusConfig {
+    /// 24 subscribers per stream, 1,024 records each (≈ 1 ms at 1 M events/s).
+    pub fn new(name: impl Into<String>) -> BusConfig {
+        BusConfig {
+            name: name.into(),
+            max_subscribers: 24,
+            buffer_size: 1024,
+        }
+    }
+}
+
+/// What the caller decides for one command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CommandDecision {
+    /// Answer now.
+    Reply(CommandReply),
+    /// The feed sent these control requests; answer when the exchange has acknowledged all
+    /// of them (or rejected one).
+    Await(Vec<u64>),
+}
+
+/// Counters over the publisher's lifetime.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct BusCounters {
+    /// Records sent.
+    pub published: u64,
+    /// Records that could not be loaned or sent (an iceoryx2 error, not a full buffer).
+    pub failed: u64,
+    /// Records not delivered to a subscriber whose buffer was full (all subscribers).
+    pub dropped: u64,
+    /// Commands received.
+    pub commands: u64,
+    /// Commands answered [`status::MALFORMED`].
+    pub malformed: u64,
+}
+
+type Drops = Arc<Mutex<HashMap<u128, u64>>>;
+type Request = ActiveRequest<ipc::Service, Command, (), CommandReply, ()>;
+
+struct StreamPort {
+    publisher: Publisher<ipc::Service, MarketRecord, ()>,
+    /// Keeps the service open while the publisher lives; its dynamic config counts subscribers.
+    service: iceoryx2::service::port_factory::publish_subscribe::PortFactory<
+        ipc::Service,
+        MarketRecord,
+        (),
+    >,
+    seq: u64,
+}
+
+struct Pending {
+    request: Request,
+    ids: Vec<u64>,
+    deadline: Instant,
+}
+
+/// Publishes records per stream and serves commands. See the module docs.
+pub struct BusPublisher {
+    node: Node<ipc::Service>,
+    config: BusConfig,
+    streams: HashMap<String, StreamPort>,
+    drops: Drops,
+    server: Server<ipc::Service, Command, (), CommandReply, ()>,
+    _command_service: iceoryx2::service::port_factory::request_response::PortFactory<
+        ipc::Service,
+        Command,
+        (),
+        CommandReply,
+        (),
+    >,
+    pending: Vec<Pending>,
+    counters: BusCounters,
+    /// Drops of subscribers no longer connected (their entries left `drops`).
+    dropped_gone: u64,
+    next_cleanup: Instant,
+    _janitor: Janitor,
+}
+
+/// The helper thread that removes dead nodes' resources; stopped and joined on drop.
+struct Janitor {
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Janitor {
+    fn start() -> Janitor {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&stop);
+        let thread = std::thread::Builder::new()
+            .name("bus-cleanup".into())
+            .spawn(move || {
+                let Ok(node) = NodeBuilder::new()
+                    .signal_handling_mode(SignalHandlingMode::Disabled)
+                    .create::<ipc::Service>()
+                else {
+                    return; // without a node nothing can be cleaned; strategies still clean up
+                };
+                let step = Duration::from_millis(50);
+                let mut waited = Duration::ZERO;
+                while !flag.load(Ordering::Acquire) {
+                    if waited >= CLEANUP_INTERVAL {
+                        node.try_cleanup_dead_nodes();
+                        waited = Duration::ZERO;
+                    }
+                    std::thread::sleep(step);
+                    waited += step;
+                }
+            })
+            .ok();
+        Janitor { stop, thread }
+    }
+}
+
+impl Drop for Janitor {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Release);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl std::fmt::Debug for BusPublisher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BusPublisher")
+            .field("config", &self.config)
+            .field("streams", &self.streams.len())
+            .field("pending", &self.pending.len())
+            .field("counters", &self.counters)
+            .finish()
+    }
+}
+
+impl BusPublisher {
+    /// Creates the node (removing dead nodes' stale resources first) and the command service.
+    /// Stream services are created by [`open_stream`](Self::open_stream) or on the first
+    /// record of a stream.
+    pub fn new(config: BusConfig) -> Result<BusPublisher, BusError> {
+        crate::quiet_logs();
+        names::check(&config.name)?;
+        // The feed has its own SIGINT/SIGTERM handling; iceoryx2 must not install another.
+        let node = NodeBuilder::new()
+            .signal_handling_mode(SignalHandlingMode::Disabled)
+            .create::<ipc::Service>()
+            .map_err(|e| BusError::new("creating the iceoryx2 node", e))?;
+        node.try_cleanup_dead_nodes();
+        let command_service = node
+            .service_builder(&service_name(&names::commands(&config.name))?)
+            .request_response::<Command, CommandReply>()
+            .max_active_requests_per_client(4)
+            .max_clients(32)
+            .open_or_create()
+            .map_err(|e| BusError::new("opening the command service", e))?;
+        let server = command_service
+            .server_builder()
+            .backpressure_strategy(BackpressureStrategy::DiscardData)
+            .create()
+            .map_err(|e| BusError::new("creating the command server", e))?;
+        Ok(BusPublisher {
+            node,
+            config,
+            streams: HashMap::new(),
+            drops: Arc::default(),
+            server,
+            _command_service: command_service,
+            pending: Vec::new(),
+            counters: BusCounters::default(),
+            dropped_gone: 0,
+            next_cleanup: Instant::now() + CLEANUP_INTERVAL,
+            _janitor: Janitor::start(),
+        })
+    }
+
+    /// The bus name.
+    pub fn name(&self) -> &str {
+        &self.config.name
+    }
+
+    /// Counters so far.
+    pub fn counters(&self) -> BusCounters {
+        let mut c = self.counters;
+        c.dropped = self.drops_total();
+        c
+    }
+
+    /// Records dropped per subscriber port id (iceoryx2's `UniqueSubscriberId` value), for
+    /// connected subscribers whose buffer was ever full.
+    pub fn drops(&self) -> Vec<(u128, u64)> {
+        let map = self.drops.lock().unwrap_or_else(|e| e.into_inner());
+        let mut v: Vec<_> = map.iter().map(|(&k, &n)| (k, n)).collect();
+        v.sort_unstable();
+        v
+    }
+
+    fn drops_total(&self) -> u64 {
+        let map = self.drops.lock().unwrap_or_else(|e| e.into_inner());
+        self.dropped_gone + map.values().sum::<u64>()
+    }
+
+    /// Creates (or opens) the service of `stream` now, so that strategies can attach before
+    /// its first event.
+    pub fn open_stream(&mut self, stream: &str) -> Result<(), BusError> {
+        if self.streams.contains_key(stream) {
+            return Ok(());
+        }
+        let name = service_name(&names::stream(&self.config.name, stream))?;
+        let service = self
+            .node
+            .service_builder(&name)
+            .publish_subscribe::<MarketRecord>()
+            .max_subscribers(self.config.max_subscribers)
+            .subscriber_max_buffer_size(self.config.buffer_size)
+            .subscriber_max_borrowed_samples(4)
+            .history_size(0)
+            .max_publishers(2)
+            .enable_safe_overflow(false)
+            .open_or_create()
+            .map_err(|e| BusError::new("opening a stream service", e))?;
+        let drops = Arc::clone(&self.drops);
+        let publisher = service
+            .publisher_builder()
+            .max_loaned_samples(2)
+            .backpressure_strategy(BackpressureStrategy::DiscardData)
+            // Called only when a subscriber's buffer is full: count, then drop for it alone.
+            .set_backpressure_handler(move |info: &iceoryx2::port::BackpressureInfo| {
+                let mut map = drops.lock().unwrap_or_else(|e| e.into_inner());
+                *map.entry(info.receiver_port_id).or_default() += 1;
+                BackpressureAction::DiscardData
+            })
+            .create()
+            .map_err(|e| BusError::new("creating a publisher", e))?;
+        self.streams.insert(
+            stream.to_owned(),
+            StreamPort {
+                publisher,
+                service,
+                seq: 0,
+            },
+        );
+        Ok(())
+    }
+
+    /// Loans a record of `stream`'s service, zeroes it, lets `fill` write the event, stamps
+    /// `stream`, `seq` and `publish_ns`, and sends it. Never blocks. Returns the `seq` sent.
+    pub fn publish(
+        &mut self,
+        stream: &str,
+        fill: impl FnOnce(&mut MarketRecord),
+    ) -> Result<u64, BusError> {
+        if !self.streams.contains_key(stream) {
+            self.open_stream(stream)?;
+        }
+        let Some(port) = self.streams.get_mut(stream) else {
+            return Err(BusError::msg("stream service missing"));
+        };
+        let mut sample = match port.publisher.loan_uninit() {
+            Ok(s) => s,
+            Err(e) => {
+                self.counters.failed += 1;
+                return Err(BusError::new("loaning a sample", e));
+            }
+        };
+        // SAFETY: every field of MarketRecord is an integer or an array of integers, so the
+        // all-zero bit pattern written first is a valid value before `assume_init`.
+        let mut sample = unsafe {
+            std::ptr::write_bytes(sample.payload_mut().as_mut_ptr(), 0, 1);
+            sample.assume_init()
+        };
+        let record = sample.payload_mut();
+        fill(record);
+        record.set_stream(stream);
+        port.seq += 1;
+        record.seq = port.seq;
+        record.publish_ns = clock::monotonic_ns();
+        match sample.send() {
+            Ok(_) => {
+                self.counters.published += 1;
+                Ok(port.seq)
+            }
+            Err(e) => {
+                self.counters.failed += 1;
+                Err(BusError::new("sending a sample", e))
+            }
+        }
+    }
+
+    /// Takes every waiting command (non-blocking) and answers it per `decide`. Commands that
+    /// cannot be read are answered [`status::MALFORMED`] without calling `decide`.
+    pub fn poll_commands(
+        &mut self,
+        now: Instant,
+        mut decide: impl FnMut(&Command) -> CommandDecision,
+    ) {
+        loop {
+            let request = match self.server.receive() {
+                Ok(Some(r)) => r,
+                Ok(None) => break,
+                Err(_) => {
+                    self.counters.failed += 1;
+                    break;
+                }
+            };
+            self.counters.commands += 1;
+            let command = *request.payload();
+            if let Err(why) = command.stream() {
+                self.counters.malformed += 1;
+                reply(&request, CommandReply::new(status::MALFORMED, 0, 0, why));
+                continue;
+            }
+            match decide(&command) {
+                CommandDecision::Reply(r) => {
+                    if r.status == status::MALFORMED {
+                        self.counters.malformed += 1;
+                    }
+                    reply(&request, r)
+                }
+                CommandDecision::Await(ids) if ids.is_empty() => reply(
+                    &request,
+                    CommandReply::new(status::OK, 0, 0, "nothing to send"),
+                ),
+                CommandDecision::Await(_) if self.pending.len() >= MAX_PENDING_COMMANDS => reply(
+                    &request,
+                    CommandReply::new(status::REFUSED, 0, 0, "too many commands in flight"),
+                ),
+                CommandDecision::Await(ids) => self.pending.push(Pending {
+                    request,
+                    ids,
+                    deadline: now + COMMAND_DEADLINE,
+                }),
+            }
+        }
+        let mut i = 0;
+        while i < self.pending.len() {
+            if now >= self.pending[i].deadline {
+                let p = self.pending.swap_remove(i);
+                let r = CommandReply::new(status::LOST, p.ids[0], 0, "no answer from the exchange");
+                reply(&p.request, r);
+            } else {
+                i += 1;
+            }
+        }
+    }
+
+    /// The exchange acknowledged control request `id`: a command waiting for it, once all its
+    /// requests are acknowledged, is answered [`status::OK`].
+    pub fn on_ack(&mut self, id: u64) {
+        let Some(i) = self.pending.iter().position(|p| p.ids.contains(&id)) else {
+            return;
+        };
+        self.pending[i].ids.retain(|&x| x != id);
+        if self.pending[i].ids.is_empty() {
+            let p = self.pending.swap_remove(i);
+            reply(
+                &p.request,
+                CommandReply::new(status::OK, id, 0, "acknowledged"),
+            );
+        }
+    }
+
+    /// The exchange rejected control request `id` (or, with `None`, a request it could not
+    /// name: the oldest waiting command takes the answer, as the exchange answers in order).
+    pub fn on_rejected(&mut self, id: Option<u64>, code: i64, msg: &str) {
+        let i = match id {
+            Some(id) => self.pending.iter().position(|p| p.ids.contains(&id)),
+            None => (!self.pending.is_empty()).then_some(0),
+        };
+        if let Some(i) = i {
+            let p = self.pending.swap_remove(i);
+            let rid = id.unwrap_or(p.ids[0]);
+            reply(
+                &p.request,
+                CommandReply::new(status::REJECTED, rid, code, msg),
+            );
+        }
+    }
+
+    /// At most once per [`CLEANUP_INTERVAL`], forgets the per-subscriber drop counts of
+    /// subscribers that are gone (their drops stay in [`BusCounters::dropped`]), so
+    /// strategies restarting for days do not grow the map. A few µs; no file-system work.
+    pub fn maintain(&mut self, now: Instant) {
+        if now < self.next_cleanup {
+            return;
+        }
+        self.next_cleanup = now + CLEANUP_INTERVAL;
+        let mut live = Vec::new();
+        for port in self.streams.values() {
+            port.service.dynamic_config().list_subscribers(|d| {
+                live.push(d.subscriber_id.value());
+                CallbackProgression::Continue
+            });
+        }
+        let mut map = self.drops.lock().unwrap_or_else(|e| e.into_inner());
+        map.retain(|id, n| {
+            let keep = live.contains(id);
+            if !keep {
+                self.dropped_gone += *n;
+            }
+            keep
+        });
+    }
+
+    /// Subscribers currently connected to `stream`'s service (dead ones until cleaned up).
+    pub fn subscribers(&self, stream: &str) -> usize {
+        self.streams
+            .get(stream)
+            .map_or(0, |p| p.service.dynamic_config().number_of_subscribers())
+    }
+}
+
+fn reply(request: &Request, r: CommandReply) {
+    // A client that went away cannot be answered; nothing else to do.
+    let _ = request.send_copy(r);
+}
+
+pub(crate) fn service_name(name: &str) -> Result<ServiceName, BusError> {
+    ServiceName::new(name).map_err(|e| BusError::new("service name", e))
+}

@@ -1,0 +1,437 @@
+//! The fixed-layout event record every market event travels in, and its exact rendering.
+//!
+//! One [`MarketRecord`] per event (a depth event with more levels than fit continues in
+//! further records). `#[repr(C)]`, no pointers, native byte order (x86-64: little-endian), so a
+//! subscriber in any language maps it with a struct definition; `examples/strategy_demo.py`
+//! does so with ctypes. The README's "Record layout" table lists every field with its offset;
+//! the tests in `tests/layout.rs` assert the offsets.
+//!
+//! Prices and quantities are exact: an `i64` mantissa and the number of fraction digits the
+//! exchange sent (`"0.01000000"` is mantissa 1000000, scale 8), so [`format_decimal`] gives back
+//! the exchange's string, trailing zeros included.
+
+use std::fmt::Write;
+
+use iceoryx2::prelude::ZeroCopySend;
+
+/// Price/quantity slots in one record: 40 (price, quantity) depth levels, or a ticker's 15
+/// values.
+pub const MAX_VALUES: usize = 80;
+/// Depth levels (bids plus asks) one record carries; more continue in the next record.
+pub const MAX_LEVELS: usize = MAX_VALUES / 2;
+/// Integer-field slots ([`MarketRecord::ints`]).
+pub const MAX_INTS: usize = 6;
+/// Bytes of [`MarketRecord::symbol`].
+pub const SYMBOL_CAP: usize = 24;
+/// Bytes of [`MarketRecord::stream`].
+pub const STREAM_CAP: usize = 56;
+
+/// [`MarketRecord::kind`] values.
+pub mod kind {
+    /// `24hrTicker`
+    pub const TICKER: u8 = 1;
+    /// `24hrMiniTicker`
+    pub const MINI_TICKER: u8 = 2;
+    /// bookTicker
+    pub const BOOK_TICKER: u8 = 3;
+    /// `trade`
+    pub const TRADE: u8 = 4;
+    /// `aggTrade`
+    pub const AGG_TRADE: u8 = 5;
+    /// Partial book depth (`@depth5/10/20`): `lastUpdateId`, `bids`, `asks`.
+    pub const PARTIAL_DEPTH: u8 = 6;
+    /// Diff depth `depthUpdate`: `U`, `u`, `b`, `a`.
+    pub const DEPTH_UPDATE: u8 = 7;
+}
+
+/// [`MarketRecord::flags`] bits.
+pub mod flags {
+    /// `event_time` holds the exchange's `E` (bookTicker and partial depth may have none).
+    pub const HAS_EVENT_TIME: u8 = 1;
+    /// `event_time` is in microseconds (the connection asked for `timeUnit=MICROSECOND`);
+    /// otherwise milliseconds.
+    pub const TIME_MICROS: u8 = 2;
+    /// `m`: the buyer is the market maker (trade, aggTrade).
+    pub const BUYER_MAKER: u8 = 4;
+    /// More records of the same event follow (depth with more than [`super::MAX_LEVELS`]
+    /// levels): continuation, never truncation.
+    pub const MORE: u8 = 8;
+    /// A value did not fit an `i64` mantissa, or its text is not canonical (`"01.5"`,
+    /// `"-0"`): its slot holds 0 with scale 0. Never seen from Binance; counted by the feed.
+    pub const INEXACT: u8 = 16;
+}
+
+/// One market event (or one part of a long depth event). See the module docs and the README
+/// for units; all integers are native-endian.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ZeroCopySend)]
+#[type_name("fstack_bus::MarketRecord")]
+#[repr(C)]
+pub struct MarketRecord {
+    /// Per-service sequence number: 1, 2, 3, ... with no gap unless this subscriber's buffer
+    /// overflowed.
+    pub seq: u64,
+    /// CLOCK_MONOTONIC nanoseconds when the feed wrote the record (hand-off latency).
+    pub publish_ns: u64,
+    /// Unix microseconds when the feed decoded the event (local receive time).
+    pub receive_us: u64,
+    /// The exchange's event time `E` (ms, or µs with [`flags::TIME_MICROS`]); 0 without
+    /// [`flags::HAS_EVENT_TIME`].
+    pub event_time: u64,
+    /// The kind's integer fields in the order of [`int_fields`]; Ticker's `F`/`L` are `i64`
+    /// stored two's-complement.
+    pub ints: [u64; MAX_INTS],
+    /// One of [`kind`].
+    pub kind: u8,
+    /// [`flags`] bits.
+    pub flags: u8,
+    /// Bytes used in `symbol`.
+    pub symbol_len: u8,
+    /// Bytes used in `stream`.
+    pub stream_len: u8,
+    /// Scalar price/quantity slots used (0 for depth).
+    pub n_values: u8,
+    /// Depth: bid levels in this record (pairs at `values[0..2*n_bids]`).
+    pub n_bids: u8,
+    /// Depth: ask levels in this record (pairs after the bids).
+    pub n_asks: u8,
+    /// Depth: index of this record within its event (0 for the first).
+    pub part: u8,
+    /// The event's symbol (`s`, e.g. `BTCUSDT`; partial depth: the stream's, lowercase), ASCII.
+    pub symbol: [u8; SYMBOL_CAP],
+    /// The stream name (`btcusdt@ticker`), ASCII.
+    pub stream: [u8; STREAM_CAP],
+    /// Mantissas of prices and quantities (see [`value_fields`] for scalar kinds).
+    pub mantissa: [i64; MAX_VALUES],
+    /// Fraction digits of each mantissa as the exchange sent it.
+    pub scale: [u8; MAX_VALUES],
+}
+
+impl MarketRecord {
+    /// All zeros: no kind, no values.
+    pub const ZERO: MarketRecord = MarketRecord {
+        seq: 0,
+        publish_ns: 0,
+        receive_us: 0,
+        event_time: 0,
+        ints: [0; MAX_INTS],
+        kind: 0,
+        flags: 0,
+        symbol_len: 0,
+        stream_len: 0,
+        n_values: 0,
+        n_bids: 0,
+        n_asks: 0,
+        part: 0,
+        symbol: [0; SYMBOL_CAP],
+        stream: [0; STREAM_CAP],
+        mantissa: [0; MAX_VALUES],
+        scale: [0; MAX_VALUES],
+    };
+
+    /// The symbol (empty if not valid UTF-8, which the feed never writes).
+    pub fn symbol(&self) -> &str {
+        text(&self.symbol, self.symbol_len)
+    }
+
+    /// The stream name.
+    pub fn stream(&self) -> &str {
+        text(&self.stream, self.stream_len)
+    }
+
+    /// Copies `s` into `symbol` (cut at [`SYMBOL_CAP`] bytes on a character boundary).
+    pub fn set_symbol(&mut self, s: &str) {
+        self.symbol_len = copy_text(&mut self.symbol, s);
+    }
+
+    /// Copies `s` into `stream` (cut at [`STREAM_CAP`] bytes on a character boundary).
+    pub fn set_stream(&mut self, s: &str) {
+        self.stream_len = copy_text(&mut self.stream, s);
+    }
+
+    /// Slot `i` as (mantissa, scale); slots past [`MAX_VALUES`] read as 0.
+    pub fn value(&self, i: usize) -> (i64, u8) {
+        match (self.mantissa.get(i), self.scale.get(i)) {
+            (Some(&m), Some(&s)) => (m, s),
+            _ => (0, 0),
+        }
+    }
+
+    /// The `E` value if present.
+    pub fn event_time(&self) -> Option<u64> {
+        (self.flags & flags::HAS_EVENT_TIME != 0).then_some(self.event_time)
+    }
+}
+
+fn text(buf: &[u8], len: u8) -> &str {
+    let len = usize::from(len).min(buf.len());
+    std::str::from_utf8(&buf[..len]).unwrap_or("")
+}
+
+fn copy_text(buf: &mut [u8], s: &str) -> u8 {
+    let mut n = s.len().min(buf.len()).min(usize::from(u8::MAX));
+    while !s.is_char_boundary(n) {
+        n -= 1;
+    }
+    buf[..n].copy_from_slice(&s.as_bytes()[..n]);
+    // `n` fits: bounded by u8::MAX above.
+    n as u8
+}
+
+/// The kind's name as in the feed's own output (`ticker`, `bookTicker`, `depth`, ...), or
+/// `None` for an unknown kind.
+pub fn kind_name(kind: u8) -> Option<&'static str> {
+    Some(match kind {
+        kind::TICKER => "ticker",
+        kind::MINI_TICKER => "miniTicker",
+        kind::BOOK_TICKER => "bookTicker",
+        kind::TRADE => "trade",
+        kind::AGG_TRADE => "aggTrade",
+        kind::PARTIAL_DEPTH | kind::DEPTH_UPDATE => "depth",
+        _ => return None,
+    })
+}
+
+/// Binance's letters for the integer slots of `kind`, in slot order.
+pub fn int_fields(kind: u8) -> &'static [&'static str] {
+    match kind {
+        kind::TICKER => &["O", "C", "F", "L", "n"],
+        kind::BOOK_TICKER => &["u"],
+        kind::TRADE => &["t", "T"],
+        kind::AGG_TRADE => &["a", "f", "l", "T"],
+        kind::PARTIAL_DEPTH => &["lastUpdateId"],
+        kind::DEPTH_UPDATE => &["U", "u"],
+        _ => &[],
+    }
+}
+
+/// Integer slots holding an `i64` (two's complement): Ticker's `F` and `L` (-1 when there was
+/// no trade).
+pub fn int_is_signed(kind: u8, slot: usize) -> bool {
+    kind == kind::TICKER && (slot == 2 || slot == 3)
+}
+
+/// Binance's letters for the scalar price/quantity slots of `kind`, in slot order (empty for
+/// depth, whose levels are pairs).
+pub fn value_fields(kind: u8) -> &'static [&'static str] {
+    match kind {
+        kind::TICKER => &[
+            "p", "P", "w", "x", "c", "Q", "b", "B", "a", "A", "o", "h", "l", "v", "q",
+        ],
+        kind::MINI_TICKER => &["c", "o", "h", "l", "v", "q"],
+        kind::BOOK_TICKER => &["b", "B", "a", "A"],
+        kind::TRADE | kind::AGG_TRADE => &["p", "q"],
+        _ => &[],
+    }
+}
+
+/// Appends mantissa × 10^-scale with exactly `scale` fraction digits: (1000000, 8) gives
+/// `0.01000000`, (-5, 1) gives `-0.5`. Scales above 18 are written as given (i64 has 19
+/// digits at most, so the integer part is then `0`).
+pub fn format_decimal(out: &mut String, mantissa: i64, scale: u8) {
+    if mantissa < 0 {
+        out.push('-');
+    }
+    let digits = mantissa.unsigned_abs().to_string();
+    let scale = usize::from(scale);
+    if scale == 0 {
+        out.push_str(&digits);
+        return;
+    }
+    if digits.len() > scale {
+        let (int, frac) = digits.split_at(digits.len() - scale);
+        out.push_str(int);
+        out.push('.');
+        out.push_str(frac);
+    } else {
+        out.push_str("0.");
+        out.extend(std::iter::repeat_n('0', scale - digits.len()));
+        out.push_str(&digits);
+    }
+}
+
+/// The exact decimal string of `text` as (mantissa, scale), or `None` when it does not fit an
+/// `i64` mantissa and a `u8` scale or would not format back to the same text (leading zeros,
+/// `+`, `-0`, exponents): the record cannot carry it exactly.
+pub fn parse_decimal(text: &str) -> Option<(i64, u8)> {
+    // One pass over the bytes: this runs for every price and quantity the feed publishes.
+    let (neg, digits) = match text.as_bytes().split_first() {
+        Some((b'-', rest)) => (true, rest),
+        _ => (false, text.as_bytes()),
+    };
+    // The integer part is "0" or has no leading zero ("01.5" would not come back as sent).
+    if digits.len() > 1 && digits[0] == b'0' && digits[1] != b'.' {
+        return None;
+    }
+    let mut m: i64 = 0;
+    let mut frac: Option<u32> = None;
+    for (i, &c) in digits.iter().enumerate() {
+        if c == b'.' {
+            if frac.is_some() || i == 0 || i + 1 == digits.len() {
+                return None;
+            }
+            frac = Some(0);
+            continue;
+        }
+        let d = c.wrapping_sub(b'0');
+        if d > 9 {
+            return None;
+        }
+        m = m.checked_mul(10)?.checked_add(i64::from(d))?;
+        if let Some(f) = frac.as_mut() {
+            *f += 1;
+        }
+    }
+    if digits.is_empty() {
+        return None;
+    }
+    let scale = u8::try_from(frac.unwrap_or(0)).ok()?;
+    if neg {
+        if m == 0 {
+            return None; // "-0.0" would come back without its sign
+        }
+        m = -m;
+    }
+    Some((m, scale))
+}
+
+/// Appends the record as one JSON object (no newline): `stream`, `kind`, `symbol`, `seq`,
+/// `event_time` (null without `E`), the integer fields and every price and quantity under
+/// Binance's letters as exact decimal strings; depth levels as `[["price","qty"],...]` under
+/// `b`/`a` (`bids`/`asks` for partial depth) with `part` and `more`. The Python example writes
+/// the same bytes. Strings are ASCII stream and symbol names; anything else is escaped.
+pub fn write_json(out: &mut String, r: &MarketRecord) {
+    out.push_str("{\"stream\":");
+    json_str(out, r.stream());
+    out.push_str(",\"kind\":");
+    json_str(out, kind_name(r.kind).unwrap_or("unknown"));
+    out.push_str(",\"symbol\":");
+    json_str(out, r.symbol());
+    let _ = write!(out, ",\"seq\":{}", r.seq);
+    match r.event_time() {
+        Some(t) => {
+            let _ = write!(out, ",\"event_time\":{t}");
+        }
+        None => out.push_str(",\"event_time\":null"),
+    }
+    for (slot, name) in int_fields(r.kind).iter().enumerate() {
+        let v = r.ints[slot];
+        if int_is_signed(r.kind, slot) {
+            let _ = write!(out, ",\"{name}\":{}", v as i64);
+        } else {
+            let _ = write!(out, ",\"{name}\":{v}");
+        }
+    }
+    let fields = value_fields(r.kind);
+    for (slot, name) in fields.iter().enumerate().take(usize::from(r.n_values)) {
+        let (m, s) = r.value(slot);
+        let _ = write!(out, ",\"{name}\":\"");
+        format_decimal(out, m, s);
+        out.push('"');
+    }
+    if matches!(r.kind, kind::TRADE | kind::AGG_TRADE) {
+        let _ = write!(out, ",\"m\":{}", r.flags & flags::BUYER_MAKER != 0);
+    }
+    if matches!(r.kind, kind::PARTIAL_DEPTH | kind::DEPTH_UPDATE) {
+        let (b, a) = if r.kind == kind::PARTIAL_DEPTH {
+            ("bids", "asks")
+        } else {
+            ("b", "a")
+        };
+        let bids = usize::from(r.n_bids);
+        let asks = usize::from(r.n_asks);
+        let _ = write!(out, ",\"{b}\":");
+        levels_json(out, r, 0, bids);
+        let _ = write!(out, ",\"{a}\":");
+        levels_json(out, r, bids, asks);
+        let _ = write!(
+            out,
+            ",\"part\":{},\"more\":{}",
+            r.part,
+            r.flags & flags::MORE != 0
+        );
+    }
+    out.push('}');
+}
+
+fn levels_json(out: &mut String, r: &MarketRecord, first: usize, n: usize) {
+    out.push('[');
+    for i in 0..n {
+        if i > 0 {
+            out.push(',');
+        }
+        let slot = 2 * (first + i);
+        let (p, ps) = r.value(slot);
+        let (q, qs) = r.value(slot + 1);
+        out.push_str("[\"");
+        format_decimal(out, p, ps);
+        out.push_str("\",\"");
+        format_decimal(out, q, qs);
+        out.push_str("\"]");
+    }
+    out.push(']');
+}
+
+fn json_str(out: &mut String, s: &str) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x20 || (c as u32) > 0x7e => {
+                let mut buf = [0u16; 2];
+                for u in c.encode_utf16(&mut buf) {
+                    let _ = write!(out, "\\u{u:04x}");
+                }
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+/// Appends one human line (no newline): `seq stream mid=PRICE` for kinds with a best bid
+/// and ask (ticker, bookTicker, depth with both sides), `seq stream last=PRICE qty=QTY` for
+/// trades, `seq stream close=PRICE` for the mini ticker. The mid is exact (one more fraction
+/// digit than the finer of the two prices).
+pub fn write_text(out: &mut String, r: &MarketRecord) {
+    let _ = write!(out, "{} {} ", r.seq, r.stream());
+    let bid_ask = match r.kind {
+        kind::TICKER => Some((r.value(6), r.value(8))),
+        kind::BOOK_TICKER => Some((r.value(0), r.value(2))),
+        kind::PARTIAL_DEPTH | kind::DEPTH_UPDATE if r.n_bids > 0 && r.n_asks > 0 => {
+            Some((r.value(0), r.value(2 * usize::from(r.n_bids))))
+        }
+        _ => None,
+    };
+    match (r.kind, bid_ask) {
+        (_, Some((bid, ask))) => {
+            out.push_str("mid=");
+            match mid(bid, ask) {
+                Some((m, s)) => format_decimal(out, m, s),
+                None => out.push('?'),
+            }
+        }
+        (kind::TRADE | kind::AGG_TRADE, None) => {
+            out.push_str("last=");
+            format_decimal(out, r.mantissa[0], r.scale[0]);
+            out.push_str(" qty=");
+            format_decimal(out, r.mantissa[1], r.scale[1]);
+        }
+        (kind::MINI_TICKER, None) => {
+            out.push_str("close=");
+            format_decimal(out, r.mantissa[0], r.scale[0]);
+        }
+        _ => out.push_str(kind_name(r.kind).unwrap_or("unknown")),
+    }
+}
+
+/// (bid + ask) / 2 exactly, or `None` on overflow.
+pub fn mid(bid: (i64, u8), ask: (i64, u8)) -> Option<(i64, u8)> {
+    let scale = bid.1.max(ask.1);
+    let up = |(m, s): (i64, u8)| -> Option<i128> {
+        i128::from(m).checked_mul(10i128.checked_pow(u32::from(scale - s))?)
+    };
+    // ×10 then ÷2 = ×5: one more fraction digit keeps the half exact.
+    let sum = (up(bid)? + up(ask)?).checked_mul(5)?;
+    Some((i64::try_from(sum).ok()?, scale.checked_add(1)?))
+}
