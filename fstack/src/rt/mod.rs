@@ -506,6 +506,37 @@ impl Inner {
         drop(slot);
     }
 
+    /// Completes while `key` looks ready for `dir`, else keeps the waker for the next event.
+    /// Never clears the readiness: only a real operation's WouldBlock proves there is nothing
+    /// left, and clearing it here would lose data already queued (no new edge announces it).
+    pub(crate) fn poll_ready(
+        &self,
+        key: usize,
+        dir: Dir,
+        cx: &mut Context<'_>,
+    ) -> std::task::Poll<io::Result<()>> {
+        use std::task::Poll::{Pending, Ready};
+        let mut io = self.io.borrow_mut();
+        let Some(slot) = io.get_mut(key) else {
+            return Ready(Err(io::Error::new(
+                io::ErrorKind::NotConnected,
+                "socket no longer registered",
+            )));
+        };
+        let (ready, waker) = match dir {
+            Dir::Read => (slot.readable, &mut slot.read_waker),
+            Dir::Write => (slot.writable, &mut slot.write_waker),
+        };
+        if ready {
+            return Ready(Ok(()));
+        }
+        match waker {
+            Some(w) if w.will_wake(cx.waker()) => {}
+            _ => *waker = Some(cx.waker().clone()),
+        }
+        Pending
+    }
+
     /// Runs `op` while `key` looks ready for `dir`; on WouldBlock, clears that readiness and
     /// keeps the waker for the next event (edge-triggered: an event after the WouldBlock is
     /// always reported, so none is missed).

@@ -132,14 +132,18 @@ impl TcpStream {
             .poll_io(Dir::Write, cx, || (&self.sock).write_vectored(bufs))
     }
 
-    /// Waits until the socket may be readable (an event arrived since the last WouldBlock).
+    /// Waits until the socket may be readable: completes at once unless a read since the last
+    /// readiness event found no data. Waiting never clears the readiness itself (only a read's
+    /// WouldBlock does): after a short read the rest of the data is still there, and with
+    /// edge-triggered events no new event would announce it.
     pub async fn readable(&self) -> io::Result<()> {
-        poll_fn(|cx| {
-            self.reg.poll_io(Dir::Read, cx, || {
-                Err::<(), _>(io::ErrorKind::WouldBlock.into())
-            })
-        })
-        .await
+        poll_fn(|cx| self.reg.rt.poll_ready(self.reg.key, Dir::Read, cx)).await
+    }
+
+    /// Waits until the socket may be writable; like [`readable`](Self::readable), only a
+    /// write's WouldBlock clears the readiness.
+    pub async fn writable(&self) -> io::Result<()> {
+        poll_fn(|cx| self.reg.rt.poll_ready(self.reg.key, Dir::Write, cx)).await
     }
 }
 

@@ -1,0 +1,57 @@
+//! `fstack::rt` on the kernel backend: `readable()` after a short read completes at once (the
+//! rest of the data is still queued and no new event will announce it).
+
+mod common;
+
+use std::io::{Read, Write};
+use std::time::Duration;
+
+use fstack::rt::{self, TcpListener};
+use fstack::{Loopback, Stack, StackOptions};
+use futures_util::{AsyncReadExt, AsyncWriteExt};
+
+#[test]
+fn readiness_and_limits() {
+    if common::skip_unless_kernel_backend("rt_readiness") {
+        return;
+    }
+    let stack = Stack::init(StackOptions::new(common::config_path()).loopback(Loopback::Allow))
+        .expect("ff_init");
+    let out = rt::run(stack, async {
+        // A peer sends 100 bytes at once, then waits for our answer.
+        let listener = TcpListener::bind("127.0.0.1:0".parse().unwrap()).expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let peer = std::thread::spawn(move || {
+            let mut s = std::net::TcpStream::connect(addr)?;
+            s.set_read_timeout(Some(Duration::from_secs(30)))?;
+            s.write_all(&[7u8; 100])?;
+            let mut ok = [0u8; 2];
+            s.read_exact(&mut ok)?;
+            Ok::<_, std::io::Error>(ok)
+        });
+        let (mut conn, _) = listener.accept().await.expect("accept");
+        let mut head = [0u8; 10];
+        conn.read_exact(&mut head).await.expect("first 10 bytes");
+        // Let the whole 100 bytes arrive: the remaining 90 are queued with no event pending.
+        rt::sleep(Duration::from_millis(50)).await;
+        rt::timeout(Duration::from_secs(10), conn.readable())
+            .await
+            .expect("readable() after a short read completes at once")
+            .expect("readable");
+        // Waiting did not consume the readiness: the next read gets the rest.
+        let mut rest = [0u8; 200];
+        let n = rt::timeout(Duration::from_secs(10), conn.read(&mut rest))
+            .await
+            .expect("the rest is read without new data from the peer")
+            .expect("read");
+        assert_eq!(n, 90);
+        assert!(rest[..n].iter().all(|&b| b == 7));
+        rt::timeout(Duration::from_secs(10), conn.writable())
+            .await
+            .expect("writable() completes")
+            .expect("writable");
+        conn.write_all(b"ok").await.expect("write");
+        assert_eq!(&peer.join().expect("peer thread").expect("peer"), b"ok");
+    });
+    out.expect("run");
+}
