@@ -1,5 +1,6 @@
 //! `fstack::rt` on the kernel backend: `readable()` after a short read completes at once (the
-//! rest of the data is still queued and no new event will announce it).
+//! rest of the data is still queued and no new event will announce it), and timers accept
+//! durations too long for `Instant` and a zero interval.
 
 mod common;
 
@@ -52,6 +53,31 @@ fn readiness_and_limits() {
             .expect("writable");
         conn.write_all(b"ok").await.expect("write");
         assert_eq!(&peer.join().expect("peer thread").expect("peer"), b"ok");
+
+        // Durations too long for `Instant` mean "never", not a panic.
+        let r = rt::timeout(Duration::from_millis(20), rt::sleep(Duration::MAX)).await;
+        assert_eq!(r, Err(rt::Elapsed), "sleep(Duration::MAX) stays pending");
+        assert_eq!(rt::timeout(Duration::MAX, async { 7 }).await, Ok(7));
+        let r = rt::timeout(Duration::MAX, rt::sleep(Duration::from_millis(1))).await;
+        assert_eq!(
+            r,
+            Ok(()),
+            "timeout(Duration::MAX, ..) lets the future finish"
+        );
+        let mut never = rt::interval(Duration::MAX);
+        never.tick().await;
+        let r = rt::timeout(Duration::from_millis(20), never.tick()).await;
+        assert!(
+            r.is_err(),
+            "interval(Duration::MAX) ticks once, then not again"
+        );
+
+        // A zero period is taken as the smallest one: it ticks, it does not panic.
+        let mut fast = rt::interval(Duration::ZERO);
+        assert_eq!(fast.period(), Duration::from_micros(1));
+        for _ in 0..3 {
+            fast.tick().await;
+        }
     });
     out.expect("run");
 }

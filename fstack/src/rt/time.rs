@@ -125,13 +125,25 @@ impl Drop for Sleep {
     }
 }
 
-/// Completes after `duration`, measured from now. Fires within about one loop iteration after
+/// Completes after `duration`, measured from now (a duration too long for `Instant`, such as
+/// `Duration::MAX`, waits about 30 years: in practice forever). Fires within about one loop iteration after
 /// the deadline (on the kernel backend an idle loop sleeps at most 1 ms, or `idle_sleep`).
 ///
 /// # Panics
 /// When the thread has no [`Runtime`](super::Runtime).
 pub fn sleep(duration: Duration) -> Sleep {
-    sleep_until(Instant::now() + duration)
+    sleep_until(deadline_after(Instant::now(), duration))
+}
+
+/// About 30 years: what a deadline too far to represent becomes (like tokio's), so that
+/// `Duration::MAX` means "never" instead of overflowing `Instant`.
+const FAR_FUTURE: Duration = Duration::from_secs(86_400 * 365 * 30);
+
+/// `from + duration`, or a far-future deadline when that does not fit in an `Instant`.
+fn deadline_after(from: Instant, duration: Duration) -> Instant {
+    from.checked_add(duration)
+        .or_else(|| from.checked_add(FAR_FUTURE))
+        .unwrap_or(from)
 }
 
 /// Completes at `deadline`.
@@ -185,6 +197,7 @@ impl<F: Future> Future for Timeout<F> {
 }
 
 /// Runs `future` for at most `duration`: its output, or [`Elapsed`] (the future is dropped).
+/// `Duration::MAX` means no deadline in practice (see [`sleep`]).
 ///
 /// # Panics
 /// When the thread has no [`Runtime`](super::Runtime).
@@ -217,9 +230,9 @@ impl Interval {
             Poll::Ready(()) => {
                 let at = self.sleep.deadline();
                 let now = Instant::now();
-                let mut next = at + self.period;
+                let mut next = deadline_after(at, self.period);
                 if next <= now {
-                    next = now + self.period;
+                    next = deadline_after(now, self.period);
                 }
                 self.sleep.reset(next);
                 Poll::Ready(at)
@@ -233,7 +246,10 @@ impl Interval {
     }
 }
 
-/// A ticker every `period` (at least 1 µs); the first tick completes at once.
+/// A ticker every `period`; the first tick completes at once. `Duration::ZERO` (or anything
+/// below 1 µs) is taken as 1 µs rather than a panic: such a ticker is due at almost every
+/// poll, so a task looping on it should await something else too. A period too long for `Instant`
+/// (`Duration::MAX`) ticks once, then in about 30 years (see [`sleep`]).
 ///
 /// # Panics
 /// When the thread has no [`Runtime`](super::Runtime).
