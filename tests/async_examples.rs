@@ -313,3 +313,60 @@ fn async_http_server_closes_connections_beyond_the_limit() {
         "{stderr:?}"
     );
 }
+
+#[test]
+fn async_echo_goes_on_after_running_out_of_descriptors() {
+    if common::skip_unless_kernel_backend("async_echo") {
+        return;
+    }
+    // Bad arguments: one line naming the program, exit 2.
+    let out = Command::new(support::example_bin("async_echo"))
+        .args(["--listen", "nowhere"])
+        .output()
+        .expect("run async_echo");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.starts_with("async_echo: "), "{stderr}");
+
+    // A descriptor limit far below the connections the test opens: accept fails with EMFILE.
+    let mut command = Command::new(support::example_bin("async_echo"));
+    command.args(["--listen", "127.0.0.1:0", "--config", &config()]);
+    // SAFETY: setrlimit is async-signal-safe; the closure touches nothing else between fork
+    // and exec.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut command, || {
+            let limit = libc::rlimit {
+                rlim_cur: 24,
+                rlim_max: 24,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        })
+    };
+    let mut server = Running::spawn_command("async_echo", command);
+    let line = server.wait_for_stderr("listening on", Duration::from_secs(120));
+    let addr: SocketAddr = line
+        .rsplit(' ')
+        .next()
+        .and_then(|a| a.parse().ok())
+        .unwrap_or_else(|| panic!("no address in {line:?}"));
+    let crowd: Vec<TcpStream> = (0..40)
+        .map(|_| TcpStream::connect(addr).expect("connect (the backlog takes it)"))
+        .collect();
+    server.wait_for_stderr("async_echo: accept: ", Duration::from_secs(60));
+    drop(crowd);
+    // Descriptors free again: a new client is echoed.
+    let mut conn = TcpStream::connect(addr).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    conn.write_all(b"still here").unwrap();
+    let mut got = [0u8; 10];
+    std::io::Read::read_exact(&mut conn, &mut got).expect("echo after EMFILE");
+    assert_eq!(&got, b"still here");
+    server.signal(libc::SIGINT);
+    let (status, _, stderr) = server.finish(Duration::from_secs(30));
+    assert!(status.success(), "{stderr:?}");
+}
