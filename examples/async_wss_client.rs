@@ -3,15 +3,20 @@
 //!
 //! ```text
 //! cargo run --example async_wss_client -- [--ca-file PEM] [--resolve HOST:PORT:ADDR] \
-//!     [--count N] [--config FILE] wss://HOST[:PORT]/PATH
+//!     [--count N] [--connect-timeout SECS] [--config FILE] wss://HOST[:PORT]/PATH
 //! ```
 //! Resolves HOST with the kernel's resolver before the loop starts (F-Stack has none) unless
 //! `--resolve` names the address, verifies the server certificate against `--ca-file`
 //! (default: the system CA bundle, honouring `SSL_CERT_FILE`), and prints each text message
-//! on its own line of stdout. Pings are answered. After `--count` messages (default: no
-//! limit), or on Ctrl-C/SIGTERM, it sends a close frame, waits (at most 5 s) for the
-//! server's, ends TLS with close_notify and exits 0. Any failure (TLS verification names the
-//! check that failed) is one line on stderr and exit 1; a bad command line exits 2.
+//! on its own line of stdout. Pings are answered. TCP connect, TLS handshake and WebSocket
+//! upgrade together may take `--connect-timeout` seconds (default 10, like `binance_ticker`'s);
+//! Ctrl-C/SIGTERM during them exits 0 at once with one line naming the step. After `--count`
+//! messages (default: no limit), or on Ctrl-C/SIGTERM, it sends a close frame, waits (at most
+//! 5 s) for the server's, ends TLS with close_notify and exits 0. Any failure (TLS
+//! verification names the check that failed, a timeout names the step that stalled) is one
+//! line on stderr and exit 1; a bad command line exits 2. Messages are limited by
+//! tungstenite's defaults: 64 MiB per message and 16 MiB per frame; a larger one ends the
+//! connection with an error.
 
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
@@ -48,6 +53,11 @@ struct Cli {
     #[arg(long, value_name = "N", allow_negative_numbers = true,
           value_parser = clap::value_parser!(u64).range(1..))]
     count: Option<u64>,
+    /// Give up when TCP connect, TLS handshake and WebSocket upgrade together take longer
+    /// than SECS (the error names the step that stalled).
+    #[arg(long, value_name = "SECS", default_value = "10", allow_negative_numbers = true,
+          value_parser = args::seconds)]
+    connect_timeout: Duration,
     /// F-Stack configuration file.
     #[arg(long, value_name = "FILE", default_value = "f-stack.conf", value_parser = args::existing_file)]
     config: PathBuf,
@@ -152,17 +162,39 @@ async fn session(
     signal: ShutdownSignal,
 ) -> Result<(), String> {
     let host = &cli.url.host;
-    let tcp = TcpStream::connect(addr)
-        .await
-        .map_err(|e| format!("connecting to {addr}: {e}"))?;
-    let _ = tcp.set_nodelay(true);
-    let tls = connector
-        .connect_async(host, tcp)
-        .await
-        .map_err(|e| format!("TLS handshake with {host} ({addr}): {e}"))?;
-    let (mut ws, _response) = tokio_tungstenite::client_async(cli.url.text.as_str(), tls)
-        .await
-        .map_err(|e| format!("WebSocket upgrade at {}: {e}", cli.url.text))?;
+    // The step in progress, for a timeout or an interruption to name.
+    let step = std::cell::RefCell::new(format!("connecting to {addr}"));
+    let open = async {
+        // The error names the address already ("connecting to ADDR failed: ...").
+        let tcp = TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
+        let _ = tcp.set_nodelay(true);
+        *step.borrow_mut() = format!("TLS handshake with {host} ({addr})");
+        let tls = connector
+            .connect_async(host, tcp)
+            .await
+            .map_err(|e| format!("TLS handshake with {host} ({addr}): {e}"))?;
+        *step.borrow_mut() = format!("WebSocket upgrade at {}", cli.url.text);
+        tokio_tungstenite::client_async(cli.url.text.as_str(), tls)
+            .await
+            .map_err(|e| format!("WebSocket upgrade at {}: {e}", cli.url.text))
+    };
+    let limit = cli.connect_timeout;
+    let open = std::pin::pin!(rt::timeout(limit, open));
+    let stop = std::pin::pin!(interrupted(&signal));
+    let (mut ws, _response) = match select(open, stop).await {
+        Either::Left((Ok(opened), _)) => opened?,
+        Either::Left((Err(rt::Elapsed), _)) => {
+            return Err(format!(
+                "{} timed out (--connect-timeout {})",
+                step.borrow(),
+                limit.as_secs_f64()
+            ))
+        }
+        Either::Right(((), _)) => {
+            eprintln!("async_wss_client: interrupted ({})", step.borrow());
+            return Ok(());
+        }
+    };
 
     let mut printed = 0u64;
     let mut stdout = std::io::stdout().lock();

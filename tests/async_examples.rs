@@ -370,3 +370,99 @@ fn async_echo_goes_on_after_running_out_of_descriptors() {
     let (status, _, stderr) = server.finish(Duration::from_secs(30));
     assert!(status.success(), "{stderr:?}");
 }
+
+#[test]
+fn async_wss_client_connect_timeout_and_interrupt() {
+    if common::skip_unless_kernel_backend("async_wss_client connect") {
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("async-wss-connect-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let ca: PathBuf = dir.join("ca.pem");
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    std::fs::write(&ca, cert.cert.pem()).unwrap();
+    let ca = ca.to_str().unwrap().to_string();
+
+    // A server that accepts and never answers: the TLS handshake stalls.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let (accepted_tx, accepted) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for conn in silent.incoming() {
+            held.push(conn);
+            if accepted_tx.send(()).is_err() {
+                break;
+            }
+        }
+    });
+    let resolve = format!("localhost:{port}:127.0.0.1");
+    let url = format!("wss://localhost:{port}/ws");
+
+    let out = run_client(&[
+        "--ca-file",
+        &ca,
+        "--resolve",
+        &resolve,
+        "--connect-timeout",
+        "1",
+        &url,
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(
+        stderr.trim_end(),
+        format!(
+            "async_wss_client: TLS handshake with localhost (127.0.0.1:{port}) timed out \
+             (--connect-timeout 1)"
+        )
+    );
+
+    // Ctrl-C while the handshake stalls (the timeout is far away): out at once, one line.
+    let mut client = Running::spawn(
+        "async_wss_client",
+        &[
+            "--config",
+            &config(),
+            "--ca-file",
+            &ca,
+            "--resolve",
+            &resolve,
+            "--connect-timeout",
+            "3600",
+            &url,
+        ],
+    );
+    while accepted.try_recv().is_ok() {} // the first client's connection
+    accepted
+        .recv_timeout(Duration::from_secs(120))
+        .expect("the client connects");
+    client.signal(libc::SIGINT);
+    let (status, _, stderr) = client.finish(Duration::from_secs(60));
+    assert!(status.success(), "exit {status}: {stderr:?}");
+    assert_eq!(stderr.len(), 1, "{stderr:?}");
+    assert!(
+        stderr[0]
+            == format!(
+                "async_wss_client: interrupted (TLS handshake with localhost (127.0.0.1:{port}))"
+            ),
+        "{stderr:?}"
+    );
+
+    // A refused connection: the address once, not twice.
+    let out = run_client(&[
+        "--ca-file",
+        &ca,
+        "--resolve",
+        "localhost:1:127.0.0.1",
+        "wss://localhost:1/ws",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.starts_with("async_wss_client: connecting to 127.0.0.1:1")
+            && stderr.matches("127.0.0.1:1").count() == 1,
+        "{stderr}"
+    );
+}
