@@ -100,6 +100,9 @@ pub enum RunError {
     Stopped,
     /// The future panicked (the message).
     Panicked(String),
+    /// The reactor could not be created (e.g. the thread has a runtime already) or failed
+    /// (F-Stack's epoll): the message. The loop cannot go on.
+    Reactor(String),
 }
 
 impl fmt::Display for RunError {
@@ -108,6 +111,7 @@ impl fmt::Display for RunError {
             RunError::Shutdown => f.write_str("shutdown requested"),
             RunError::Stopped => f.write_str("the F-Stack loop was stopped"),
             RunError::Panicked(msg) => write!(f, "the main task panicked: {msg}"),
+            RunError::Reactor(msg) => write!(f, "the async runtime's reactor failed: {msg}"),
         }
     }
 }
@@ -272,8 +276,8 @@ impl Runtime {
     /// When it returns, every task left has been dropped inside the loop (their sockets are
     /// closed while F-Stack still runs). Errors: [`RunError::Shutdown`] when the builder's
     /// [`ShutdownSignal`] was raised, [`RunError::Stopped`] when [`crate::stop`] ended the
-    /// loop, [`RunError::Panicked`] when `future` panicked. An error of the reactor itself
-    /// (F-Stack's epoll failing) is returned as a panic message too: the loop cannot go on.
+    /// loop, [`RunError::Panicked`] when `future` panicked, [`RunError::Reactor`] when the
+    /// reactor itself failed (F-Stack's epoll): the loop cannot go on.
     pub fn block_on<F>(self, stack: Stack, future: F) -> Result<F::Output, RunError>
     where
         F: Future + 'static,
@@ -292,7 +296,7 @@ impl Runtime {
             }
             if let Err(e) = inner.turn() {
                 inner.cancel_all();
-                return ControlFlow::Break(Err(RunError::Panicked(format!("reactor: {e}"))));
+                return ControlFlow::Break(Err(RunError::Reactor(e.to_string())));
             }
             match handle.take_result() {
                 None => ControlFlow::Continue(()),
@@ -323,14 +327,14 @@ impl Drop for Runtime {
 }
 
 /// Creates a runtime ([`Runtime::new`]) and runs `future` to completion in F-Stack's loop
-/// ([`Runtime::block_on`]). A reactor that cannot be created is reported as
-/// [`RunError::Panicked`] with its message.
+/// ([`Runtime::block_on`]). A runtime that cannot be created is reported as
+/// [`RunError::Reactor`] with its message.
 pub fn run<F>(stack: Stack, future: F) -> Result<F::Output, RunError>
 where
     F: Future + 'static,
     F::Output: 'static,
 {
-    let rt = Runtime::new().map_err(|e| RunError::Panicked(format!("runtime: {e}")))?;
+    let rt = Runtime::new().map_err(|e| RunError::Reactor(e.to_string()))?;
     rt.block_on(stack, future)
 }
 
