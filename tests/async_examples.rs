@@ -466,3 +466,33 @@ fn async_wss_client_connect_timeout_and_interrupt() {
         "{stderr}"
     );
 }
+
+#[test]
+fn async_http_server_start_failures_are_one_line() {
+    if common::skip_unless_kernel_backend("async_http_server start") {
+        return;
+    }
+    let run = |args: &[&str]| {
+        let out = Command::new(support::example_bin("async_http_server"))
+            .args(args)
+            .output()
+            .expect("run async_http_server");
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        (out.status.code(), stderr)
+    };
+    // An address that is not this host's: the bind error alone, no summary of nothing.
+    let (code, stderr) = run(&["--listen", "192.0.2.1:8080", "--config", &config()]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.starts_with("async_http_server: listening on 192.0.2.1:8080: "),
+        "{stderr}"
+    );
+    let (code, stderr) = run(&["--max-connections", "-1"]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert_eq!(
+        stderr.trim_end(),
+        "async_http_server: invalid value '-1' for '--max-connections <N>': expected a whole \
+         number (see --help)"
+    );
+}
