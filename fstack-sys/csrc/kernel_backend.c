@@ -251,6 +251,10 @@ void ff_run(loop_func_t loop, void *arg)
 
 void ff_stop_run(void) { stop_requested = 1; }
 
+/* Work is queued that is not I/O (an async executor whose task budget ran out): the iteration
+ * counts as busy, so that the loop comes back at once instead of waiting for readiness. */
+void fstack_kernel_stay_busy(void) { note_activity(); }
+
 /* ---- sockets ---------------------------------------------------------------------------- */
 
 int ff_socket(int domain, int type, int protocol)

@@ -31,6 +31,9 @@ typedef int (*loop_func_t)(void *arg);
 int ff_init(int argc, char *const argv[]);
 void ff_run(loop_func_t loop, void *arg);
 void ff_stop_run(void);
+/* Kernel backend only (not part of F-Stack's API): the current loop iteration counts as busy,
+ * so that ff_run does not wait for readiness after it. */
+void fstack_kernel_stay_busy(void);
 
 int ff_fcntl(int fd, int cmd, ...);
 int ff_ioctl(int fd, unsigned long request, ...);

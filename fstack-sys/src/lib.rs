@@ -66,6 +66,15 @@ pub use functions::{FSTACK_ONLY_FUNCTIONS, FUNCTIONS};
 /// `FF_ZC_SEND` line of `$FF_PATH/lib/Makefile`; always false on the kernel backend.
 pub const ZC_SEND: bool = cfg!(fstack_zc_send);
 
+#[cfg(not(fstack_backend = "fstack"))]
+extern "C" {
+    /// Kernel backend only (real F-Stack's loop never waits): the current `ff_run` iteration
+    /// counts as busy, so that the loop does not wait for readiness (up to `idle_sleep`, or
+    /// 1 ms) after it. For work queued that is not I/O, e.g. tasks left when an executor's
+    /// budget ran out. Call it from the loop function.
+    pub fn fstack_kernel_stay_busy();
+}
+
 /// Which backend this build links: `"fstack"` (real F-Stack) or `"kernel"` (kernel sockets).
 #[cfg(fstack_backend = "fstack")]
 pub const BACKEND: &str = "fstack";

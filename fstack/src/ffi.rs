@@ -559,6 +559,16 @@ pub(crate) fn epoll_wait(epfd: c_int, events: &mut [epoll_event]) -> Result<usiz
     Ok(n as usize)
 }
 
+/// Keeps the kernel backend's loop from waiting for readiness after this iteration: work is
+/// queued that no event will announce. Nothing to do on real F-Stack, whose loop never waits.
+pub(crate) fn stay_busy() {
+    #[cfg(not(fstack_backend = "fstack"))]
+    // SAFETY: sets a flag of the kernel backend's loop; no arguments, no other state touched.
+    unsafe {
+        fstack_sys::fstack_kernel_stay_busy()
+    };
+}
+
 // --- kqueue, packet dispatcher, zero-copy send (real F-Stack only) ----------------------------
 
 /// Why the F-Stack-only calls fail on the kernel backend.

@@ -1,6 +1,7 @@
 //! `fstack::rt` on the kernel backend: `readable()` after a short read completes at once (the
-//! rest of the data is still queued and no new event will announce it), and timers accept
-//! durations too long for `Instant` and a zero interval.
+//! rest of the data is still queued and no new event will announce it), timers accept
+//! durations too long for `Instant` and a zero interval, and tasks left queued when the budget
+//! ran out run in the next iteration without the kernel backend's idle wait.
 
 mod common;
 
@@ -10,6 +11,17 @@ use std::time::Duration;
 use fstack::rt::{self, TcpListener};
 use fstack::{Loopback, Stack, StackOptions};
 use futures_util::{AsyncReadExt, AsyncWriteExt};
+
+/// Voluntary context switches of this thread (it blocked in the kernel: sleeps, waits).
+fn voluntary_switches() -> i64 {
+    // SAFETY: getrusage fills the zeroed struct it is given.
+    let usage = unsafe {
+        let mut u: libc::rusage = std::mem::zeroed();
+        libc::getrusage(libc::RUSAGE_THREAD, &mut u);
+        u
+    };
+    usage.ru_nvcsw
+}
 
 #[test]
 fn readiness_and_limits() {
@@ -78,6 +90,28 @@ fn readiness_and_limits() {
         for _ in 0..3 {
             fast.tick().await;
         }
+
+        // 1000 tasks yielding 100 times each: 100,000 polls, 128 per iteration. With tasks
+        // still queued the loop must not wait for readiness between iterations; each such
+        // wait would be a voluntary context switch of this thread (about 780 of them).
+        let before = voluntary_switches();
+        let tasks: Vec<_> = (0..1000)
+            .map(|_| {
+                rt::spawn(async {
+                    for _ in 0..100 {
+                        rt::yield_now().await;
+                    }
+                })
+            })
+            .collect();
+        for t in tasks {
+            t.await.expect("task");
+        }
+        let waits = voluntary_switches() - before;
+        assert!(
+            waits < 100,
+            "{waits} voluntary context switches while tasks were queued (idle waits?)"
+        );
     });
     out.expect("run");
 }

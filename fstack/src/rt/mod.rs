@@ -14,8 +14,9 @@
 //! [`TcpListener`], [`UdpSocket`]) are `!Send` too, bound to the F-Stack thread. Wakers follow
 //! std's contract (`Send + Sync`): waking from another thread is sound and queues the task for
 //! the next iteration. Real F-Stack's loop never sleeps; the kernel backend's idle wait (at
-//! most 1 ms, or `idle_sleep`) is not interrupted by such a wake, nor by tasks left queued when
-//! the budget ran out in an iteration without I/O: they run at the latest after that wait.
+//! most 1 ms, or `idle_sleep`) is skipped after an iteration that left tasks queued (the budget
+//! ran out, or a wake arrived from another thread before the iteration ended); a wake from
+//! another thread during that wait does not interrupt it: the task runs at the latest after it.
 //!
 //! A task that panics is reported on stderr and its [`JoinHandle`] yields
 //! [`JoinError::Panicked`]; the loop and the other tasks go on. When the future given to
@@ -396,7 +397,13 @@ impl Inner {
         for waker in due {
             waker.wake();
         }
-        Ok(self.run_tasks())
+        let turn = self.run_tasks();
+        if turn.queued > 0 {
+            // No event will announce these tasks: the kernel backend's idle wait would delay
+            // them by up to 1 ms per budget of polls.
+            crate::ffi::stay_busy();
+        }
+        Ok(turn)
     }
 
     fn poll_reactor(&self) -> io::Result<()> {
