@@ -7,8 +7,9 @@
  *   - `ff_init` takes F-Stack's arguments and reads the config file (missing or malformed is an
  *     error); `[dpdk] idle_sleep` is honoured.
  *   - `ff_run` calls the loop function once per iteration until `ff_stop_run`. When an iteration
- *     did no I/O it waits in the kernel for readiness on any epoll instance (at most
- *     `idle_sleep` microseconds, or 1 ms), so an idle program does not pin a core.
+ *     did no I/O (and did not call `fstack_kernel_stay_busy`, which is not F-Stack API) it
+ *     waits in the kernel for readiness on any epoll instance (at most `idle_sleep`
+ *     microseconds, or 1 ms), so an idle program does not pin a core.
  *   - `ff_connect` before `ff_run` fails with EPERM.
  *   - `ff_epoll_wait` ignores its timeout and never blocks; read and write readiness of one fd
  *     arrive as two events; a zero `data` comes back as `data.fd`; EOF is EPOLLIN|EPOLLHUP and
