@@ -1,8 +1,10 @@
 //! `fstack::rt`'s runtime, sockets, join handles and timers belong to the F-Stack thread:
-//! none of them is `Send` or `Sync` (checked at compile time: this file does not build
-//! otherwise).
+//! none of them is `Send` or `Sync`, except `SyncSleep`, plain data for hyper's timer
+//! (checked at compile time: this file does not build otherwise).
 
-use static_assertions::assert_not_impl_any;
+use static_assertions::{assert_impl_all, assert_not_impl_any};
+
+assert_impl_all!(fstack::rt::SyncSleep: Send, Sync, Unpin);
 
 assert_not_impl_any!(fstack::rt::Runtime: Send, Sync);
 assert_not_impl_any!(fstack::rt::TcpStream: Send, Sync);

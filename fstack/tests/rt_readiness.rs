@@ -91,6 +91,32 @@ fn readiness_and_limits() {
             fast.tick().await;
         }
 
+        // SyncSleep: never early; dropped on another thread after registering, its timer is
+        // left behind and fires later, waking this task for nothing.
+        let t = std::time::Instant::now();
+        rt::SyncSleep::after(Duration::from_millis(20)).await;
+        assert!(t.elapsed() >= Duration::from_millis(20));
+        let mut elsewhere = rt::SyncSleep::after(Duration::from_millis(10));
+        let r = rt::timeout(Duration::from_millis(1), &mut elsewhere).await;
+        assert!(r.is_err(), "registered, not due yet");
+        std::thread::spawn(move || drop(elsewhere))
+            .join()
+            .expect("dropped on another thread");
+        rt::sleep(Duration::from_millis(30)).await;
+        let r = rt::timeout(
+            Duration::from_millis(20),
+            rt::SyncSleep::after(Duration::MAX),
+        )
+        .await;
+        assert!(r.is_err(), "SyncSleep::after(Duration::MAX) stays pending");
+        let mut moved = rt::SyncSleep::after(Duration::from_secs(3600));
+        let r = rt::timeout(Duration::from_millis(1), &mut moved).await;
+        assert!(r.is_err());
+        moved.reset(std::time::Instant::now());
+        rt::timeout(Duration::from_secs(10), moved)
+            .await
+            .expect("reset to now: completes");
+
         // 1000 tasks yielding 100 times each: 100,000 polls, 128 per iteration. With tasks
         // still queued the loop must not wait for readiness between iterations; each such
         // wait would be a voluntary context switch of this thread (about 780 of them).

@@ -71,7 +71,9 @@ use crate::{Events, Interest, Poll, ShutdownSignal, Source, Stack, Token};
 
 pub use net::{TcpListener, TcpStream, UdpSocket};
 pub use task::{yield_now, JoinError, JoinHandle};
-pub use time::{interval, sleep, sleep_until, timeout, Elapsed, Interval, Sleep, Timeout};
+pub use time::{
+    interval, sleep, sleep_until, timeout, Elapsed, Interval, Sleep, SyncSleep, Timeout,
+};
 
 use task::TaskSlot;
 
@@ -149,6 +151,8 @@ pub(crate) struct Inner {
     timers: RefCell<time::TimerHeap>,
     budget: usize,
     shutdown: Option<ShutdownSignal>,
+    /// This runtime's number in the process (see [`SyncSleep`]).
+    serial: u64,
 }
 
 impl fmt::Debug for Inner {
@@ -217,6 +221,7 @@ impl Builder {
             timers: RefCell::new(time::TimerHeap::default()),
             budget: self.budget,
             shutdown: self.shutdown,
+            serial: time::runtime_serial(),
         });
         CURRENT.with(|c| *c.borrow_mut() = Some(inner.clone()));
         Ok(Runtime { inner })

@@ -158,6 +158,105 @@ pub fn sleep_until(deadline: Instant) -> Sleep {
     }
 }
 
+/// Which runtime a [`SyncSleep`] registered with: runtimes are numbered per process, so that
+/// a timer key is never taken for another runtime's (on another thread, or a later runtime of
+/// the same thread).
+static NEXT_RUNTIME: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+/// A new runtime's number (see [`SyncSleep`]).
+pub(crate) fn runtime_serial() -> u64 {
+    NEXT_RUNTIME.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
+
+/// A [`Sleep`] that is `Send + Sync`, for libraries that require it of their timers (hyper's
+/// `rt::Timer`). It holds plain data only, a deadline and the key of its timer: polled (on
+/// the runtime's thread), it registers with that thread's runtime; dropped on that thread, it
+/// cancels its timer. Dropped on another thread, it leaves the timer to fire later, which
+/// only wakes its last task for nothing.
+///
+/// # Panics
+/// Polling it on a thread without a [`Runtime`](super::Runtime).
+#[derive(Debug)]
+pub struct SyncSleep {
+    deadline: Instant,
+    /// The runtime it registered with (its number) and the timer's key there.
+    registered: Option<(u64, u64)>,
+}
+
+impl SyncSleep {
+    /// Completes at `deadline`. Needs no runtime until polled.
+    pub fn until(deadline: Instant) -> SyncSleep {
+        SyncSleep {
+            deadline,
+            registered: None,
+        }
+    }
+
+    /// Completes after `duration` from now (too long for `Instant`: about 30 years).
+    pub fn after(duration: Duration) -> SyncSleep {
+        SyncSleep::until(deadline_after(Instant::now(), duration))
+    }
+
+    /// When it completes.
+    pub fn deadline(&self) -> Instant {
+        self.deadline
+    }
+
+    /// Moves the deadline (the next poll registers the new one).
+    pub fn reset(&mut self, deadline: Instant) {
+        self.cancel();
+        self.deadline = deadline;
+    }
+
+    /// Cancels the registered timer when this thread's runtime is the one it registered with.
+    fn cancel(&mut self) {
+        let Some((serial, id)) = self.registered.take() else {
+            return;
+        };
+        if let Some(rt) = super::try_current() {
+            if rt.serial == serial {
+                if let Ok(mut t) = rt.timers.try_borrow_mut() {
+                    t.cancel(id);
+                }
+            }
+        }
+    }
+}
+
+impl Future for SyncSleep {
+    type Output = ();
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if Instant::now() >= self.deadline {
+            self.cancel();
+            return Poll::Ready(());
+        }
+        let rt = super::current();
+        let this = &mut *self;
+        let mut timers = rt.timers.borrow_mut();
+        match this.registered {
+            Some((serial, id)) if serial == rt.serial && timers.wakers.contains_key(&id) => {
+                let w = timers.wakers.get_mut(&id).expect("checked");
+                if !w.will_wake(cx.waker()) {
+                    *w = cx.waker().clone();
+                }
+            }
+            // Never registered, fired early by a coarse clock, or registered with another
+            // runtime (whose timer, left behind, fires harmlessly): register here.
+            _ => {
+                let id = timers.insert(this.deadline, cx.waker().clone());
+                this.registered = Some((rt.serial, id));
+            }
+        }
+        Poll::Pending
+    }
+}
+
+impl Drop for SyncSleep {
+    fn drop(&mut self) {
+        self.cancel();
+    }
+}
+
 /// The error of a [`timeout`] whose duration elapsed first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Elapsed;
