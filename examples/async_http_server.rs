@@ -3,17 +3,22 @@
 //!
 //! ```text
 //! cargo run --example async_http_server -- [--listen ADDR:PORT] [--config FILE]
-//!     [--max-connections N]
+//!     [--header-timeout SECS] [--max-connections N]
 //! ```
-//! Defaults: `--listen 0.0.0.0:80`, `--config f-stack.conf`, `--max-connections 1024`. GET and
-//! HEAD of any path get the page (`fstack_examples::http::PAGE`, byte-identical to
-//! `http_server`'s) with keep-alive; other methods get 501. Hostile clients are bounded: hyper
-//! caps a request head (about 400 KiB, 100 headers), a connection with no traffic for 60 s is
-//! closed (hyper alone would keep it forever), and beyond `--max-connections` new connections
-//! are closed at once (counted in the summary). Runs until Ctrl-C/SIGTERM, then closes every connection inside
-//! the loop and prints one summary line. Bad arguments: one line on stderr, exit status 2.
+//! Defaults: `--listen 0.0.0.0:80`, `--config f-stack.conf`, `--header-timeout 10`,
+//! `--max-connections 1024`. GET and HEAD of any path get the page
+//! (`fstack_examples::http::PAGE`, byte-identical to `http_server`'s) with keep-alive; other
+//! methods get 501. Hostile clients are bounded: hyper caps a request head (about 400 KiB, 100
+//! headers) and closes a connection whose request head is not complete `--header-timeout`
+//! seconds after its first byte (hyper's timer runs on `fstack::rt`'s,
+//! `fstack_examples::hyper_timer`), a connection with no traffic for 60 s is closed (hyper
+//! alone would keep it forever), and at `--max-connections` the connection idle the longest is
+//! closed to admit the new one (counted in the summary). Runs until Ctrl-C/SIGTERM, then
+//! closes every connection inside the loop and prints one summary line. Bad arguments: one
+//! line on stderr, exit status 2.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
 use std::convert::Infallible;
 use std::io;
 use std::net::SocketAddr;
@@ -30,6 +35,7 @@ use fstack::rt::{self, RunError, TcpListener, TcpStream};
 use fstack::{ShutdownSignal, Stack, StackOptions};
 use fstack_examples::args;
 use fstack_examples::http::PAGE;
+use fstack_examples::hyper_timer::FstackTimer;
 use futures_util::future::{select, Either};
 use http_body_util::Full;
 use hyper::body::Incoming;
@@ -53,7 +59,14 @@ struct Cli {
     #[arg(long, value_name = "FILE", default_value = "f-stack.conf", value_parser = args::existing_file)]
     config: PathBuf,
 
-    /// Most connections served at once; connections beyond are closed as soon as accepted.
+    /// Seconds a client has to send a complete request head, from its first byte; then the
+    /// connection is closed. Decimals allowed.
+    #[arg(long, value_name = "SECS", default_value = "10", allow_negative_numbers = true,
+          value_parser = args::seconds)]
+    header_timeout: Duration,
+
+    /// Most connections served at once; at the limit the connection idle the longest is
+    /// closed to admit a new one.
     #[arg(long, value_name = "N", default_value_t = 1024, allow_negative_numbers = true,
           value_parser = args::positive)]
     max_connections: usize,
@@ -72,7 +85,7 @@ struct Stats {
     connections: Cell<u64>,
     requests: Cell<u64>,
     open: Cell<u64>,
-    refused: Cell<u64>,
+    evicted: Cell<u64>,
     /// The listener is bound: from then on a summary is worth printing.
     started: Cell<bool>,
 }
@@ -86,17 +99,21 @@ fn run(cli: Cli) -> Result<(), String> {
         .build()
         .map_err(|e| format!("async runtime: {e}"))?;
     let stats = Rc::new(Stats::default());
-    let result = runtime.block_on(stack, serve(cli.listen, cli.max_connections, stats.clone()));
+    let limits = Limits {
+        max: cli.max_connections,
+        header_timeout: cli.header_timeout,
+    };
+    let result = runtime.block_on(stack, serve(cli.listen, limits, stats.clone()));
     // A server that never started has nothing to sum up: its error is the one line.
     if stats.started.get() {
         // lab/e2e matches the start of this line: new counters go at its end.
         eprintln!(
             "async_http_server: stopped; {} connections, {} requests, {} closed at shutdown, {} \
-         refused at the connection limit",
+         evicted at the connection limit",
             stats.connections.get(),
             stats.requests.get(),
             stats.open.get(),
-            stats.refused.get()
+            stats.evicted.get()
         );
     }
     match result {
@@ -106,8 +123,34 @@ fn run(cli: Cli) -> Result<(), String> {
     }
 }
 
-async fn serve(listen: SocketAddr, max: usize, stats: Rc<Stats>) -> Result<(), String> {
-    let max = max as u64;
+#[derive(Debug, Clone, Copy)]
+struct Limits {
+    max: usize,
+    header_timeout: Duration,
+}
+
+/// The connections being served: when each last moved bytes, and its task.
+type Open = Rc<RefCell<HashMap<u64, (Rc<Cell<Instant>>, rt::JoinHandle<()>)>>>;
+
+/// Removes its connection from [`Open`] when the task ends, aborted or not. The open count
+/// is not its business: a task dropped at shutdown still counts as closed at shutdown.
+struct Served {
+    id: u64,
+    open: Open,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        // An evicted connection was taken out already (and is being dropped by `abort`).
+        if let Ok(mut open) = self.open.try_borrow_mut() {
+            open.remove(&self.id);
+        }
+    }
+}
+
+async fn serve(listen: SocketAddr, limits: Limits, stats: Rc<Stats>) -> Result<(), String> {
+    let open: Open = Rc::default();
+    let mut next_id = 0u64;
     let listener = TcpListener::bind(listen).map_err(|e| format!("listening on {listen}: {e}"))?;
     let bound = listener.local_addr().map_err(|e| e.to_string())?;
     stats.started.set(true);
@@ -125,27 +168,47 @@ async fn serve(listen: SocketAddr, max: usize, stats: Rc<Stats>) -> Result<(), S
                 continue;
             }
         };
-        if stats.open.get() >= max {
-            // Dropped here: closed at once, the client sees the connection end.
-            stats.refused.set(stats.refused.get() + 1);
-            continue;
+        if open.borrow().len() >= limits.max {
+            // Like http_server: the connection idle the longest makes room (a client that
+            // holds connections open without using them cannot lock others out).
+            let victim = open
+                .borrow()
+                .iter()
+                .min_by_key(|(_, (last, _))| last.get())
+                .map(|(id, _)| *id);
+            let taken = victim.and_then(|id| open.borrow_mut().remove(&id));
+            if let Some((_, task)) = taken {
+                // Outside the borrow: dropping the task runs its `Served` guard.
+                task.abort();
+                stats.open.set(stats.open.get() - 1);
+                stats.evicted.set(stats.evicted.get() + 1);
+            }
         }
         // Small responses: do not wait for Nagle.
         let _ = conn.set_nodelay(true);
         stats.connections.set(stats.connections.get() + 1);
         stats.open.set(stats.open.get() + 1);
-        let stats = stats.clone();
-        rt::spawn(async move {
-            connection(conn, &stats).await;
-            stats.open.set(stats.open.get() - 1);
+        next_id += 1;
+        let last = Rc::new(Cell::new(Instant::now()));
+        let served = Served {
+            id: next_id,
+            open: open.clone(),
+        };
+        let task = rt::spawn({
+            let (last, stats) = (last.clone(), stats.clone());
+            async move {
+                let _served = served;
+                connection(conn, last, limits, &stats).await;
+                stats.open.set(stats.open.get() - 1);
+            }
         });
+        open.borrow_mut().insert(next_id, (last, task));
     }
 }
 
 /// Serves one connection until the client closes it, an error, or [`IDLE_TIMEOUT`] without
 /// traffic.
-async fn connection(conn: TcpStream, stats: &Rc<Stats>) {
-    let last = Rc::new(Cell::new(Instant::now()));
+async fn connection(conn: TcpStream, last: Rc<Cell<Instant>>, limits: Limits, stats: &Stats) {
     let io = TokioIo::new(Activity {
         inner: conn,
         last: last.clone(),
@@ -155,6 +218,8 @@ async fn connection(conn: TcpStream, stats: &Rc<Stats>) {
         std::future::ready(Ok::<_, Infallible>(respond(&req)))
     });
     let mut served = pin!(hyper::server::conn::http1::Builder::new()
+        .timer(FstackTimer)
+        .header_read_timeout(limits.header_timeout)
         .keep_alive(true)
         .serve_connection(io, service));
     loop {

@@ -4,6 +4,7 @@
 
 pub mod args;
 pub mod http;
+pub mod hyper_timer;
 pub mod latency;
 pub mod mcast;
 pub mod udp_echo;

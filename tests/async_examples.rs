@@ -260,7 +260,7 @@ fn async_wss_client_prints_the_mock_messages_in_order() {
 }
 
 #[test]
-fn async_http_server_closes_connections_beyond_the_limit() {
+fn async_http_server_evicts_the_idle_connection_at_the_limit() {
     if common::skip_unless_kernel_backend("async_http_server limit") {
         return;
     }
@@ -294,22 +294,30 @@ fn async_http_server_closes_connections_beyond_the_limit() {
         (status.as_str(), body.as_slice()),
         ("HTTP/1.1 200 OK", PAGE.as_bytes())
     );
-    // The first connection is still open: the second is closed without an answer.
-    let mut second = TcpStream::connect(addr).unwrap();
+    // At the limit the idle first connection makes room: the second is served, the first
+    // closed.
+    let second = TcpStream::connect(addr).unwrap();
     second
         .set_read_timeout(Some(Duration::from_secs(30)))
         .unwrap();
-    let _ = second.write_all(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n");
+    (&second)
+        .write_all(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+        .unwrap();
+    let (status, _, body) = response(&mut BufReader::new(&second)).unwrap();
+    assert_eq!(
+        (status.as_str(), body.as_slice()),
+        ("HTTP/1.1 200 OK", PAGE.as_bytes())
+    );
     let mut rest = Vec::new();
-    let _ = std::io::Read::read_to_end(&mut second, &mut rest);
+    let _ = std::io::Read::read_to_end(&mut (&first), &mut rest);
     assert!(rest.is_empty(), "{}", String::from_utf8_lossy(&rest));
     server.signal(libc::SIGTERM);
     let (status, _, stderr) = server.finish(Duration::from_secs(30));
     assert!(status.success(), "{stderr:?}");
     assert!(
         stderr.iter().any(|l| l
-            == "async_http_server: stopped; 1 connections, 1 requests, 1 closed at shutdown, 1 \
-                refused at the connection limit"),
+            == "async_http_server: stopped; 2 connections, 2 requests, 1 closed at shutdown, 1 \
+                evicted at the connection limit"),
         "{stderr:?}"
     );
 }
@@ -495,4 +503,62 @@ fn async_http_server_start_failures_are_one_line() {
         "async_http_server: invalid value '-1' for '--max-connections <N>': expected a whole \
          number (see --help)"
     );
+}
+
+#[test]
+fn async_http_server_closes_a_slow_request_head() {
+    if common::skip_unless_kernel_backend("async_http_server header timeout") {
+        return;
+    }
+    let mut server = Running::spawn(
+        "async_http_server",
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--config",
+            &config(),
+            "--header-timeout",
+            "2",
+        ],
+    );
+    let line = server.wait_for_stderr("listening on http://", Duration::from_secs(120));
+    let addr: SocketAddr = line
+        .split("http://")
+        .nth(1)
+        .and_then(|rest| rest.split('/').next())
+        .and_then(|a| a.parse().ok())
+        .unwrap_or_else(|| panic!("no address in {line:?}"));
+    // One byte of a never-ending header a second: traffic enough for the idle timeout, but
+    // the head is never complete.
+    let mut slow = TcpStream::connect(addr).unwrap();
+    slow.set_read_timeout(Some(Duration::from_secs(1))).unwrap();
+    slow.write_all(b"GET / HTTP/1.1\r\nX-Slow: ").unwrap();
+    let mut closed_after = None;
+    for second in 1..=30 {
+        if slow.write_all(b"a").is_err() {
+            closed_after = Some(second);
+            break;
+        }
+        let mut buf = [0u8; 512];
+        match std::io::Read::read(&mut slow, &mut buf) {
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            // End of stream, a reset, or an error response (408): the server gave up.
+            _ => {
+                closed_after = Some(second);
+                break;
+            }
+        }
+    }
+    let closed_after = closed_after.expect("the slow head was still accepted after 30 s");
+    assert!(
+        closed_after >= 2,
+        "closed after {closed_after} s, before --header-timeout 2"
+    );
+    server.signal(libc::SIGTERM);
+    let (status, _, stderr) = server.finish(Duration::from_secs(30));
+    assert!(status.success(), "{stderr:?}");
 }
