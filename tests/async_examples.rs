@@ -427,7 +427,7 @@ fn async_wss_client_connect_timeout_and_interrupt() {
     );
 
     // Ctrl-C while the handshake stalls (the timeout is far away): out at once, one line.
-    let mut client = Running::spawn(
+    let client = Running::spawn(
         "async_wss_client",
         &[
             "--config",
