@@ -83,6 +83,12 @@ impl TickerBus {
             }
         }
         publisher.maintain(now);
+        // A strategy that attached or left since the last poll: map or unmap its connection
+        // here, before this iteration's events, not inside the next record's publish (one
+        // atomic load per stream when nothing changed; see BENCHMARKS.md, "Stalls").
+        if let Err(e) = publisher.update_connections() {
+            eprintln!("binance_ticker: bus: {e}");
+        }
     }
 
     /// The exchange acknowledged control request `id`.

@@ -6,6 +6,9 @@
 //!   (`examples/strategy_demo.py`, a separate process) at 20k events/s.
 //! * Maximum sustained rate: the publisher sends as fast as it can for 0.5 s; the rate is
 //!   what it achieved while every subscriber received every record (drops reported).
+//! * `-- cost`: only the publisher's cost (below), with the decimal conversion alone.
+//! * `-- stalls`: why single publishes take milliseconds ([`stalls`]; `STALL_SECS`, default 10,
+//!   and `STALL_CASE`, a substring of the cases' names).
 //! * The publisher's added cost per event: `fstack_binance::bus::publish_event` of a decoded
 //!   ticker (conversion, loan, write, send) with one subscriber attached, against the same
 //!   loop without it (decoding only), in the same run.
@@ -27,6 +30,10 @@ use fstack_binance::stream::TimeUnit;
 use fstack_bus::record::{kind, MarketRecord};
 use fstack_bus::{BusConfig, BusPublisher, BusSubscriber};
 use hdrhistogram::Histogram;
+
+/// Counts the publisher thread's allocations (the cost loop must make none).
+#[global_allocator]
+static ALLOC: fstack_bench::CountingAlloc = fstack_bench::CountingAlloc;
 
 const STREAM: &str = "btcusdt@trade";
 
@@ -175,28 +182,38 @@ fn publisher_cost() -> (f64, f64, f64, f64) {
     let n = 1_000_000u32;
     let mut scratch = String::new();
     let hint = fstack_binance::stream::StreamRef::parse("btcusdt@ticker").unwrap();
+    let allocs = fstack_bench::thread_allocs().0;
     let start = Instant::now();
     for _ in 0..n {
         let m = decode(frame, Some(hint)).unwrap();
         std::hint::black_box(&m);
     }
     let decode_ns = start.elapsed().as_nanos() as f64 / f64::from(n);
+    let decode_allocs = fstack_bench::thread_allocs().0 - allocs;
+    println!("decode alone: {decode_allocs} allocations in {n} events");
     let mut publish = |bus: &mut BusPublisher| {
+        let allocs = fstack_bench::thread_allocs().0;
         let start = Instant::now();
         for _ in 0..n {
             if let Message::Event(ev) = decode(frame, Some(hint)).unwrap() {
                 publish_event(bus, &ev, 0, TimeUnit::Millisecond, &mut scratch).unwrap();
             }
         }
-        start.elapsed().as_nanos() as f64 / f64::from(n) - decode_ns
+        let ns = start.elapsed().as_nanos() as f64 / f64::from(n) - decode_ns;
+        let allocs = fstack_bench::thread_allocs().0 - allocs;
+        println!("decode + publish_event: {allocs} allocations in {n} events");
+        ns
     };
     let alone_ns = publish(&mut bus);
     // The bus alone: loan, zero, stamp, send of an empty record (no conversion).
+    let allocs = fstack_bench::thread_allocs().0;
     let start = Instant::now();
     for _ in 0..n {
         bus.publish("btcusdt@ticker", |_| {}).unwrap();
     }
     let empty_ns = start.elapsed().as_nanos() as f64 / f64::from(n);
+    let allocs = fstack_bench::thread_allocs().0 - allocs;
+    println!("empty record (BusPublisher::publish): {allocs} allocations in {n} records");
     let ready = Arc::new(AtomicU64::new(0));
     let done = Arc::new(AtomicBool::new(false));
     let t = {
@@ -224,7 +241,186 @@ fn publisher_cost() -> (f64, f64, f64, f64) {
     (decode_ns, alone_ns, with_reader_ns, empty_ns)
 }
 
+/// The calling thread's context switches (voluntary: it slept or blocked; involuntary: it
+/// was preempted) and minor page faults so far.
+fn thread_usage() -> (i64, i64, i64) {
+    // SAFETY: getrusage writes the struct it is given; all-zero is a valid `rusage`.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: valid pointer to a local `rusage`.
+    unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut ru) };
+    (ru.ru_nvcsw, ru.ru_nivcsw, ru.ru_minflt)
+}
+
+/// `-- stalls`: why single publishes take milliseconds. Publishes paced at 100k/s for
+/// `secs` with one reader attached (sleeping 50 us when idle), while `churn` is on a thread
+/// attaches a new subscriber (its own node), reads for 20 ms and drops it, every 50 ms.
+/// Every publish is timed, with the publisher thread's context switches and page faults
+/// around it; slow ones are classified. `noop` replaces the publish with nothing (the same
+/// timing loop and churn): what the machine alone does to the loop.
+fn stalls(tag: &str, secs: u64, churn: bool, noop: bool, explicit: bool) {
+    let name = format!(
+        "bench-st{}-{}",
+        u8::from(churn) * 4 + u8::from(noop) * 2 + u8::from(explicit),
+        std::process::id()
+    );
+    let mut bus = BusPublisher::new(BusConfig::new(&name)).unwrap();
+    bus.open_stream(STREAM).unwrap();
+    let done = Arc::new(AtomicBool::new(false));
+    let changes = Arc::new(AtomicU64::new(0));
+    let steady = {
+        let (name, done) = (name.clone(), done.clone());
+        std::thread::spawn(move || {
+            let mut s = BusSubscriber::new(&name, false).unwrap();
+            while s.scan().unwrap() == 0 {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            while !done.load(Ordering::Acquire) {
+                if s.poll(|_| {}).unwrap() == 0 {
+                    std::thread::sleep(Duration::from_micros(50));
+                }
+            }
+        })
+    };
+    while bus.subscribers(STREAM) == 0 {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let churner = churn.then(|| {
+        let (name, done, changes) = (name.clone(), done.clone(), changes.clone());
+        std::thread::spawn(move || {
+            while !done.load(Ordering::Acquire) {
+                let mut s = BusSubscriber::new(&name, false).unwrap();
+                let _ = s.scan();
+                changes.fetch_add(1, Ordering::AcqRel);
+                for _ in 0..20 {
+                    let _ = s.poll(|_| {});
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                drop(s);
+                changes.fetch_add(1, Ordering::AcqRel);
+                std::thread::sleep(Duration::from_millis(30));
+            }
+        })
+    });
+    let rate = 100_000.0;
+    let (cs0, ics0, flt0) = thread_usage();
+    let start = Instant::now();
+    let end = Duration::from_secs(secs);
+    let mut seq = 0u64;
+    let (mut over100, mut over1ms, mut max_ns) = (0u64, 0u64, 0u64);
+    // Publishes over 100 us that had a page fault or a context switch; explicit connection
+    // updates' time over 100 us and max.
+    let (mut slow_faulted, mut slow_switched) = (0u64, 0u64);
+    let (mut upd_over100, mut upd_max) = (0u64, 0u64);
+    // Of the publishes over 1 ms: slept/blocked (voluntary switch), preempted only, page
+    // faults without a switch, none of these.
+    let (mut vol, mut invol, mut fault, mut plain) = (0, 0, 0, 0);
+    // The loop itself (between two of its iterations, outside any publish) stalled > 1 ms.
+    let (mut gaps, mut gap_max, mut last) = (0u64, 0u64, Instant::now());
+    let mut worst = Vec::new();
+    while start.elapsed() < end {
+        let now = Instant::now();
+        let gap = (now - last).as_nanos() as u64;
+        last = now;
+        gap_max = gap_max.max(gap);
+        gaps += u64::from(gap > 1_000_000);
+        let due = (start.elapsed().as_secs_f64() * rate) as u64;
+        if seq >= due {
+            std::hint::spin_loop();
+            continue;
+        }
+        seq += 1;
+        if explicit {
+            let t = Instant::now();
+            bus.update_connections().unwrap();
+            let dt = t.elapsed().as_nanos() as u64;
+            upd_max = upd_max.max(dt);
+            upd_over100 += u64::from(dt > 100_000);
+        }
+        let u0 = thread_usage();
+        let t0 = Instant::now();
+        if noop {
+            std::hint::black_box(seq);
+        } else {
+            bus.publish(STREAM, |r| fill(r, seq)).unwrap();
+        }
+        let dt = t0.elapsed().as_nanos() as u64;
+        let u1 = thread_usage();
+        max_ns = max_ns.max(dt);
+        if dt > 100_000 {
+            over100 += 1;
+            slow_faulted += u64::from(u1.2 > u0.2);
+            slow_switched += u64::from(u1.0 > u0.0 || u1.1 > u0.1);
+        }
+        if dt > 1_000_000 {
+            over1ms += 1;
+            let (v, i, f) = (u1.0 - u0.0, u1.1 - u0.1, u1.2 - u0.2);
+            if v > 0 {
+                vol += 1;
+            } else if i > 0 {
+                invol += 1;
+            } else if f > 0 {
+                fault += 1;
+            } else {
+                plain += 1;
+            }
+            worst.push((dt, v, i, f));
+        }
+    }
+    let (cs1, ics1, flt1) = thread_usage();
+    done.store(true, Ordering::Release);
+    steady.join().unwrap();
+    if let Some(t) = churner {
+        t.join().unwrap();
+    }
+    worst.sort_unstable_by_key(|w| std::cmp::Reverse(w.0));
+    let worst: Vec<String> = worst
+        .iter()
+        .take(5)
+        .map(|(dt, v, i, f)| format!("{:.1}ms(v{v},i{i},f{f})", *dt as f64 / 1e6))
+        .collect();
+    println!(
+        "{tag:<26} {seq:>8} publishes >100us {over100:>4} (switched {slow_switched}, \
+         faulted {slow_faulted}) >1ms {over1ms:>3} max {:>6.2} ms | >1ms: slept {vol} \
+         preempted {invol} faults {fault} none {plain} | explicit update_connections >100us \
+         {upd_over100} max {:.2} ms | loop gaps >1ms {gaps} max {:.2} ms | \
+         thread total: voluntary {} involuntary {} minflt {} | subscriber changes {} | worst {}",
+        max_ns as f64 / 1e6,
+        upd_max as f64 / 1e6,
+        gap_max as f64 / 1e6,
+        cs1 - cs0,
+        ics1 - ics0,
+        flt1 - flt0,
+        changes.load(Ordering::Acquire),
+        worst.join(" ")
+    );
+}
+
 fn main() {
+    if std::env::args().any(|a| a == "stalls") {
+        let secs = std::env::var("STALL_SECS").map_or(10, |s| s.parse().unwrap());
+        println!(
+            "stalls: {secs} s each, paced 100k/s, one steady reader; load {:?}",
+            std::fs::read_to_string("/proc/loadavg")
+                .unwrap_or_default()
+                .trim()
+        );
+        let only = std::env::var("STALL_CASE").unwrap_or_default();
+        for (tag, churn, noop, explicit) in [
+            ("publish, steady", false, false, false),
+            ("publish, churn", true, false, false),
+            ("publish, churn, explicit", true, false, true),
+            ("no-op, churn", true, true, false),
+        ] {
+            if tag.contains(only.as_str()) {
+                stalls(tag, secs, churn, noop, explicit);
+            }
+        }
+        return;
+    }
+    if std::env::args().any(|a| a == "cost") {
+        print_cost();
+        return;
+    }
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     println!(
         "bus benchmark on {cores} core(s); record {} bytes",
@@ -263,6 +459,52 @@ fn main() {
         None => {
             println!("Python subscriber: SKIPPED (no python with the iceoryx2 package; set PYTHON)")
         }
+    }
+    print_cost();
+}
+
+fn print_cost() {
+    // The conversion alone: the ticker's 15 decimal strings.
+    let values = [
+        "525.12000000",
+        "1.23",
+        "43198.76543210",
+        "42725.00000000",
+        "43250.12000000",
+        "0.12345000",
+        "43250.11000000",
+        "3.41000000",
+        "43250.13000000",
+        "1.28000000",
+        "42725.00000000",
+        "43988.00000000",
+        "42011.00000000",
+        "23456.78901234",
+        "1012345678.90123456",
+    ];
+    for (name, f) in [
+        (
+            "parse_decimal",
+            fstack_bus::record::parse_decimal as fn(&str) -> Option<(i64, u8)>,
+        ),
+        (
+            "parse_decimal_serial",
+            fstack_bus::record::parse_decimal_serial,
+        ),
+        ("(loop floor: length only)", |s: &str| {
+            Some((s.len() as i64, 0))
+        }),
+    ] {
+        let start = Instant::now();
+        for _ in 0..1_000_000 {
+            for v in values {
+                std::hint::black_box(f(std::hint::black_box(v)));
+            }
+        }
+        println!(
+            "{name}: {:.1} ns per ticker (15 values)",
+            start.elapsed().as_nanos() as f64 / 1e6
+        );
     }
     let (decode_ns, alone_ns, with_reader_ns, empty_ns) = publisher_cost();
     println!(

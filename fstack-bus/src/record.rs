@@ -252,8 +252,114 @@ pub fn format_decimal(out: &mut String, mantissa: i64, scale: u8) {
 /// The exact decimal string of `text` as (mantissa, scale), or `None` when it does not fit an
 /// `i64` mantissa and a `u8` scale or would not format back to the same text (leading zeros,
 /// `+`, `-0`, exponents): the record cannot carry it exactly.
+///
+/// This runs for every price and quantity the feed publishes (15 per ticker), so it is our
+/// own code rather than a per-digit loop: the digits before and after the point are checked
+/// and converted eight at a time in a `u64` (SWAR). Texts of up to 19 digits (all an `i64`
+/// holds) take this path; longer ones, which fit only with leading zeros
+/// (`0.00000000000000000001`), go through the byte-by-byte [`parse_decimal_serial`]. Both give
+/// the same result for every input (property-tested in this module's tests).
 pub fn parse_decimal(text: &str) -> Option<(i64, u8)> {
-    // One pass over the bytes: this runs for every price and quantity the feed publishes.
+    let b = text.as_bytes();
+    let start = usize::from(b.first() == Some(&b'-'));
+    let (int_end, frac_start) = match b[start..].iter().position(|&c| c == b'.') {
+        Some(i) => (start + i, start + i + 1),
+        None => (b.len(), b.len()),
+    };
+    let int_len = int_end - start;
+    let frac_len = b.len() - frac_start;
+    // "", "-", ".5", "5.", "01.5", "00": not the canonical form of a number.
+    if int_len == 0 || (frac_start > int_end && frac_len == 0) {
+        return None;
+    }
+    if int_len > 1 && b[start] == b'0' {
+        return None;
+    }
+    if int_len + frac_len > 19 {
+        return parse_decimal_serial(text); // fraction zeros past 19 digits: rare, exact anyway
+    }
+    // At most 19 digits: below 10^19, so no step overflows a u64.
+    let m = swar_digits(b, frac_start, b.len(), swar_digits(b, start, int_end, 0)?)?;
+    let m = i64::try_from(m).ok()?;
+    // 19 digits at most: fits.
+    let scale = frac_len as u8;
+    if start == 1 {
+        if m == 0 {
+            return None; // "-0.0" would come back without its sign
+        }
+        return Some((-m, scale));
+    }
+    Some((m, scale))
+}
+
+const POW10: [u64; 9] = [
+    1,
+    10,
+    100,
+    1_000,
+    10_000,
+    100_000,
+    1_000_000,
+    10_000_000,
+    100_000_000,
+];
+
+/// `acc` followed by the ASCII digits `b[from..to]` (at most 19 digits in all), or `None` if a
+/// byte is not a digit.
+#[inline(always)]
+fn swar_digits(b: &[u8], mut from: usize, to: usize, mut acc: u64) -> Option<u64> {
+    while to - from >= 8 {
+        let w = u64::from_le_bytes(b[from..from + 8].try_into().ok()?);
+        acc = acc * POW10[8] + eight_digits(w)?;
+        from += 8;
+    }
+    let n = to - from;
+    if n == 0 {
+        return Some(acc);
+    }
+    // The last 1..=7 digits, as the low end of an 8-digit word whose leading bytes are '0'.
+    // One 8-byte load that covers them (the other bytes belong to the text around them).
+    let w = if from + 8 <= b.len() {
+        let w = u64::from_le_bytes(b[from..from + 8].try_into().ok()?);
+        (w << (8 * (8 - n))) | (0x3030_3030_3030_3030 >> (8 * n))
+    } else if to >= 8 {
+        let w = u64::from_le_bytes(b[to - 8..to].try_into().ok()?);
+        let keep = !0u64 << (8 * (8 - n));
+        (w & keep) | (0x3030_3030_3030_3030 & !keep)
+    } else {
+        // A text of fewer than 8 bytes.
+        let mut w = 0x3030_3030_3030_3030u64;
+        for &c in &b[from..to] {
+            w = (w >> 8) | (u64::from(c) << 56);
+        }
+        w
+    };
+    Some(acc * POW10[n] + eight_digits(w)?)
+}
+
+/// Eight ASCII digits, the first in the lowest byte (little-endian load), as their value; `None`
+/// if a byte is not `0`-`9`. The check and the three multiplications are simdjson's
+/// (`is_made_of_eight_digits_fast`, `parse_eight_digits_unrolled`).
+#[inline(always)]
+fn eight_digits(w: u64) -> Option<u64> {
+    const HIGH: u64 = 0xF0F0_F0F0_F0F0_F0F0;
+    if (w & HIGH) | ((w.wrapping_add(0x0606_0606_0606_0606) & HIGH) >> 4) != 0x3333_3333_3333_3333 {
+        return None;
+    }
+    let v = w - 0x3030_3030_3030_3030;
+    // Pairs: byte i = 10 * digit i + digit i+1.
+    let v = v.wrapping_mul(10).wrapping_add(v >> 8);
+    const MASK: u64 = 0x0000_00FF_0000_00FF;
+    let v = ((v & MASK)
+        .wrapping_mul(0x000F_4240_0000_0064)
+        .wrapping_add(((v >> 16) & MASK).wrapping_mul(0x0000_2710_0000_0001)))
+        >> 32;
+    Some(v & 0xFFFF_FFFF)
+}
+
+/// [`parse_decimal`] one byte at a time (the reference it is tested against; used for texts
+/// of more than 19 digits).
+pub fn parse_decimal_serial(text: &str) -> Option<(i64, u8)> {
     let (neg, digits) = match text.as_bytes().split_first() {
         Some((b'-', rest)) => (true, rest),
         _ => (false, text.as_bytes()),
@@ -434,4 +540,122 @@ pub fn mid(bid: (i64, u8), ask: (i64, u8)) -> Option<(i64, u8)> {
     // ×10 then ÷2 = ×5: one more fraction digit keeps the half exact.
     let sum = (up(bid)? + up(ask)?).checked_mul(5)?;
     Some((i64::try_from(sum).ok()?, scale.checked_add(1)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// xorshift64*: reproducible inputs without a dependency.
+    struct Rng(u64);
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+        }
+        fn below(&mut self, n: u64) -> u64 {
+            self.next() % n
+        }
+    }
+
+    fn same(text: &str) {
+        assert_eq!(parse_decimal(text), parse_decimal_serial(text), "{text:?}");
+    }
+
+    #[test]
+    fn fixed_cases() {
+        let ok = [
+            ("0", (0, 0)),
+            ("0.01000000", (1_000_000, 8)),
+            ("43250.12000000", (4_325_012_000_000, 8)),
+            ("1012345678.90123456", (101_234_567_890_123_456, 8)),
+            ("-0.5", (-5, 1)),
+            ("-1.23", (-123, 2)),
+            ("9223372036854775807", (i64::MAX, 0)),
+            ("-9223372036854775807", (-i64::MAX, 0)),
+            ("0.9223372036854775807", (i64::MAX, 19)),
+            ("0.00000000000000000001", (1, 20)),
+            ("12345678", (12_345_678, 0)),
+            ("123456789", (123_456_789, 0)),
+            ("1234567.8", (12_345_678, 1)),
+        ];
+        for (t, want) in ok {
+            assert_eq!(parse_decimal(t), Some(want), "{t}");
+            same(t);
+        }
+        for t in [
+            "",
+            "-",
+            ".",
+            ".5",
+            "5.",
+            "-.5",
+            "01",
+            "00.5",
+            "-0",
+            "-0.000",
+            "+1",
+            "1e5",
+            "1.2.3",
+            "1..2",
+            "12a",
+            "1 ",
+            " 1",
+            "9223372036854775808",
+            "-9223372036854775808",
+            "99999999999999999999",
+            "1.0000000000000000000",
+            "١",
+            "1/2",
+            "1:2",
+        ] {
+            assert_eq!(parse_decimal(t), None, "{t:?}");
+            same(t);
+        }
+    }
+
+    /// Random texts over an alphabet of digits, '.', '-' and bytes next to '0'..'9' (the
+    /// SWAR check's edges), of every length up to 24, and random valid numbers, against the
+    /// byte-by-byte reference.
+    #[test]
+    fn equals_the_serial_parser() {
+        let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+        let alphabet = b"0123456789012345678901234567890123456789..-/:+eE \x7f";
+        let mut buf = Vec::new();
+        for _ in 0..300_000 {
+            buf.clear();
+            let len = rng.below(25) as usize;
+            for _ in 0..len {
+                buf.push(alphabet[rng.below(alphabet.len() as u64) as usize]);
+            }
+            // Mostly digit-only texts with at most one point and an optional sign.
+            if rng.below(2) == 0 {
+                buf.retain(|c| c.is_ascii_digit());
+                if !buf.is_empty() && rng.below(3) > 0 {
+                    let at = rng.below(buf.len() as u64 + 1) as usize;
+                    buf.insert(at, b'.');
+                }
+                if rng.below(4) == 0 {
+                    buf.insert(0, b'-');
+                }
+            }
+            same(std::str::from_utf8(&buf).unwrap());
+        }
+        // Valid numbers: every i64 magnitude range and scale, round-tripping format_decimal.
+        let mut out = String::new();
+        for _ in 0..300_000 {
+            let digits = 1 + rng.below(19) as u32;
+            let m = (rng.next() % 10u64.pow(digits).min(i64::MAX as u64)) as i64;
+            let m = if rng.below(3) == 0 { -m } else { m };
+            let scale = rng.below(21) as u8;
+            out.clear();
+            format_decimal(&mut out, m, scale);
+            same(&out);
+            if m != 0 {
+                assert_eq!(parse_decimal(&out), Some((m, scale)), "{out}");
+            }
+        }
+    }
 }
