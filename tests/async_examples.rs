@@ -427,6 +427,9 @@ fn async_wss_client_connect_timeout_and_interrupt() {
     );
 
     // Ctrl-C while the handshake stalls (the timeout is far away): out at once, one line.
+    // The first client's accept is drained before the second starts, so that the wait below
+    // can only end with the second client's connection.
+    while accepted.try_recv().is_ok() {}
     let client = Running::spawn(
         "async_wss_client",
         &[
@@ -441,10 +444,11 @@ fn async_wss_client_connect_timeout_and_interrupt() {
             &url,
         ],
     );
-    while accepted.try_recv().is_ok() {} // the first client's connection
-    accepted
-        .recv_timeout(Duration::from_secs(120))
-        .expect("the client connects");
+    if accepted.recv_timeout(Duration::from_secs(120)).is_err() {
+        client.signal(libc::SIGKILL);
+        let (status, stdout, stderr) = client.finish(Duration::from_secs(10));
+        panic!("the client did not connect within 120 s ({status}); stdout {stdout:?}, stderr {stderr:?}");
+    }
     client.signal(libc::SIGINT);
     let (status, _, stderr) = client.finish(Duration::from_secs(60));
     assert!(status.success(), "exit {status}: {stderr:?}");
