@@ -17,7 +17,7 @@
 //!   not stall the F-Stack loop. [`BusPublisher::maintain`] only forgets gone subscribers'
 //!   drop counts.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -120,7 +120,9 @@ pub struct BusPublisher {
         CommandReply,
         (),
     >,
-    pending: Vec<Pending>,
+    /// Oldest first: a rejection without an id answers the oldest (the exchange answers in
+    /// order), so removals keep the order.
+    pending: VecDeque<Pending>,
     counters: BusCounters,
     /// Drops of subscribers no longer connected (their entries left `drops`).
     dropped_gone: u64,
@@ -215,7 +217,7 @@ impl BusPublisher {
             drops: Arc::default(),
             server,
             _command_service: command_service,
-            pending: Vec::new(),
+            pending: VecDeque::new(),
             counters: BusCounters::default(),
             dropped_gone: 0,
             next_cleanup: Instant::now() + CLEANUP_INTERVAL,
@@ -374,7 +376,7 @@ impl BusPublisher {
                     &request,
                     CommandReply::new(status::REFUSED, 0, 0, "too many commands in flight"),
                 ),
-                CommandDecision::Await(ids) => self.pending.push(Pending {
+                CommandDecision::Await(ids) => self.pending.push_back(Pending {
                     request,
                     ids,
                     deadline: now + COMMAND_DEADLINE,
@@ -384,7 +386,9 @@ impl BusPublisher {
         let mut i = 0;
         while i < self.pending.len() {
             if now >= self.pending[i].deadline {
-                let p = self.pending.swap_remove(i);
+                let Some(p) = self.pending.remove(i) else {
+                    break;
+                };
                 let r = CommandReply::new(status::LOST, p.ids[0], 0, "no answer from the exchange");
                 reply(&p.request, r);
             } else {
@@ -401,7 +405,9 @@ impl BusPublisher {
         };
         self.pending[i].ids.retain(|&x| x != id);
         if self.pending[i].ids.is_empty() {
-            let p = self.pending.swap_remove(i);
+            let Some(p) = self.pending.remove(i) else {
+                return;
+            };
             reply(
                 &p.request,
                 CommandReply::new(status::OK, id, 0, "acknowledged"),
@@ -416,8 +422,7 @@ impl BusPublisher {
             Some(id) => self.pending.iter().position(|p| p.ids.contains(&id)),
             None => (!self.pending.is_empty()).then_some(0),
         };
-        if let Some(i) = i {
-            let p = self.pending.swap_remove(i);
+        if let Some(p) = i.and_then(|i| self.pending.remove(i)) {
             let rid = id.unwrap_or(p.ids[0]);
             reply(
                 &p.request,
