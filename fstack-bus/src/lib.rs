@@ -46,6 +46,19 @@ impl BusError {
         }
     }
 
+    /// Another live feed already publishes bus `name`.
+    pub(crate) fn in_use(name: &str) -> BusError {
+        BusError {
+            what: "bus name in use",
+            detail: format!("another running feed already publishes bus {name}"),
+        }
+    }
+
+    /// True when another live feed already publishes this bus.
+    pub fn is_in_use(&self) -> bool {
+        self.what == "bus name in use"
+    }
+
     pub(crate) fn msg(what: &'static str) -> BusError {
         BusError {
             what,

@@ -39,6 +39,9 @@ pub const MAX_PENDING_COMMANDS: usize = 64;
 /// How long a command waits for the exchange before it is answered [`status::LOST`].
 pub const COMMAND_DEADLINE: Duration = Duration::from_secs(10);
 
+/// Strategies that can hold the command service open at once.
+pub const MAX_COMMAND_CLIENTS: usize = 32;
+
 /// Sizes of the services the feed creates.
 #[derive(Debug, Clone)]
 pub struct BusConfig {
@@ -112,14 +115,8 @@ pub struct BusPublisher {
     config: BusConfig,
     streams: HashMap<String, StreamPort>,
     drops: Drops,
-    server: Server<ipc::Service, Command, (), CommandReply, ()>,
-    _command_service: iceoryx2::service::port_factory::request_response::PortFactory<
-        ipc::Service,
-        Command,
-        (),
-        CommandReply,
-        (),
-    >,
+    server: CommandServer,
+    _command_service: CommandService,
     /// Oldest first: a rejection without an id answers the oldest (the exchange answers in
     /// order), so removals keep the order.
     pending: VecDeque<Pending>,
@@ -198,18 +195,7 @@ impl BusPublisher {
             .create::<ipc::Service>()
             .map_err(|e| BusError::new("creating the iceoryx2 node", e))?;
         node.try_cleanup_dead_nodes();
-        let command_service = node
-            .service_builder(&service_name(&names::commands(&config.name))?)
-            .request_response::<Command, CommandReply>()
-            .max_active_requests_per_client(4)
-            .max_clients(32)
-            .open_or_create()
-            .map_err(|e| BusError::new("opening the command service", e))?;
-        let server = command_service
-            .server_builder()
-            .backpressure_strategy(BackpressureStrategy::DiscardData)
-            .create()
-            .map_err(|e| BusError::new("creating the command server", e))?;
+        let (command_service, server) = open_command_server(&node, &config.name)?;
         Ok(BusPublisher {
             node,
             config,
@@ -461,6 +447,44 @@ impl BusPublisher {
         self.streams
             .get(stream)
             .map_or(0, |p| p.service.dynamic_config().number_of_subscribers())
+    }
+}
+
+type CommandService = iceoryx2::service::port_factory::request_response::PortFactory<
+    ipc::Service,
+    Command,
+    (),
+    CommandReply,
+    (),
+>;
+type CommandServer = Server<ipc::Service, Command, (), CommandReply, ()>;
+
+/// Opens bus `name`'s command service and creates its only server: the service allows one,
+/// so a second feed with the same name is refused while the first one lives, instead of
+/// both publishing on the same streams. A killed feed's server is removed by the dead-node
+/// cleanup that runs before this.
+fn open_command_server(
+    node: &Node<ipc::Service>,
+    name: &str,
+) -> Result<(CommandService, CommandServer), BusError> {
+    let service = node
+        .service_builder(&service_name(&names::commands(name))?)
+        .request_response::<Command, CommandReply>()
+        .max_active_requests_per_client(4)
+        .max_clients(MAX_COMMAND_CLIENTS)
+        .max_servers(1)
+        .open_or_create()
+        .map_err(|e| BusError::new("opening the command service", e))?;
+    let server = service
+        .server_builder()
+        .backpressure_strategy(BackpressureStrategy::DiscardData)
+        .create();
+    match server {
+        Ok(server) => Ok((service, server)),
+        Err(
+            iceoryx2::service::port_factory::server::ServerCreateError::ExceedsMaxSupportedServers,
+        ) => Err(BusError::in_use(name)),
+        Err(e) => Err(BusError::new("creating the command server", e)),
     }
 }
 
