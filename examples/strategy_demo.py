@@ -192,6 +192,8 @@ class Bus:
         # Resources of dead nodes (a killed earlier run) go first.
         self.node.try_cleanup_dead_nodes()
         self.ports = {}  # service name -> [service, subscriber, last seq]
+        self.failed = {}  # service name -> the failure reported for it
+        self.attach_errors = []
         self.received = self.missed = self.restarts = 0
         self.latency_ns = []
 
@@ -205,17 +207,33 @@ class Bus:
                 or name in self.ports
             ):
                 continue
+            what = "opening the stream service"
             try:
                 service = (
                     self.node.service_builder(iox2.ServiceName.new(name))
                     .publish_subscribe(MarketRecord)
                     .open()
                 )
-            except Exception:  # the feed went away between listing and opening
+                what = "creating a subscriber"
+                subscriber = service.subscriber_builder().create()
+            except Exception as e:
+                # The feed went away between listing and opening: nothing to say. Anything
+                # else (e.g. the stream's subscriber limit) is said once per service and error.
+                if not (isinstance(e, iox2.PublishSubscribeOpenError) and str(e) == "DoesNotExist"):
+                    line = f"{name[len(self.prefix):]}: {what}: {e}"
+                    if self.failed.get(name) != line:
+                        self.failed[name] = line
+                        self.attach_errors.append(line)
                 continue
-            self.ports[name] = [service, service.subscriber_builder().create(), 0]
+            self.failed.pop(name, None)
+            self.ports[name] = [service, subscriber, 0]
             added += 1
         return added
+
+    def take_attach_errors(self):
+        """Streams that could not be attached since the last call (`STREAM: error`), once each."""
+        errors, self.attach_errors = self.attach_errors, []
+        return errors
 
     def streams(self):
         return [n[len(self.prefix):] for n in self.ports]
@@ -287,6 +305,8 @@ def main() -> int:
         if now >= next_scan:
             if bus.scan():
                 print(f"strategy_demo.py: attached to {', '.join(bus.streams())}", file=sys.stderr)
+            for e in bus.take_attach_errors():
+                print(f"strategy_demo.py: cannot attach to {e}", file=sys.stderr)
             next_scan = now + (SCAN_INTERVAL if bus.ports else FIRST_SCAN_INTERVAL)
         if bus.poll(on_record) == 0:
             idle += 1

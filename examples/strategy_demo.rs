@@ -144,6 +144,9 @@ fn run(args: &Args) -> Result<ExitCode, String> {
             if added > 0 {
                 eprintln!("strategy_demo: attached to {}", bus.streams().join(", "));
             }
+            for e in bus.take_attach_errors() {
+                eprintln!("strategy_demo: cannot attach to {e}");
+            }
         }
         if printed >= count
             || deadline.is_some_and(|t| now >= t)

@@ -39,8 +39,15 @@ pub const MAX_PENDING_COMMANDS: usize = 64;
 /// How long a command waits for the exchange before it is answered [`status::LOST`].
 pub const COMMAND_DEADLINE: Duration = Duration::from_secs(10);
 
+/// Strategies that can attach to one stream at once by default ([`BusConfig::max_subscribers`]).
+pub const DEFAULT_MAX_SUBSCRIBERS: usize = 24;
 /// Strategies that can hold the command service open at once.
 pub const MAX_COMMAND_CLIENTS: usize = 32;
+/// Nodes a service admits beyond its subscribers (or clients): the feed's own node, a
+/// restarted feed's while the old one is being cleaned up, and tools that only look.
+/// iceoryx2 admits 20 nodes per service unless told otherwise, which would stop the 21st
+/// strategy before `max_subscribers` does.
+pub const NODE_MARGIN: usize = 8;
 
 /// Sizes of the services the feed creates.
 #[derive(Debug, Clone)]
@@ -54,11 +61,12 @@ pub struct BusConfig {
 }
 
 impl BusConfig {
-    /// 24 subscribers per stream, 1,024 records each (≈ 1 ms at 1 M events/s).
+    /// [`DEFAULT_MAX_SUBSCRIBERS`] subscribers per stream, 1,024 records each (≈ 1 ms at
+    /// 1 M events/s).
     pub fn new(name: impl Into<String>) -> BusConfig {
         BusConfig {
             name: name.into(),
-            max_subscribers: 24,
+            max_subscribers: DEFAULT_MAX_SUBSCRIBERS,
             buffer_size: 1024,
         }
     }
@@ -249,6 +257,7 @@ impl BusPublisher {
             .service_builder(&name)
             .publish_subscribe::<MarketRecord>()
             .max_subscribers(self.config.max_subscribers)
+            .max_nodes(self.config.max_subscribers + NODE_MARGIN)
             .subscriber_max_buffer_size(self.config.buffer_size)
             .subscriber_max_borrowed_samples(4)
             .history_size(0)
@@ -472,6 +481,7 @@ fn open_command_server(
         .request_response::<Command, CommandReply>()
         .max_active_requests_per_client(4)
         .max_clients(MAX_COMMAND_CLIENTS)
+        .max_nodes(MAX_COMMAND_CLIENTS + NODE_MARGIN)
         .max_servers(1)
         .open_or_create()
         .map_err(|e| BusError::new("opening the command service", e))?;

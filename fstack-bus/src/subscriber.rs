@@ -12,6 +12,7 @@ use iceoryx2::pending_response::PendingResponse;
 use iceoryx2::port::client::Client;
 use iceoryx2::port::subscriber::Subscriber;
 use iceoryx2::prelude::*;
+use iceoryx2::service::builder::publish_subscribe::PublishSubscribeOpenError;
 
 use crate::command::{Command, CommandReply};
 use crate::publisher::service_name;
@@ -53,6 +54,11 @@ pub struct BusSubscriber {
     pub restarts: u64,
     /// Hand-off latency in nanoseconds.
     pub latency_ns: Histogram<u64>,
+    /// Services that failed to open or attach for a reason other than vanishing, with the
+    /// error; each is reported once ([`take_attach_errors`](Self::take_attach_errors)).
+    failed: Vec<(String, String)>,
+    /// Failures not yet taken.
+    unreported: Vec<String>,
 }
 
 impl std::fmt::Debug for BusSubscriber {
@@ -93,6 +99,8 @@ impl BusSubscriber {
             restarts: 0,
             latency_ns: Histogram::new_with_bounds(1, 60_000_000_000, 3)
                 .map_err(|e| BusError::new("latency histogram", e))?,
+            failed: Vec::new(),
+            unreported: Vec::new(),
         })
     }
 
@@ -138,28 +146,61 @@ impl BusSubscriber {
         .map_err(|e| BusError::new("listing services", e))?;
         let mut added = 0;
         for name in found {
-            // A service whose feed just died may vanish between listing and opening.
-            let Ok(service) = self
-                .node
-                .service_builder(&service_name(&name)?)
-                .publish_subscribe::<MarketRecord>()
-                .open()
-            else {
-                continue;
-            };
-            let subscriber = service
-                .subscriber_builder()
-                .create()
-                .map_err(|e| BusError::new("creating a subscriber", e))?;
-            self.ports.push(Port {
-                stream_service: name,
-                subscriber,
-                _service: service,
-                last_seq: 0,
-            });
-            added += 1;
+            match self.attach(&name) {
+                Ok(Some(port)) => {
+                    self.failed.retain(|(n, _)| *n != name);
+                    self.ports.push(port);
+                    added += 1;
+                }
+                // A service whose feed just died may vanish between listing and opening.
+                Ok(None) => {}
+                Err(e) => self.note_failure(name, e),
+            }
         }
         Ok(added)
+    }
+
+    fn attach(&self, name: &str) -> Result<Option<Port>, BusError> {
+        let service = match self
+            .node
+            .service_builder(&service_name(name)?)
+            .publish_subscribe::<MarketRecord>()
+            .open()
+        {
+            Ok(s) => s,
+            Err(PublishSubscribeOpenError::DoesNotExist) => return Ok(None),
+            Err(e) => return Err(BusError::new("opening the stream service", e)),
+        };
+        let subscriber = service
+            .subscriber_builder()
+            .create()
+            .map_err(|e| BusError::new("creating a subscriber", e))?;
+        Ok(Some(Port {
+            stream_service: name.to_owned(),
+            subscriber,
+            _service: service,
+            last_seq: 0,
+        }))
+    }
+
+    /// Keeps a failure to report, once per service and error: scans repeat every second, and
+    /// the same line each time would bury everything else.
+    fn note_failure(&mut self, name: String, e: BusError) {
+        let e = e.to_string();
+        if self.failed.iter().any(|(n, old)| *n == name && *old == e) {
+            return;
+        }
+        let stream = name[self.prefix.len()..].to_owned();
+        self.unreported.push(format!("{stream}: {e}"));
+        self.failed.retain(|(n, _)| *n != name);
+        self.failed.push((name, e));
+    }
+
+    /// Streams that could not be attached since the last call, one line each (`STREAM:
+    /// error`), e.g. a stream already at its subscriber limit; each failure is returned once.
+    /// [`scan`](Self::scan) tries them again.
+    pub fn take_attach_errors(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.unreported)
     }
 
     /// Reads every waiting record of every attached stream, calling `f` for each; returns how
