@@ -96,6 +96,26 @@ def text(buf, n) -> str:
     return bytes(buf[: min(n, len(buf))]).decode("utf-8", "replace")
 
 
+def decode_stream(encoded: str) -> str:
+    """A stream name from its service name part: fstack_bus::names::decode_stream.
+
+    Service names are ASCII, so the feed writes every byte outside printable ASCII, and `%`,
+    as `%XX` (`币安人生usdt@trade` -> `%E5%B8%81...usdt@trade`).
+    """
+    raw = encoded.encode("ascii", "replace")
+    out = bytearray()
+    i = 0
+    hexdigits = b"0123456789abcdefABCDEF"
+    while i < len(raw):
+        if raw[i] == ord("%") and i + 2 < len(raw) and raw[i + 1] in hexdigits and raw[i + 2] in hexdigits:
+            out.append(int(raw[i + 1 : i + 3], 16))
+            i += 3
+        else:
+            out.append(raw[i])
+            i += 1
+    return out.decode("utf-8", "replace")
+
+
 def decimal(m: int, s: int) -> str:
     """mantissa x 10^-scale with exactly `scale` fraction digits: the exchange's string."""
     sign = "-" if m < 0 else ""
@@ -220,7 +240,7 @@ class Bus:
                 # The feed went away between listing and opening: nothing to say. Anything
                 # else (e.g. the stream's subscriber limit) is said once per service and error.
                 if not (isinstance(e, iox2.PublishSubscribeOpenError) and str(e) == "DoesNotExist"):
-                    line = f"{name[len(self.prefix):]}: {what}: {e}"
+                    line = f"{decode_stream(name[len(self.prefix):])}: {what}: {e}"
                     if self.failed.get(name) != line:
                         self.failed[name] = line
                         self.attach_errors.append(line)
@@ -236,7 +256,7 @@ class Bus:
         return errors
 
     def streams(self):
-        return [n[len(self.prefix):] for n in self.ports]
+        return [decode_stream(n[len(self.prefix):]) for n in self.ports]
 
     def poll(self, on_record) -> int:
         n = 0

@@ -32,6 +32,8 @@ pub struct Received<'a> {
 
 struct Port {
     stream_service: String,
+    /// The stream's name, decoded from the service name ([`names::decode_stream`]).
+    stream: String,
     subscriber: Subscriber<ipc::Service, MarketRecord, ()>,
     _service: iceoryx2::service::port_factory::publish_subscribe::PortFactory<
         ipc::Service,
@@ -109,12 +111,10 @@ impl BusSubscriber {
         self.node.wait(Duration::ZERO).is_err()
     }
 
-    /// The streams attached so far.
+    /// The streams attached so far (names as the feed subscribed them, e.g.
+    /// `币安人生usdt@trade`, whatever their service names' encoding).
     pub fn streams(&self) -> Vec<&str> {
-        self.ports
-            .iter()
-            .map(|p| &p.stream_service[self.prefix.len()..])
-            .collect()
+        self.ports.iter().map(|p| p.stream.as_str()).collect()
     }
 
     /// The port id of this subscriber on each attached stream (iceoryx2's
@@ -177,6 +177,7 @@ impl BusSubscriber {
             .map_err(|e| BusError::new("creating a subscriber", e))?;
         Ok(Some(Port {
             stream_service: name.to_owned(),
+            stream: names::decode_stream(&name[self.prefix.len()..]),
             subscriber,
             _service: service,
             last_seq: 0,
@@ -190,7 +191,7 @@ impl BusSubscriber {
         if self.failed.iter().any(|(n, old)| *n == name && *old == e) {
             return;
         }
-        let stream = name[self.prefix.len()..].to_owned();
+        let stream = names::decode_stream(&name[self.prefix.len()..]);
         self.unreported.push(format!("{stream}: {e}"));
         self.failed.retain(|(n, _)| *n != name);
         self.failed.push((name, e));

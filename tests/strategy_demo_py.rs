@@ -1,0 +1,103 @@
+//! The Python strategy (`examples/strategy_demo.py`) against a bus published from this
+//! process: stream names that are not ASCII, and its command-line behaviour.
+//!
+//! Needs the `iceoryx2` Python package (`./dev deps` installs it in `.venv`; `PYTHON` names
+//! the interpreter). Without it the tests say so and pass, except in CI (`CI` set).
+
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use fstack_bus::record::kind;
+use fstack_bus::{BusConfig, BusPublisher, MarketRecord};
+
+fn python() -> Option<String> {
+    let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
+    let ok = Command::new(&python)
+        .args(["-c", "import iceoryx2"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if ok {
+        return Some(python);
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "{python} cannot import iceoryx2 (CI installs it: python3 -m pip install 'iceoryx2==0.10.*')"
+    );
+    eprintln!(
+        "SKIPPED: {python} cannot import iceoryx2 (python3 -m pip install 'iceoryx2==0.10.*')"
+    );
+    None
+}
+
+fn script() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/strategy_demo.py")
+}
+
+fn trade(r: &mut MarketRecord, seq: u64) {
+    r.kind = kind::TRADE;
+    r.set_symbol("BTCUSDT");
+    r.ints[0] = seq;
+    r.ints[1] = 1_700_000_000_000 + seq;
+    r.n_values = 2;
+    r.mantissa[0] = 4_325_000_000_000 + seq as i64;
+    r.scale[0] = 8;
+    r.mantissa[1] = 1_000_000;
+    r.scale[1] = 8;
+}
+
+/// Runs the Python strategy with `args` while this process publishes a trade on each of
+/// `streams` every few milliseconds, until it exits (at most 60 s).
+fn run_against_feed(python: &str, bus: &str, streams: &[&str], args: &[&str]) -> Output {
+    let mut feed = BusPublisher::new(BusConfig::new(bus)).unwrap();
+    for s in streams {
+        feed.open_stream(s).unwrap();
+    }
+    let mut child = Command::new(python)
+        .arg(script())
+        .args(["--service", bus])
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    let mut seq = 0;
+    while child.try_wait().unwrap().is_none() {
+        if start.elapsed() > Duration::from_secs(60) {
+            child.kill().unwrap();
+            break;
+        }
+        seq += 1;
+        for s in streams {
+            feed.publish(s, |r| trade(r, seq)).unwrap();
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn python_strategy_reads_a_unicode_stream() {
+    let Some(python) = python() else { return };
+    let bus = format!("pyuni-{}", std::process::id());
+    let stream = "币安人生usdt@trade";
+    let out = run_against_feed(
+        &python,
+        &bus,
+        &[stream],
+        &["--count", "2", "--format", "json"],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(&format!("attached to {stream}")),
+        "{stderr}"
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let first = stdout.lines().next().unwrap_or_default();
+    assert!(
+        first.starts_with(r#"{"stream":"\u5e01\u5b89\u4eba\u751fusdt@trade","kind":"trade""#),
+        "{stdout}"
+    );
+}
