@@ -16,6 +16,7 @@ for byte what the Rust example prints for the same record.
 import argparse
 import ctypes
 import json
+import re
 import signal
 import sys
 import time
@@ -58,6 +59,17 @@ VALUE_FIELDS = {
 # second (for streams the feed adds).
 FIRST_SCAN_INTERVAL = 0.1
 SCAN_INTERVAL = 1.0
+
+
+# fstack_bus::names::check: the bus name becomes part of file names in iceoryx2's directory.
+BUS_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+
+
+def check_bus_name(name: str):
+    """None when `name` is a valid bus name, else the Rust side's message."""
+    if BUS_NAME.fullmatch(name):
+        return None
+    return "bus name must be 1 to 64 characters of letters, digits, '_', '.', '-'"
 
 
 class MarketRecord(ctypes.Structure):
@@ -292,6 +304,10 @@ def main() -> int:
     ap.add_argument("--format", choices=["text", "json"], default="text")
     ap.add_argument("--duration", type=float, metavar="SECS")
     args = ap.parse_args()
+    bad_name = check_bus_name(args.service)
+    if bad_name:
+        print(f"strategy_demo.py: {bad_name}", file=sys.stderr)
+        return 1
 
     stop = []
     for sig in (signal.SIGINT, signal.SIGTERM):

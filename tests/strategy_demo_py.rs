@@ -101,3 +101,23 @@ fn python_strategy_reads_a_unicode_stream() {
         "{stdout}"
     );
 }
+
+/// `--service` follows the Rust side's rule and message: a name that cannot be a bus is an
+/// error, not a strategy that silently reads nothing.
+#[test]
+fn python_strategy_rejects_invalid_bus_names() {
+    let Some(python) = python() else { return };
+    for bad in ["", "a/b", "x y", &"n".repeat(65), "é"] {
+        let out = Command::new(&python)
+            .arg(script())
+            .args(["--service", bad, "--duration", "1"])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{bad:?}");
+        assert_eq!(
+            String::from_utf8_lossy(&out.stderr),
+            "strategy_demo.py: bus name must be 1 to 64 characters of letters, digits, '_', '.', '-'\n",
+            "{bad:?}"
+        );
+    }
+}
