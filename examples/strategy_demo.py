@@ -16,6 +16,7 @@ for byte what the Rust example prints for the same record.
 import argparse
 import ctypes
 import json
+import os
 import re
 import signal
 import sys
@@ -318,6 +319,7 @@ def main() -> int:
     count = args.count if args.count is not None else float("inf")
     out = sys.stdout
     state = {"printed": 0, "gaps": 0}
+    write_error = []  # the first OSError writing stdout (e.g. `| head -1` closed it)
     next_scan = 0.0
 
     def on_record(r, missed):
@@ -328,13 +330,16 @@ def main() -> int:
                 f"missed before seq {r.seq}",
                 file=sys.stderr,
             )
-        if state["printed"] >= count:
+        if state["printed"] >= count or write_error:
             return
         state["printed"] += 1
-        out.write(fmt(r) + "\n")
+        try:
+            out.write(fmt(r) + "\n")
+        except OSError as e:
+            write_error.append(e)
 
     idle = 0
-    while not stop and state["printed"] < count:
+    while not stop and not write_error and state["printed"] < count:
         now = time.monotonic()
         if deadline is not None and now >= deadline:
             break
@@ -346,13 +351,20 @@ def main() -> int:
             next_scan = now + (SCAN_INTERVAL if bus.ports else FIRST_SCAN_INTERVAL)
         if bus.poll(on_record) == 0:
             idle += 1
-            if idle == 1:
-                out.flush()
+            if idle == 1 and not write_error:
+                try:
+                    out.flush()
+                except OSError as e:
+                    write_error.append(e)
             if idle > 2000:
                 time.sleep(0.0001)
         else:
             idle = 0
-    out.flush()
+    if not write_error:
+        try:
+            out.flush()
+        except OSError as e:
+            write_error.append(e)
     lat = sorted(bus.latency_ns)
     us = lambda q: percentile(lat, q) / 1000  # noqa: E731
     print(
@@ -361,6 +373,13 @@ def main() -> int:
         f"p99={us(0.99):.2f}us p99.9={us(0.999):.2f}us max={(lat[-1] if lat else 0) / 1000:.2f}us",
         file=sys.stderr,
     )
+    if write_error:
+        # Like the Rust example: one line, after the summary. Python's own flush at exit would
+        # hit the closed pipe again and print a traceback: point stdout at /dev/null first.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        e = write_error[0]
+        print(f"strategy_demo.py: writing to stdout: {e.strerror} (os error {e.errno})", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -4,6 +4,7 @@
 //! Needs the `iceoryx2` Python package (`./dev deps` installs it in `.venv`; `PYTHON` names
 //! the interpreter). Without it the tests say so and pass, except in CI (`CI` set).
 
+use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -49,6 +50,18 @@ fn trade(r: &mut MarketRecord, seq: u64) {
 /// Runs the Python strategy with `args` while this process publishes a trade on each of
 /// `streams` every few milliseconds, until it exits (at most 60 s).
 fn run_against_feed(python: &str, bus: &str, streams: &[&str], args: &[&str]) -> Output {
+    run_against_feed_with(python, bus, streams, args, false)
+}
+
+/// [`run_against_feed`]; with `head_one`, the strategy's stdout is closed after its first
+/// line, like `| head -1` (the returned stdout is then empty).
+fn run_against_feed_with(
+    python: &str,
+    bus: &str,
+    streams: &[&str],
+    args: &[&str],
+    head_one: bool,
+) -> Output {
     let mut feed = BusPublisher::new(BusConfig::new(bus)).unwrap();
     for s in streams {
         feed.open_stream(s).unwrap();
@@ -61,6 +74,14 @@ fn run_against_feed(python: &str, bus: &str, streams: &[&str], args: &[&str]) ->
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    let head = head_one.then(|| {
+        let stdout = child.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            BufReader::new(stdout).read_line(&mut line).unwrap();
+            line // the pipe closes here
+        })
+    });
     let start = Instant::now();
     let mut seq = 0;
     while child.try_wait().unwrap().is_none() {
@@ -74,7 +95,11 @@ fn run_against_feed(python: &str, bus: &str, streams: &[&str], args: &[&str]) ->
         }
         std::thread::sleep(Duration::from_millis(5));
     }
-    child.wait_with_output().unwrap()
+    let out = child.wait_with_output().unwrap();
+    if let Some(h) = head {
+        assert!(h.join().unwrap().starts_with('{'));
+    }
+    out
 }
 
 #[test]
@@ -120,4 +145,31 @@ fn python_strategy_rejects_invalid_bus_names() {
             "{bad:?}"
         );
     }
+}
+
+/// `... --format json | head -1`: one line on stderr after the summary, exit status 1, no
+/// traceback (as the Rust example does).
+#[test]
+fn python_strategy_reports_a_closed_stdout_in_one_line() {
+    let Some(python) = python() else { return };
+    let bus = format!("pypipe-{}", std::process::id());
+    let out = run_against_feed_with(
+        &python,
+        &bus,
+        &["btcusdt@trade"],
+        &["--format", "json", "--duration", "30"],
+        true,
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert!(!stderr.contains("Traceback"), "{stderr}");
+    assert!(
+        lines[lines.len() - 2].starts_with("strategy_demo.py: received "),
+        "{stderr}"
+    );
+    assert_eq!(
+        lines[lines.len() - 1],
+        "strategy_demo.py: writing to stdout: Broken pipe (os error 32)"
+    );
 }
