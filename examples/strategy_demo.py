@@ -16,6 +16,7 @@ for byte what the Rust example prints for the same record.
 import argparse
 import ctypes
 import json
+import math
 import os
 import re
 import signal
@@ -205,10 +206,67 @@ def to_text(r: MarketRecord) -> str:
     return head + KIND_NAMES.get(k, "unknown")
 
 
-def percentile(sorted_values, q):
-    if not sorted_values:
+class LatencyHistogram:
+    """Latency counts in fixed log-linear buckets: the Rust example's HdrHistogram (3
+    significant digits, 1 ns .. 60 s) bucket for bucket, so memory stays bounded (at most
+    27,648 buckets, whatever the run's length) and the percentiles printed are the same values
+    the Rust example prints for the same samples.
+    """
+
+    HIGHEST = 60_000_000_000  # ns: the highest trackable value
+    SUB_BUCKET_MASK = 2047  # 2 * 10^3 distinct values per bucket, rounded up to a power of 2
+    # The buckets needed to reach HIGHEST end here (2048 << 25 ns, 68.7 s): like Rust's
+    # saturating_record, a sample beyond them counts as HIGHEST, one below counts as itself.
+    END = 2048 << 25
+
+    def __init__(self):
+        self.counts = {}  # lowest value of a bucket -> samples in it
+        self.total = 0
+        self.max_value = 0
+
+    @classmethod
+    def _bucket(cls, v: int) -> int:
+        return (v | cls.SUB_BUCKET_MASK).bit_length() - 11
+
+    @classmethod
+    def lowest_equivalent(cls, v: int) -> int:
+        b = cls._bucket(v)
+        return (v >> b) << b
+
+    @classmethod
+    def highest_equivalent(cls, v: int) -> int:
+        return cls.lowest_equivalent(v) + (1 << cls._bucket(v)) - 1
+
+    def record(self, v: int):
+        v = max(v, 1)
+        if v >= self.END:
+            v = self.HIGHEST
+        key = self.lowest_equivalent(v)
+        self.counts[key] = self.counts.get(key, 0) + 1
+        self.total += 1
+        self.max_value = max(self.max_value, v)
+
+    def value_at_quantile(self, q: float) -> int:
+        if not self.total:
+            return 0
+        target = max(1, math.ceil(min(q, 1.0) * self.total))
+        seen = 0
+        for key in sorted(self.counts):
+            seen += self.counts[key]
+            if seen >= target:
+                return self.highest_equivalent(key)
         return 0
-    return sorted_values[min(len(sorted_values) - 1, int(q * len(sorted_values)))]
+
+    def max(self) -> int:
+        return self.highest_equivalent(self.max_value) if self.total else 0
+
+    def summary(self) -> str:
+        """fstack_bus::BusSubscriber::latency_summary, byte for byte."""
+        us = lambda q: self.value_at_quantile(q) / 1000  # noqa: E731
+        return (
+            f"n={self.total} p50={us(0.5):.2f}us p99={us(0.99):.2f}us "
+            f"p99.9={us(0.999):.2f}us max={self.max() / 1000:.2f}us"
+        )
 
 
 class Bus:
@@ -228,7 +286,7 @@ class Bus:
         self.failed = {}  # service name -> the failure reported for it
         self.attach_errors = []
         self.received = self.missed = self.restarts = 0
-        self.latency_ns = []
+        self.latency_ns = LatencyHistogram()
 
     def scan(self) -> int:
         added = 0
@@ -292,7 +350,7 @@ class Bus:
                 port[2] = r.seq
                 self.received += 1
                 self.missed += missed
-                self.latency_ns.append(max(now - r.publish_ns, 0))
+                self.latency_ns.record(now - r.publish_ns)
                 on_record(r, missed)
                 n += 1
         return n
@@ -365,12 +423,9 @@ def main() -> int:
             out.flush()
         except OSError as e:
             write_error.append(e)
-    lat = sorted(bus.latency_ns)
-    us = lambda q: percentile(lat, q) / 1000  # noqa: E731
     print(
         f"strategy_demo.py: received {bus.received}, missed {bus.missed} in {state['gaps']} gap(s), "
-        f"feed restarts {bus.restarts}, hand-off latency n={len(lat)} p50={us(0.5):.2f}us "
-        f"p99={us(0.99):.2f}us p99.9={us(0.999):.2f}us max={(lat[-1] if lat else 0) / 1000:.2f}us",
+        f"feed restarts {bus.restarts}, hand-off latency {bus.latency_ns.summary()}",
         file=sys.stderr,
     )
     if write_error:

@@ -173,3 +173,98 @@ fn python_strategy_reports_a_closed_stdout_in_one_line() {
         "strategy_demo.py: writing to stdout: Broken pipe (os error 32)"
     );
 }
+
+/// Latency samples spread from nanoseconds to beyond the histogram's 60 s, deterministic.
+fn latency_samples(n: usize) -> Vec<u64> {
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    (0..n)
+        .map(|_| {
+            x = x
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            // A log-uniform spread: 2^0 .. 2^37 ns.
+            let bits = (x >> 58) % 38;
+            (x >> 8) & ((1u64 << bits) - 1)
+        })
+        .collect()
+}
+
+/// The Python strategy keeps latency in fixed buckets (bounded memory however long it runs)
+/// and prints the same summary as the Rust example for the same samples.
+#[test]
+fn python_latency_histogram_is_bounded_and_matches_the_rust_one() {
+    let Some(python) = python() else { return };
+    let samples = latency_samples(200_000);
+    let mut rust =
+        fstack_bus::BusSubscriber::new(&format!("pyhist-{}", std::process::id()), false).unwrap();
+    for &v in &samples {
+        rust.latency_ns.saturating_record(v.max(1));
+    }
+    let code = r#"
+import sys
+sys.path.insert(0, sys.argv[1])
+import strategy_demo as s
+h = s.LatencyHistogram()
+for line in sys.stdin:
+    h.record(int(line))
+# Bounded: one entry per bucket reached, never one per sample.
+assert len(h.counts) <= 27 * 1024, len(h.counts)
+print(h.summary())
+print(len(h.counts))
+"#;
+    let mut child = Command::new(&python)
+        .args(["-c", code])
+        .arg(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let input: String = samples.iter().map(|v| format!("{v}\n")).collect();
+    let mut stdin = child.stdin.take().unwrap();
+    let writer = std::thread::spawn(move || {
+        use std::io::Write;
+        stdin.write_all(input.as_bytes()).unwrap();
+    });
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut lines = stdout.lines();
+    assert_eq!(lines.next(), Some(rust.latency_summary().as_str()));
+    let buckets: usize = lines.next().unwrap().parse().unwrap();
+    assert!(buckets < samples.len() / 4, "{buckets} buckets");
+}
+
+/// The summary line keeps its format (the percentiles now come from the buckets).
+#[test]
+fn python_summary_line_format_is_unchanged() {
+    let Some(python) = python() else { return };
+    let bus = format!("pysum-{}", std::process::id());
+    let out = run_against_feed(&python, &bus, &["btcusdt@trade"], &["--count", "3"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let last = stderr.lines().last().unwrap_or_default();
+    let re_like = last
+        .strip_prefix("strategy_demo.py: received ")
+        .and_then(|r| r.split_once(", hand-off latency n="))
+        .map(|(_, r)| {
+            r.split(' ')
+                .map(|w| w.split('=').next().unwrap_or(""))
+                .collect::<Vec<_>>()
+        });
+    assert_eq!(
+        re_like,
+        Some(vec!["3", "p50", "p99", "p99.9", "max"]),
+        "{last}"
+    );
+    for field in last.split(' ').filter(|w| w.ends_with("us")) {
+        let v = field.split('=').nth(1).unwrap().trim_end_matches("us");
+        let (_, frac) = v.split_once('.').unwrap_or_else(|| panic!("{last}"));
+        assert_eq!(frac.len(), 2, "{last}");
+    }
+}
