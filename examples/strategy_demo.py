@@ -376,7 +376,7 @@ def main() -> int:
     deadline = None if args.duration is None else time.monotonic() + args.duration
     count = args.count if args.count is not None else float("inf")
     out = sys.stdout
-    state = {"printed": 0, "gaps": 0}
+    state = {"printed": 0, "gaps": 0, "said_waiting": False}
     write_error = []  # the first OSError writing stdout (e.g. `| head -1` closed it)
     next_scan = 0.0
 
@@ -406,6 +406,11 @@ def main() -> int:
                 print(f"strategy_demo.py: attached to {', '.join(bus.streams())}", file=sys.stderr)
             for e in bus.take_attach_errors():
                 print(f"strategy_demo.py: cannot attach to {e}", file=sys.stderr)
+            # Once: a strategy started before its feed (or with a typo in --service) would
+            # otherwise wait in silence.
+            if not bus.ports and not state["said_waiting"]:
+                state["said_waiting"] = True
+                print(f"strategy_demo.py: waiting for bus {args.service} ...", file=sys.stderr)
             next_scan = now + (SCAN_INTERVAL if bus.ports else FIRST_SCAN_INTERVAL)
         if bus.poll(on_record) == 0:
             idle += 1

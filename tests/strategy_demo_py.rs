@@ -268,3 +268,23 @@ fn python_summary_line_format_is_unchanged() {
         assert_eq!(frac.len(), 2, "{last}");
     }
 }
+
+/// Started before its feed (or with a typo), the Python strategy says what it waits for, once.
+#[test]
+fn python_strategy_says_once_that_it_waits_for_a_missing_feed() {
+    let Some(python) = python() else { return };
+    let bus = format!("pynofeed-{}", std::process::id());
+    let out = Command::new(&python)
+        .arg(script())
+        .args(["--service", &bus, "--duration", "1.5"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let waiting = format!("strategy_demo.py: waiting for bus {bus} ...");
+    assert_eq!(
+        stderr.lines().filter(|l| *l == waiting).count(),
+        1,
+        "{stderr}"
+    );
+}

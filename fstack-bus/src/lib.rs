@@ -59,6 +59,14 @@ impl BusError {
         self.what == "bus name in use"
     }
 
+    /// A complete message of its own (no iceoryx2 error to append).
+    pub(crate) fn plain(message: String) -> BusError {
+        BusError {
+            what: "",
+            detail: message,
+        }
+    }
+
     pub(crate) fn msg(what: &'static str) -> BusError {
         BusError {
             what,
@@ -71,6 +79,8 @@ impl std::fmt::Display for BusError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         if self.detail.is_empty() {
             f.write_str(self.what)
+        } else if self.what.is_empty() {
+            f.write_str(&self.detail)
         } else {
             write!(f, "{}: {}", self.what, self.detail)
         }

@@ -13,6 +13,7 @@ use iceoryx2::port::client::Client;
 use iceoryx2::port::subscriber::Subscriber;
 use iceoryx2::prelude::*;
 use iceoryx2::service::builder::publish_subscribe::PublishSubscribeOpenError;
+use iceoryx2::service::builder::request_response::RequestResponseOpenError;
 
 use crate::command::{Command, CommandReply};
 use crate::publisher::service_name;
@@ -277,7 +278,8 @@ impl std::fmt::Debug for CommandClient {
 }
 
 impl CommandClient {
-    /// Opens the command service of bus `name` (the feed must be running).
+    /// Opens the command service of bus `name` (the feed must be running: otherwise the error
+    /// reads `no feed publishes bus NAME (command service NAME/cmd does not exist)`).
     pub fn new(name: &str) -> Result<CommandClient, BusError> {
         crate::quiet_logs();
         names::check(name)?;
@@ -285,11 +287,18 @@ impl CommandClient {
             .signal_handling_mode(SignalHandlingMode::Disabled)
             .create::<ipc::Service>()
             .map_err(|e| BusError::new("creating the iceoryx2 node", e))?;
+        let cmd = names::commands(name);
         let service = node
-            .service_builder(&service_name(&names::commands(name))?)
+            .service_builder(&service_name(&cmd)?)
             .request_response::<Command, CommandReply>()
             .open()
-            .map_err(|e| BusError::new("opening the command service", e))?;
+            .map_err(|e| match e {
+                // The usual case (no feed started yet, or a typo): say so in words.
+                RequestResponseOpenError::DoesNotExist => BusError::plain(format!(
+                    "no feed publishes bus {name} (command service {cmd} does not exist)"
+                )),
+                e => BusError::new("opening the command service", e),
+            })?;
         let client = service
             .client_builder()
             .create()
