@@ -179,6 +179,9 @@ def to_json(r: MarketRecord) -> str:
         parts.append(f'"{a}":{levels(r.n_bids, r.n_asks)}')
         parts.append(f'"part":{r.part}')
         parts.append(f'"more":{"true" if r.flags & MORE else "false"}')
+    if r.flags & INEXACT:
+        # A value did not fit: its slot reads 0, which is not the exchange's value.
+        parts.append('"inexact":true')
     return ",".join(parts) + "}"
 
 
@@ -190,6 +193,11 @@ def mid(bid, ask):
 
 
 def to_text(r: MarketRecord) -> str:
+    line = _text(r)
+    return line + " inexact" if r.flags & INEXACT else line
+
+
+def _text(r: MarketRecord) -> str:
     head = f"{r.seq} {text(r.stream, r.stream_len)} "
     v = lambda i: (r.mantissa[i], r.scale[i])  # noqa: E731
     k = r.kind

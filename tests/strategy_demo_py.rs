@@ -50,7 +50,7 @@ fn trade(r: &mut MarketRecord, seq: u64) {
 /// Runs the Python strategy with `args` while this process publishes a trade on each of
 /// `streams` every few milliseconds, until it exits (at most 60 s).
 fn run_against_feed(python: &str, bus: &str, streams: &[&str], args: &[&str]) -> Output {
-    run_against_feed_with(python, bus, streams, args, false)
+    run_against_feed_with(python, bus, streams, args, false, trade)
 }
 
 /// [`run_against_feed`]; with `head_one`, the strategy's stdout is closed after its first
@@ -61,6 +61,7 @@ fn run_against_feed_with(
     streams: &[&str],
     args: &[&str],
     head_one: bool,
+    fill: fn(&mut MarketRecord, u64),
 ) -> Output {
     let mut feed = BusPublisher::new(BusConfig::new(bus)).unwrap();
     for s in streams {
@@ -91,7 +92,7 @@ fn run_against_feed_with(
         }
         seq += 1;
         for s in streams {
-            feed.publish(s, |r| trade(r, seq)).unwrap();
+            feed.publish(s, |r| fill(r, seq)).unwrap();
         }
         std::thread::sleep(Duration::from_millis(5));
     }
@@ -159,6 +160,7 @@ fn python_strategy_reports_a_closed_stdout_in_one_line() {
         &["btcusdt@trade"],
         &["--format", "json", "--duration", "30"],
         true,
+        trade,
     );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
@@ -287,4 +289,52 @@ fn python_strategy_says_once_that_it_waits_for_a_missing_feed() {
         1,
         "{stderr}"
     );
+}
+
+/// A trade whose quantity did not fit the record (slot 0, scale 0, `INEXACT`).
+fn inexact_trade(r: &mut MarketRecord, seq: u64) {
+    trade(r, seq);
+    r.flags |= fstack_bus::record::flags::INEXACT;
+    r.mantissa[1] = 0;
+    r.scale[1] = 0;
+}
+
+/// The Python strategy shows `INEXACT` exactly as the Rust rendering does, in JSON and text.
+#[test]
+fn python_strategy_shows_inexact_records_like_rust() {
+    let Some(python) = python() else { return };
+    for format in ["json", "text"] {
+        let bus = format!("pyinexact{format}-{}", std::process::id());
+        let stream = "btcusdt@trade";
+        let out = run_against_feed_with(
+            &python,
+            &bus,
+            &[stream],
+            &["--count", "1", "--format", format],
+            false,
+            inexact_trade,
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{stderr}");
+        let got = String::from_utf8(out.stdout).unwrap();
+        let got = got.trim_end();
+        let seq: u64 = if format == "json" {
+            let v: serde_json::Value = serde_json::from_str(got).unwrap();
+            v["seq"].as_u64().unwrap()
+        } else {
+            got.split(' ').next().unwrap().parse().unwrap()
+        };
+        let mut want = MarketRecord::ZERO;
+        inexact_trade(&mut want, seq);
+        want.set_stream(stream);
+        want.seq = seq;
+        let mut line = String::new();
+        if format == "json" {
+            fstack_bus::record::write_json(&mut line, &want);
+        } else {
+            fstack_bus::record::write_text(&mut line, &want);
+        }
+        assert!(line.contains("inexact"), "{line}");
+        assert_eq!(got, line);
+    }
 }
