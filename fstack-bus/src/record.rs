@@ -57,8 +57,8 @@ pub mod flags {
     /// levels): continuation, never truncation.
     pub const MORE: u8 = 8;
     /// A value did not fit an `i64` mantissa, or its text is not canonical (`"01.5"`,
-    /// `"-0"`, `"-0.00"`): its slot holds 0 with scale 0. Counted by the feed; [`write_json`]
-    /// adds `"inexact":true` and [`write_text`] ` inexact`. A negative zero (which Binance's
+    /// `"-0"`, `"-0.00"`): its slot holds 0 with scale 0. Counted by the feed; [`write_json`](super::write_json)
+    /// adds `"inexact":true` and [`write_text`](super::write_text) ` inexact`. A negative zero (which Binance's
     /// `priceChange` could plausibly send) is numerically 0, but its sign and digits are not
     /// carried.
     pub const INEXACT: u8 = 16;
