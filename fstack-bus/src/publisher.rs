@@ -29,7 +29,7 @@ use iceoryx2::port::BackpressureAction;
 use iceoryx2::prelude::*;
 
 use crate::command::{status, Command, CommandReply};
-use crate::record::MarketRecord;
+use crate::record::{MarketRecord, STREAM_CAP};
 use crate::{clock, names, BusError};
 
 /// How often the publisher's helper thread removes dead nodes' resources.
@@ -251,6 +251,7 @@ impl BusPublisher {
         if self.streams.contains_key(stream) {
             return Ok(());
         }
+        check_stream_fits(stream)?;
         let name = service_name(&names::stream(&self.config.name, stream))?;
         let service = self
             .node
@@ -457,6 +458,19 @@ impl BusPublisher {
             .get(stream)
             .map_or(0, |p| p.service.dynamic_config().number_of_subscribers())
     }
+}
+
+/// Records carry the stream name in [`STREAM_CAP`] bytes: a longer one would reach
+/// strategies cut, and two streams could then look the same. Refused when its service is
+/// created (before the loop for the streams given at start).
+fn check_stream_fits(stream: &str) -> Result<(), BusError> {
+    if stream.len() > STREAM_CAP {
+        return Err(BusError::plain(format!(
+            "stream name {stream} is {} bytes; a record holds {STREAM_CAP}",
+            stream.len()
+        )));
+    }
+    Ok(())
 }
 
 type CommandService = iceoryx2::service::port_factory::request_response::PortFactory<

@@ -28,3 +28,20 @@ fn a_unicode_stream_is_published_and_received() {
     }
     assert_eq!(got, [stream]);
 }
+
+/// A stream name longer than the record's 56 bytes is refused when its service would be
+/// created, instead of reaching strategies cut.
+#[test]
+fn a_stream_name_longer_than_the_record_holds_is_refused() {
+    let name = format!("unilong-{}", std::process::id());
+    let mut feed = BusPublisher::new(BusConfig::new(&name)).unwrap();
+    // 14 × 3 bytes + "usdt@depth20@100ms" (18) = 60 bytes.
+    let long = format!("{}usdt@depth20@100ms", "币".repeat(14));
+    let err = feed.open_stream(&long).unwrap_err().to_string();
+    assert_eq!(
+        err,
+        format!("stream name {long} is 60 bytes; a record holds 56")
+    );
+    let fits = format!("{}usdt@depth20@100ms", "币".repeat(12));
+    feed.open_stream(&fits).unwrap();
+}
