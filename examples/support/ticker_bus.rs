@@ -100,7 +100,7 @@ impl TickerBus {
         let c = self.publisher.counters();
         let per: Vec<String> = self
             .publisher
-            .drops()
+            .drops_all()
             .iter()
             .map(|(id, n)| format!("{id:x}:{n}"))
             .collect();

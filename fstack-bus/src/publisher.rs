@@ -34,6 +34,8 @@ use crate::{clock, names, BusError};
 
 /// How often the publisher's helper thread removes dead nodes' resources.
 pub const CLEANUP_INTERVAL: Duration = Duration::from_secs(1);
+/// Gone subscribers whose drop counts [`BusPublisher::drops_all`] still reports.
+pub const MAX_GONE_REPORTED: usize = 64;
 /// Commands waiting for the exchange at once; more are refused.
 pub const MAX_PENDING_COMMANDS: usize = 64;
 /// How long a command waits for the exchange before it is answered [`status::LOST`].
@@ -131,6 +133,9 @@ pub struct BusPublisher {
     counters: BusCounters,
     /// Drops of subscribers no longer connected (their entries left `drops`).
     dropped_gone: u64,
+    /// Drop counts of the most recently gone subscribers (at most [`MAX_GONE_REPORTED`]), so
+    /// the feed's summary still names a strategy that had drops and left before it.
+    gone: VecDeque<(u128, u64)>,
     next_cleanup: Instant,
     _janitor: Janitor,
 }
@@ -214,6 +219,7 @@ impl BusPublisher {
             pending: VecDeque::new(),
             counters: BusCounters::default(),
             dropped_gone: 0,
+            gone: VecDeque::new(),
             next_cleanup: Instant::now() + CLEANUP_INTERVAL,
             _janitor: Janitor::start(),
         })
@@ -443,13 +449,36 @@ impl BusPublisher {
             });
         }
         let mut map = self.drops.lock().unwrap_or_else(|e| e.into_inner());
+        let mut left = Vec::new();
         map.retain(|id, n| {
             let keep = live.contains(id);
             if !keep {
                 self.dropped_gone += *n;
+                left.push((*id, *n));
             }
             keep
         });
+        drop(map);
+        self.remember_gone(left);
+    }
+
+    fn remember_gone(&mut self, left: Vec<(u128, u64)>) {
+        for entry in left {
+            if self.gone.len() == MAX_GONE_REPORTED {
+                self.gone.pop_front();
+            }
+            self.gone.push_back(entry);
+        }
+    }
+
+    /// Records dropped per subscriber port id over the feed's life: connected subscribers and
+    /// the last [`MAX_GONE_REPORTED`] that left (their earlier drops stay counted in
+    /// [`BusCounters::dropped`]). For the summary: strategies often stop before the feed.
+    pub fn drops_all(&self) -> Vec<(u128, u64)> {
+        let mut v = self.drops();
+        v.extend(self.gone.iter().copied());
+        v.sort_unstable();
+        v
     }
 
     /// Subscribers currently connected to `stream`'s service (dead ones until cleaned up).
