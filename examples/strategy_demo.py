@@ -16,6 +16,9 @@ for byte what the Rust example prints for the same record.
 import argparse
 import ctypes
 import json
+import math
+import os
+import re
 import signal
 import sys
 import time
@@ -60,6 +63,17 @@ FIRST_SCAN_INTERVAL = 0.1
 SCAN_INTERVAL = 1.0
 
 
+# fstack_bus::names::check: the bus name becomes part of file names in iceoryx2's directory.
+BUS_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+
+
+def check_bus_name(name: str):
+    """None when `name` is a valid bus name, else the Rust side's message."""
+    if BUS_NAME.fullmatch(name):
+        return None
+    return "bus name must be 1 to 64 characters of letters, digits, '_', '.', '-'"
+
+
 class MarketRecord(ctypes.Structure):
     """fstack_bus::record::MarketRecord, field by field (offsets in the README)."""
 
@@ -94,6 +108,26 @@ assert ctypes.sizeof(MarketRecord) == 888, ctypes.sizeof(MarketRecord)
 
 def text(buf, n) -> str:
     return bytes(buf[: min(n, len(buf))]).decode("utf-8", "replace")
+
+
+def decode_stream(encoded: str) -> str:
+    """A stream name from its service name part: fstack_bus::names::decode_stream.
+
+    Service names are ASCII, so the feed writes every byte outside printable ASCII, and `%`,
+    as `%XX` (`币安人生usdt@trade` -> `%E5%B8%81...usdt@trade`).
+    """
+    raw = encoded.encode("ascii", "replace")
+    out = bytearray()
+    i = 0
+    hexdigits = b"0123456789abcdefABCDEF"
+    while i < len(raw):
+        if raw[i] == ord("%") and i + 2 < len(raw) and raw[i + 1] in hexdigits and raw[i + 2] in hexdigits:
+            out.append(int(raw[i + 1 : i + 3], 16))
+            i += 3
+        else:
+            out.append(raw[i])
+            i += 1
+    return out.decode("utf-8", "replace")
 
 
 def decimal(m: int, s: int) -> str:
@@ -145,6 +179,9 @@ def to_json(r: MarketRecord) -> str:
         parts.append(f'"{a}":{levels(r.n_bids, r.n_asks)}')
         parts.append(f'"part":{r.part}')
         parts.append(f'"more":{"true" if r.flags & MORE else "false"}')
+    if r.flags & INEXACT:
+        # A value did not fit: its slot reads 0, which is not the exchange's value.
+        parts.append('"inexact":true')
     return ",".join(parts) + "}"
 
 
@@ -156,6 +193,11 @@ def mid(bid, ask):
 
 
 def to_text(r: MarketRecord) -> str:
+    line = _text(r)
+    return line + " inexact" if r.flags & INEXACT else line
+
+
+def _text(r: MarketRecord) -> str:
     head = f"{r.seq} {text(r.stream, r.stream_len)} "
     v = lambda i: (r.mantissa[i], r.scale[i])  # noqa: E731
     k = r.kind
@@ -172,10 +214,67 @@ def to_text(r: MarketRecord) -> str:
     return head + KIND_NAMES.get(k, "unknown")
 
 
-def percentile(sorted_values, q):
-    if not sorted_values:
+class LatencyHistogram:
+    """Latency counts in fixed log-linear buckets: the Rust example's HdrHistogram (3
+    significant digits, 1 ns .. 60 s) bucket for bucket, so memory stays bounded (at most
+    27,648 buckets, whatever the run's length) and the percentiles printed are the same values
+    the Rust example prints for the same samples.
+    """
+
+    HIGHEST = 60_000_000_000  # ns: the highest trackable value
+    SUB_BUCKET_MASK = 2047  # 2 * 10^3 distinct values per bucket, rounded up to a power of 2
+    # The buckets needed to reach HIGHEST end here (2048 << 25 ns, 68.7 s): like Rust's
+    # saturating_record, a sample beyond them counts as HIGHEST, one below counts as itself.
+    END = 2048 << 25
+
+    def __init__(self):
+        self.counts = {}  # lowest value of a bucket -> samples in it
+        self.total = 0
+        self.max_value = 0
+
+    @classmethod
+    def _bucket(cls, v: int) -> int:
+        return (v | cls.SUB_BUCKET_MASK).bit_length() - 11
+
+    @classmethod
+    def lowest_equivalent(cls, v: int) -> int:
+        b = cls._bucket(v)
+        return (v >> b) << b
+
+    @classmethod
+    def highest_equivalent(cls, v: int) -> int:
+        return cls.lowest_equivalent(v) + (1 << cls._bucket(v)) - 1
+
+    def record(self, v: int):
+        v = max(v, 1)
+        if v >= self.END:
+            v = self.HIGHEST
+        key = self.lowest_equivalent(v)
+        self.counts[key] = self.counts.get(key, 0) + 1
+        self.total += 1
+        self.max_value = max(self.max_value, v)
+
+    def value_at_quantile(self, q: float) -> int:
+        if not self.total:
+            return 0
+        target = max(1, math.ceil(min(q, 1.0) * self.total))
+        seen = 0
+        for key in sorted(self.counts):
+            seen += self.counts[key]
+            if seen >= target:
+                return self.highest_equivalent(key)
         return 0
-    return sorted_values[min(len(sorted_values) - 1, int(q * len(sorted_values)))]
+
+    def max(self) -> int:
+        return self.highest_equivalent(self.max_value) if self.total else 0
+
+    def summary(self) -> str:
+        """fstack_bus::BusSubscriber::latency_summary, byte for byte."""
+        us = lambda q: self.value_at_quantile(q) / 1000  # noqa: E731
+        return (
+            f"n={self.total} p50={us(0.5):.2f}us p99={us(0.99):.2f}us "
+            f"p99.9={us(0.999):.2f}us max={self.max() / 1000:.2f}us"
+        )
 
 
 class Bus:
@@ -192,8 +291,10 @@ class Bus:
         # Resources of dead nodes (a killed earlier run) go first.
         self.node.try_cleanup_dead_nodes()
         self.ports = {}  # service name -> [service, subscriber, last seq]
+        self.failed = {}  # service name -> the failure reported for it
+        self.attach_errors = []
         self.received = self.missed = self.restarts = 0
-        self.latency_ns = []
+        self.latency_ns = LatencyHistogram()
 
     def scan(self) -> int:
         added = 0
@@ -205,20 +306,36 @@ class Bus:
                 or name in self.ports
             ):
                 continue
+            what = "opening the stream service"
             try:
                 service = (
                     self.node.service_builder(iox2.ServiceName.new(name))
                     .publish_subscribe(MarketRecord)
                     .open()
                 )
-            except Exception:  # the feed went away between listing and opening
+                what = "creating a subscriber"
+                subscriber = service.subscriber_builder().create()
+            except Exception as e:
+                # The feed went away between listing and opening: nothing to say. Anything
+                # else (e.g. the stream's subscriber limit) is said once per service and error.
+                if not (isinstance(e, iox2.PublishSubscribeOpenError) and str(e) == "DoesNotExist"):
+                    line = f"{decode_stream(name[len(self.prefix):])}: {what}: {e}"
+                    if self.failed.get(name) != line:
+                        self.failed[name] = line
+                        self.attach_errors.append(line)
                 continue
-            self.ports[name] = [service, service.subscriber_builder().create(), 0]
+            self.failed.pop(name, None)
+            self.ports[name] = [service, subscriber, 0]
             added += 1
         return added
 
+    def take_attach_errors(self):
+        """Streams that could not be attached since the last call (`STREAM: error`), once each."""
+        errors, self.attach_errors = self.attach_errors, []
+        return errors
+
     def streams(self):
-        return [n[len(self.prefix):] for n in self.ports]
+        return [decode_stream(n[len(self.prefix):]) for n in self.ports]
 
     def poll(self, on_record) -> int:
         n = 0
@@ -241,7 +358,7 @@ class Bus:
                 port[2] = r.seq
                 self.received += 1
                 self.missed += missed
-                self.latency_ns.append(max(now - r.publish_ns, 0))
+                self.latency_ns.record(now - r.publish_ns)
                 on_record(r, missed)
                 n += 1
         return n
@@ -254,6 +371,10 @@ def main() -> int:
     ap.add_argument("--format", choices=["text", "json"], default="text")
     ap.add_argument("--duration", type=float, metavar="SECS")
     args = ap.parse_args()
+    bad_name = check_bus_name(args.service)
+    if bad_name:
+        print(f"strategy_demo.py: {bad_name}", file=sys.stderr)
+        return 1
 
     stop = []
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -263,7 +384,8 @@ def main() -> int:
     deadline = None if args.duration is None else time.monotonic() + args.duration
     count = args.count if args.count is not None else float("inf")
     out = sys.stdout
-    state = {"printed": 0, "gaps": 0}
+    state = {"printed": 0, "gaps": 0, "said_waiting": False}
+    write_error = []  # the first OSError writing stdout (e.g. `| head -1` closed it)
     next_scan = 0.0
 
     def on_record(r, missed):
@@ -274,37 +396,58 @@ def main() -> int:
                 f"missed before seq {r.seq}",
                 file=sys.stderr,
             )
-        if state["printed"] >= count:
+        if state["printed"] >= count or write_error:
             return
         state["printed"] += 1
-        out.write(fmt(r) + "\n")
+        try:
+            out.write(fmt(r) + "\n")
+        except OSError as e:
+            write_error.append(e)
 
     idle = 0
-    while not stop and state["printed"] < count:
+    while not stop and not write_error and state["printed"] < count:
         now = time.monotonic()
         if deadline is not None and now >= deadline:
             break
         if now >= next_scan:
             if bus.scan():
                 print(f"strategy_demo.py: attached to {', '.join(bus.streams())}", file=sys.stderr)
+            for e in bus.take_attach_errors():
+                print(f"strategy_demo.py: cannot attach to {e}", file=sys.stderr)
+            # Once: a strategy started before its feed (or with a typo in --service) would
+            # otherwise wait in silence.
+            if not bus.ports and not state["said_waiting"]:
+                state["said_waiting"] = True
+                print(f"strategy_demo.py: waiting for bus {args.service} ...", file=sys.stderr)
             next_scan = now + (SCAN_INTERVAL if bus.ports else FIRST_SCAN_INTERVAL)
         if bus.poll(on_record) == 0:
             idle += 1
-            if idle == 1:
-                out.flush()
+            if idle == 1 and not write_error:
+                try:
+                    out.flush()
+                except OSError as e:
+                    write_error.append(e)
             if idle > 2000:
                 time.sleep(0.0001)
         else:
             idle = 0
-    out.flush()
-    lat = sorted(bus.latency_ns)
-    us = lambda q: percentile(lat, q) / 1000  # noqa: E731
+    if not write_error:
+        try:
+            out.flush()
+        except OSError as e:
+            write_error.append(e)
     print(
         f"strategy_demo.py: received {bus.received}, missed {bus.missed} in {state['gaps']} gap(s), "
-        f"feed restarts {bus.restarts}, hand-off latency n={len(lat)} p50={us(0.5):.2f}us "
-        f"p99={us(0.99):.2f}us p99.9={us(0.999):.2f}us max={(lat[-1] if lat else 0) / 1000:.2f}us",
+        f"feed restarts {bus.restarts}, hand-off latency {bus.latency_ns.summary()}",
         file=sys.stderr,
     )
+    if write_error:
+        # Like the Rust example: one line, after the summary. Python's own flush at exit would
+        # hit the closed pipe again and print a traceback: point stdout at /dev/null first.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        e = write_error[0]
+        print(f"strategy_demo.py: writing to stdout: {e.strerror} (os error {e.errno})", file=sys.stderr)
+        return 1
     return 0
 
 

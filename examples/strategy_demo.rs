@@ -126,6 +126,7 @@ fn run(args: &Args) -> Result<ExitCode, String> {
     let mut line = String::with_capacity(1024);
     let mut next_scan = Instant::now();
     let mut idle = 0u32;
+    let mut said_waiting = false;
     let mut write_error = None;
     let mut gaps = 0u64;
     // Records printed: a poll may bring more than --count still needs.
@@ -143,6 +144,15 @@ fn run(args: &Args) -> Result<ExitCode, String> {
             next_scan = now + every;
             if added > 0 {
                 eprintln!("strategy_demo: attached to {}", bus.streams().join(", "));
+            }
+            // Once: a strategy started before its feed (or with a typo in --service) would
+            // otherwise wait in silence.
+            if bus.streams().is_empty() && !said_waiting {
+                said_waiting = true;
+                eprintln!("strategy_demo: waiting for bus {} ...", args.service);
+            }
+            for e in bus.take_attach_errors() {
+                eprintln!("strategy_demo: cannot attach to {e}");
             }
         }
         if printed >= count

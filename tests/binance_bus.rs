@@ -249,6 +249,17 @@ fn strategies_receive_exact_events_and_send_commands() {
         err.contains("SUBSCRIBE nonsense: malformed (request 0, not a stream name"),
         "{err}"
     );
+    // An unknown kind: the whole reason fits the reply (the list of kinds did not).
+    let out = command_only(&bus, "--subscribe", "btcusdt@nonsense");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains(
+            "SUBSCRIBE btcusdt@nonsense: malformed (request 0, not a stream name: unknown \
+             stream kind (see binance_ticker --help))"
+        ),
+        "{err}"
+    );
     let out = command_only(&bus, "--unsubscribe", "ethusdt@aggTrade");
     assert!(
         out.status.success(),
@@ -272,7 +283,7 @@ fn strategies_receive_exact_events_and_send_commands() {
         .find(|l| l.contains(&format!("bus {bus}: published")))
         .unwrap_or_else(|| panic!("{err:?}"));
     assert!(
-        line.contains("failed 0, inexact 0, commands 3 (malformed 1)"),
+        line.contains("failed 0, inexact 0, commands 4 (malformed 2)"),
         "{line}"
     );
 }

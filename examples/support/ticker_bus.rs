@@ -6,7 +6,7 @@ use std::time::Instant;
 use fstack_binance::bus::publish_event;
 use fstack_binance::events::StreamEvent;
 use fstack_binance::feed::Feed;
-use fstack_binance::stream::{Stream, TimeUnit};
+use fstack_binance::stream::{Stream, StreamError, TimeUnit};
 use fstack_bus::command::{op, status};
 use fstack_bus::{BusConfig, BusPublisher, Command, CommandDecision, CommandReply};
 
@@ -106,7 +106,7 @@ impl TickerBus {
         let c = self.publisher.counters();
         let per: Vec<String> = self
             .publisher
-            .drops()
+            .drops_all()
             .iter()
             .map(|(id, n)| format!("{id:x}:{n}"))
             .collect();
@@ -135,6 +135,10 @@ fn decide(feed: &mut Feed, c: &Command) -> CommandDecision {
     };
     let stream = match Stream::parse(name) {
         Ok(s) => s,
+        // The reply holds 112 bytes: the list of every kind would be cut mid-word.
+        Err(StreamError::UnknownKind) => {
+            return bad("not a stream name: unknown stream kind (see binance_ticker --help)")
+        }
         Err(e) => return bad(&format!("not a stream name: {e}")),
     };
     let present = feed.streams().contains(&stream);

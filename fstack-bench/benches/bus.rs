@@ -5,7 +5,8 @@
 //!   own iceoryx2 node, at a paced 100k events/s; and with the Python strategy
 //!   (`examples/strategy_demo.py`, a separate process) at 20k events/s.
 //! * Maximum sustained rate: the publisher sends as fast as it can for 0.5 s; the rate is
-//!   what it achieved while every subscriber received every record (drops reported).
+//!   what the publisher achieved. Subscribers that cannot keep up miss records rather than
+//!   slow it down: the drops column counts them (0 means every subscriber got every record).
 //! * `-- cost`: only the publisher's cost (below), with the decimal conversion alone.
 //! * `-- stalls`: why single publishes take milliseconds ([`stalls`]; `STALL_SECS`, default 10,
 //!   and `STALL_CASE`, a substring of the cases' names).

@@ -302,7 +302,8 @@ struct Args {
     /// UNSUBSCRIBE commands on NAME/cmd; NAME is 1-64 of letters, digits, '_', '.', '-'
     #[arg(long, value_name = "NAME", conflicts_with = "book", value_parser = bus_name)]
     publish: Option<String>,
-    /// Print no line per event (the same as --format none; the summary still goes to stderr)
+    /// Print no line per event (the same as --format none, and it wins over any --format;
+    /// the summary still goes to stderr)
     #[arg(long)]
     quiet: bool,
 }

@@ -46,6 +46,27 @@ impl BusError {
         }
     }
 
+    /// Another live feed already publishes bus `name`.
+    pub(crate) fn in_use(name: &str) -> BusError {
+        BusError {
+            what: "bus name in use",
+            detail: format!("another running feed already publishes bus {name}"),
+        }
+    }
+
+    /// True when another live feed already publishes this bus.
+    pub fn is_in_use(&self) -> bool {
+        self.what == "bus name in use"
+    }
+
+    /// A complete message of its own (no iceoryx2 error to append).
+    pub(crate) fn plain(message: String) -> BusError {
+        BusError {
+            what: "",
+            detail: message,
+        }
+    }
+
     pub(crate) fn msg(what: &'static str) -> BusError {
         BusError {
             what,
@@ -58,6 +79,8 @@ impl std::fmt::Display for BusError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         if self.detail.is_empty() {
             f.write_str(self.what)
+        } else if self.what.is_empty() {
+            f.write_str(&self.detail)
         } else {
             write!(f, "{}: {}", self.what, self.detail)
         }

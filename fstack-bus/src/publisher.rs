@@ -19,7 +19,7 @@
 //!   not stall the F-Stack loop. [`BusPublisher::maintain`] only forgets gone subscribers'
 //!   drop counts.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -32,15 +32,27 @@ use iceoryx2::port::BackpressureAction;
 use iceoryx2::prelude::*;
 
 use crate::command::{status, Command, CommandReply};
-use crate::record::MarketRecord;
+use crate::record::{MarketRecord, STREAM_CAP};
 use crate::{clock, names, BusError};
 
 /// How often the publisher's helper thread removes dead nodes' resources.
 pub const CLEANUP_INTERVAL: Duration = Duration::from_secs(1);
+/// Gone subscribers whose drop counts [`BusPublisher::drops_all`] still reports.
+pub const MAX_GONE_REPORTED: usize = 64;
 /// Commands waiting for the exchange at once; more are refused.
 pub const MAX_PENDING_COMMANDS: usize = 64;
 /// How long a command waits for the exchange before it is answered [`status::LOST`].
 pub const COMMAND_DEADLINE: Duration = Duration::from_secs(10);
+
+/// Strategies that can attach to one stream at once by default ([`BusConfig::max_subscribers`]).
+pub const DEFAULT_MAX_SUBSCRIBERS: usize = 24;
+/// Strategies that can hold the command service open at once.
+pub const MAX_COMMAND_CLIENTS: usize = 32;
+/// Nodes a service admits beyond its subscribers (or clients): the feed's own node, a
+/// restarted feed's while the old one is being cleaned up, and tools that only look.
+/// iceoryx2 admits 20 nodes per service unless told otherwise, which would stop the 21st
+/// strategy before `max_subscribers` does.
+pub const NODE_MARGIN: usize = 8;
 
 /// Sizes of the services the feed creates.
 #[derive(Debug, Clone)]
@@ -54,11 +66,12 @@ pub struct BusConfig {
 }
 
 impl BusConfig {
-    /// 24 subscribers per stream, 1,024 records each (≈ 1 ms at 1 M events/s).
+    /// [`DEFAULT_MAX_SUBSCRIBERS`] subscribers per stream, 1,024 records each (≈ 1 ms at
+    /// 1 M events/s).
     pub fn new(name: impl Into<String>) -> BusConfig {
         BusConfig {
             name: name.into(),
-            max_subscribers: 24,
+            max_subscribers: DEFAULT_MAX_SUBSCRIBERS,
             buffer_size: 1024,
         }
     }
@@ -120,18 +133,17 @@ pub struct BusPublisher {
     /// The stream published last: consecutive records of one stream skip the hash lookup.
     last: usize,
     drops: Drops,
-    server: Server<ipc::Service, Command, (), CommandReply, ()>,
-    _command_service: iceoryx2::service::port_factory::request_response::PortFactory<
-        ipc::Service,
-        Command,
-        (),
-        CommandReply,
-        (),
-    >,
-    pending: Vec<Pending>,
+    server: CommandServer,
+    _command_service: CommandService,
+    /// Oldest first: a rejection without an id answers the oldest (the exchange answers in
+    /// order), so removals keep the order.
+    pending: VecDeque<Pending>,
     counters: BusCounters,
     /// Drops of subscribers no longer connected (their entries left `drops`).
     dropped_gone: u64,
+    /// Drop counts of the most recently gone subscribers (at most [`MAX_GONE_REPORTED`]), so
+    /// the feed's summary still names a strategy that had drops and left before it.
+    gone: VecDeque<(u128, u64)>,
     next_cleanup: Instant,
     _janitor: Janitor,
 }
@@ -204,18 +216,7 @@ impl BusPublisher {
             .create::<ipc::Service>()
             .map_err(|e| BusError::new("creating the iceoryx2 node", e))?;
         node.try_cleanup_dead_nodes();
-        let command_service = node
-            .service_builder(&service_name(&names::commands(&config.name))?)
-            .request_response::<Command, CommandReply>()
-            .max_active_requests_per_client(4)
-            .max_clients(32)
-            .open_or_create()
-            .map_err(|e| BusError::new("opening the command service", e))?;
-        let server = command_service
-            .server_builder()
-            .backpressure_strategy(BackpressureStrategy::DiscardData)
-            .create()
-            .map_err(|e| BusError::new("creating the command server", e))?;
+        let (command_service, server) = open_command_server(&node, &config.name)?;
         Ok(BusPublisher {
             node,
             config,
@@ -225,9 +226,10 @@ impl BusPublisher {
             drops: Arc::default(),
             server,
             _command_service: command_service,
-            pending: Vec::new(),
+            pending: VecDeque::new(),
             counters: BusCounters::default(),
             dropped_gone: 0,
+            gone: VecDeque::new(),
             next_cleanup: Instant::now() + CLEANUP_INTERVAL,
             _janitor: Janitor::start(),
         })
@@ -270,12 +272,14 @@ impl BusPublisher {
         if let Some(&i) = self.by_name.get(stream) {
             return Ok(i);
         }
+        check_stream_fits(stream)?;
         let name = service_name(&names::stream(&self.config.name, stream))?;
         let service = self
             .node
             .service_builder(&name)
             .publish_subscribe::<MarketRecord>()
             .max_subscribers(self.config.max_subscribers)
+            .max_nodes(self.config.max_subscribers + NODE_MARGIN)
             .subscriber_max_buffer_size(self.config.buffer_size)
             .subscriber_max_borrowed_samples(4)
             .history_size(0)
@@ -402,7 +406,7 @@ impl BusPublisher {
                     &request,
                     CommandReply::new(status::REFUSED, 0, 0, "too many commands in flight"),
                 ),
-                CommandDecision::Await(ids) => self.pending.push(Pending {
+                CommandDecision::Await(ids) => self.pending.push_back(Pending {
                     request,
                     ids,
                     deadline: now + COMMAND_DEADLINE,
@@ -412,7 +416,9 @@ impl BusPublisher {
         let mut i = 0;
         while i < self.pending.len() {
             if now >= self.pending[i].deadline {
-                let p = self.pending.swap_remove(i);
+                let Some(p) = self.pending.remove(i) else {
+                    break;
+                };
                 let r = CommandReply::new(status::LOST, p.ids[0], 0, "no answer from the exchange");
                 reply(&p.request, r);
             } else {
@@ -429,7 +435,9 @@ impl BusPublisher {
         };
         self.pending[i].ids.retain(|&x| x != id);
         if self.pending[i].ids.is_empty() {
-            let p = self.pending.swap_remove(i);
+            let Some(p) = self.pending.remove(i) else {
+                return;
+            };
             reply(
                 &p.request,
                 CommandReply::new(status::OK, id, 0, "acknowledged"),
@@ -444,8 +452,7 @@ impl BusPublisher {
             Some(id) => self.pending.iter().position(|p| p.ids.contains(&id)),
             None => (!self.pending.is_empty()).then_some(0),
         };
-        if let Some(i) = i {
-            let p = self.pending.swap_remove(i);
+        if let Some(p) = i.and_then(|i| self.pending.remove(i)) {
             let rid = id.unwrap_or(p.ids[0]);
             reply(
                 &p.request,
@@ -470,13 +477,36 @@ impl BusPublisher {
             });
         }
         let mut map = self.drops.lock().unwrap_or_else(|e| e.into_inner());
+        let mut left = Vec::new();
         map.retain(|id, n| {
             let keep = live.contains(id);
             if !keep {
                 self.dropped_gone += *n;
+                left.push((*id, *n));
             }
             keep
         });
+        drop(map);
+        self.remember_gone(left);
+    }
+
+    fn remember_gone(&mut self, left: Vec<(u128, u64)>) {
+        for entry in left {
+            if self.gone.len() == MAX_GONE_REPORTED {
+                self.gone.pop_front();
+            }
+            self.gone.push_back(entry);
+        }
+    }
+
+    /// Records dropped per subscriber port id over the feed's life: connected subscribers and
+    /// the last [`MAX_GONE_REPORTED`] that left (their earlier drops stay counted in
+    /// [`BusCounters::dropped`]). For the summary: strategies often stop before the feed.
+    pub fn drops_all(&self) -> Vec<(u128, u64)> {
+        let mut v = self.drops();
+        v.extend(self.gone.iter().copied());
+        v.sort_unstable();
+        v
     }
 
     /// Connects every stream's publisher to subscribers that arrived and disconnects those that
@@ -502,6 +532,58 @@ impl BusPublisher {
             .get(stream)
             .map(|&i| &self.streams[i])
             .map_or(0, |p| p.service.dynamic_config().number_of_subscribers())
+    }
+}
+
+/// Records carry the stream name in [`STREAM_CAP`] bytes: a longer one would reach
+/// strategies cut, and two streams could then look the same. Refused when its service is
+/// created (before the loop for the streams given at start).
+fn check_stream_fits(stream: &str) -> Result<(), BusError> {
+    if stream.len() > STREAM_CAP {
+        return Err(BusError::plain(format!(
+            "stream name {stream} is {} bytes; a record holds {STREAM_CAP}",
+            stream.len()
+        )));
+    }
+    Ok(())
+}
+
+type CommandService = iceoryx2::service::port_factory::request_response::PortFactory<
+    ipc::Service,
+    Command,
+    (),
+    CommandReply,
+    (),
+>;
+type CommandServer = Server<ipc::Service, Command, (), CommandReply, ()>;
+
+/// Opens bus `name`'s command service and creates its only server: the service allows one,
+/// so a second feed with the same name is refused while the first one lives, instead of
+/// both publishing on the same streams. A killed feed's server is removed by the dead-node
+/// cleanup that runs before this.
+fn open_command_server(
+    node: &Node<ipc::Service>,
+    name: &str,
+) -> Result<(CommandService, CommandServer), BusError> {
+    let service = node
+        .service_builder(&service_name(&names::commands(name))?)
+        .request_response::<Command, CommandReply>()
+        .max_active_requests_per_client(4)
+        .max_clients(MAX_COMMAND_CLIENTS)
+        .max_nodes(MAX_COMMAND_CLIENTS + NODE_MARGIN)
+        .max_servers(1)
+        .open_or_create()
+        .map_err(|e| BusError::new("opening the command service", e))?;
+    let server = service
+        .server_builder()
+        .backpressure_strategy(BackpressureStrategy::DiscardData)
+        .create();
+    match server {
+        Ok(server) => Ok((service, server)),
+        Err(
+            iceoryx2::service::port_factory::server::ServerCreateError::ExceedsMaxSupportedServers,
+        ) => Err(BusError::in_use(name)),
+        Err(e) => Err(BusError::new("creating the command server", e)),
     }
 }
 

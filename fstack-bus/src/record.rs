@@ -57,7 +57,10 @@ pub mod flags {
     /// levels): continuation, never truncation.
     pub const MORE: u8 = 8;
     /// A value did not fit an `i64` mantissa, or its text is not canonical (`"01.5"`,
-    /// `"-0"`): its slot holds 0 with scale 0. Never seen from Binance; counted by the feed.
+    /// `"-0"`, `"-0.00"`): its slot holds 0 with scale 0. Counted by the feed; [`write_json`](super::write_json)
+    /// adds `"inexact":true` and [`write_text`](super::write_text) ` inexact`. A negative zero (which Binance's
+    /// `priceChange` could plausibly send) is numerically 0, but its sign and digits are not
+    /// carried.
     pub const INEXACT: u8 = 16;
 }
 
@@ -403,7 +406,8 @@ pub fn parse_decimal_serial(text: &str) -> Option<(i64, u8)> {
 /// Appends the record as one JSON object (no newline): `stream`, `kind`, `symbol`, `seq`,
 /// `event_time` (null without `E`), the integer fields and every price and quantity under
 /// Binance's letters as exact decimal strings; depth levels as `[["price","qty"],...]` under
-/// `b`/`a` (`bids`/`asks` for partial depth) with `part` and `more`. The Python example writes
+/// `b`/`a` (`bids`/`asks` for partial depth) with `part` and `more`; `"inexact":true` last
+/// when a value did not fit ([`flags::INEXACT`]). The Python example writes
 /// the same bytes. Strings are ASCII stream and symbol names; anything else is escaped.
 pub fn write_json(out: &mut String, r: &MarketRecord) {
     out.push_str("{\"stream\":");
@@ -456,7 +460,16 @@ pub fn write_json(out: &mut String, r: &MarketRecord) {
             r.flags & flags::MORE != 0
         );
     }
+    write_inexact_json(out, r);
     out.push('}');
+}
+
+/// `,"inexact":true` when a value of the record did not fit (its slot reads 0): without it a
+/// strategy would take that 0 for the exchange's value.
+fn write_inexact_json(out: &mut String, r: &MarketRecord) {
+    if r.flags & flags::INEXACT != 0 {
+        out.push_str(",\"inexact\":true");
+    }
 }
 
 fn levels_json(out: &mut String, r: &MarketRecord, first: usize, n: usize) {
@@ -497,8 +510,9 @@ fn json_str(out: &mut String, s: &str) {
 
 /// Appends one human line (no newline): `seq stream mid=PRICE` for kinds with a best bid
 /// and ask (ticker, bookTicker, depth with both sides), `seq stream last=PRICE qty=QTY` for
-/// trades, `seq stream close=PRICE` for the mini ticker. The mid is exact (one more fraction
-/// digit than the finer of the two prices).
+/// trades, `seq stream close=PRICE` for the mini ticker, then ` inexact` when a value did
+/// not fit ([`flags::INEXACT`]). The mid is exact (one more fraction digit than the finer of
+/// the two prices).
 pub fn write_text(out: &mut String, r: &MarketRecord) {
     let _ = write!(out, "{} {} ", r.seq, r.stream());
     let bid_ask = match r.kind {
@@ -528,6 +542,9 @@ pub fn write_text(out: &mut String, r: &MarketRecord) {
             format_decimal(out, r.mantissa[0], r.scale[0]);
         }
         _ => out.push_str(kind_name(r.kind).unwrap_or("unknown")),
+    }
+    if r.flags & flags::INEXACT != 0 {
+        out.push_str(" inexact");
     }
 }
 

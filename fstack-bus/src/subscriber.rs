@@ -12,6 +12,8 @@ use iceoryx2::pending_response::PendingResponse;
 use iceoryx2::port::client::Client;
 use iceoryx2::port::subscriber::Subscriber;
 use iceoryx2::prelude::*;
+use iceoryx2::service::builder::publish_subscribe::PublishSubscribeOpenError;
+use iceoryx2::service::builder::request_response::RequestResponseOpenError;
 
 use crate::command::{Command, CommandReply};
 use crate::publisher::service_name;
@@ -31,6 +33,8 @@ pub struct Received<'a> {
 
 struct Port {
     stream_service: String,
+    /// The stream's name, decoded from the service name ([`names::decode_stream`]).
+    stream: String,
     subscriber: Subscriber<ipc::Service, MarketRecord, ()>,
     _service: iceoryx2::service::port_factory::publish_subscribe::PortFactory<
         ipc::Service,
@@ -53,6 +57,11 @@ pub struct BusSubscriber {
     pub restarts: u64,
     /// Hand-off latency in nanoseconds.
     pub latency_ns: Histogram<u64>,
+    /// Services that failed to open or attach for a reason other than vanishing, with the
+    /// error; each is reported once ([`take_attach_errors`](Self::take_attach_errors)).
+    failed: Vec<(String, String)>,
+    /// Failures not yet taken.
+    unreported: Vec<String>,
 }
 
 impl std::fmt::Debug for BusSubscriber {
@@ -93,6 +102,8 @@ impl BusSubscriber {
             restarts: 0,
             latency_ns: Histogram::new_with_bounds(1, 60_000_000_000, 3)
                 .map_err(|e| BusError::new("latency histogram", e))?,
+            failed: Vec::new(),
+            unreported: Vec::new(),
         })
     }
 
@@ -101,12 +112,10 @@ impl BusSubscriber {
         self.node.wait(Duration::ZERO).is_err()
     }
 
-    /// The streams attached so far.
+    /// The streams attached so far (names as the feed subscribed them, e.g.
+    /// `币安人生usdt@trade`, whatever their service names' encoding).
     pub fn streams(&self) -> Vec<&str> {
-        self.ports
-            .iter()
-            .map(|p| &p.stream_service[self.prefix.len()..])
-            .collect()
+        self.ports.iter().map(|p| p.stream.as_str()).collect()
     }
 
     /// The port id of this subscriber on each attached stream (iceoryx2's
@@ -138,28 +147,62 @@ impl BusSubscriber {
         .map_err(|e| BusError::new("listing services", e))?;
         let mut added = 0;
         for name in found {
-            // A service whose feed just died may vanish between listing and opening.
-            let Ok(service) = self
-                .node
-                .service_builder(&service_name(&name)?)
-                .publish_subscribe::<MarketRecord>()
-                .open()
-            else {
-                continue;
-            };
-            let subscriber = service
-                .subscriber_builder()
-                .create()
-                .map_err(|e| BusError::new("creating a subscriber", e))?;
-            self.ports.push(Port {
-                stream_service: name,
-                subscriber,
-                _service: service,
-                last_seq: 0,
-            });
-            added += 1;
+            match self.attach(&name) {
+                Ok(Some(port)) => {
+                    self.failed.retain(|(n, _)| *n != name);
+                    self.ports.push(port);
+                    added += 1;
+                }
+                // A service whose feed just died may vanish between listing and opening.
+                Ok(None) => {}
+                Err(e) => self.note_failure(name, e),
+            }
         }
         Ok(added)
+    }
+
+    fn attach(&self, name: &str) -> Result<Option<Port>, BusError> {
+        let service = match self
+            .node
+            .service_builder(&service_name(name)?)
+            .publish_subscribe::<MarketRecord>()
+            .open()
+        {
+            Ok(s) => s,
+            Err(PublishSubscribeOpenError::DoesNotExist) => return Ok(None),
+            Err(e) => return Err(BusError::new("opening the stream service", e)),
+        };
+        let subscriber = service
+            .subscriber_builder()
+            .create()
+            .map_err(|e| BusError::new("creating a subscriber", e))?;
+        Ok(Some(Port {
+            stream_service: name.to_owned(),
+            stream: names::decode_stream(&name[self.prefix.len()..]),
+            subscriber,
+            _service: service,
+            last_seq: 0,
+        }))
+    }
+
+    /// Keeps a failure to report, once per service and error: scans repeat every second, and
+    /// the same line each time would bury everything else.
+    fn note_failure(&mut self, name: String, e: BusError) {
+        let e = e.to_string();
+        if self.failed.iter().any(|(n, old)| *n == name && *old == e) {
+            return;
+        }
+        let stream = names::decode_stream(&name[self.prefix.len()..]);
+        self.unreported.push(format!("{stream}: {e}"));
+        self.failed.retain(|(n, _)| *n != name);
+        self.failed.push((name, e));
+    }
+
+    /// Streams that could not be attached since the last call, one line each (`STREAM:
+    /// error`), e.g. a stream already at its subscriber limit; each failure is returned once.
+    /// [`scan`](Self::scan) tries them again.
+    pub fn take_attach_errors(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.unreported)
     }
 
     /// Reads every waiting record of every attached stream, calling `f` for each; returns how
@@ -235,7 +278,8 @@ impl std::fmt::Debug for CommandClient {
 }
 
 impl CommandClient {
-    /// Opens the command service of bus `name` (the feed must be running).
+    /// Opens the command service of bus `name` (the feed must be running: otherwise the error
+    /// reads `no feed publishes bus NAME (command service NAME/cmd does not exist)`).
     pub fn new(name: &str) -> Result<CommandClient, BusError> {
         crate::quiet_logs();
         names::check(name)?;
@@ -243,11 +287,18 @@ impl CommandClient {
             .signal_handling_mode(SignalHandlingMode::Disabled)
             .create::<ipc::Service>()
             .map_err(|e| BusError::new("creating the iceoryx2 node", e))?;
+        let cmd = names::commands(name);
         let service = node
-            .service_builder(&service_name(&names::commands(name))?)
+            .service_builder(&service_name(&cmd)?)
             .request_response::<Command, CommandReply>()
             .open()
-            .map_err(|e| BusError::new("opening the command service", e))?;
+            .map_err(|e| match e {
+                // The usual case (no feed started yet, or a typo): say so in words.
+                RequestResponseOpenError::DoesNotExist => BusError::plain(format!(
+                    "no feed publishes bus {name} (command service {cmd} does not exist)"
+                )),
+                e => BusError::new("opening the command service", e),
+            })?;
         let client = service
             .client_builder()
             .create()

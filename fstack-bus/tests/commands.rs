@@ -97,3 +97,54 @@ fn replies_to_good_bad_and_pending_commands() {
     let c = bus.counters();
     assert_eq!((c.commands, c.malformed), (7, 3));
 }
+
+/// A rejection the exchange could not tie to a request id answers the oldest waiting
+/// command, even after a newer one was answered out of order.
+#[test]
+fn rejection_without_id_answers_the_oldest_waiting_command() {
+    let name = format!("cmdorder-{}", std::process::id());
+    let mut bus = BusPublisher::new(BusConfig::new(&name)).unwrap();
+    let streams = ["aaausdt@trade", "bbbusdt@trade", "cccusdt@trade"];
+    let (tx, rx) = mpsc::channel();
+    let mut clients = Vec::new();
+    let mut seen = 0;
+    let start = Instant::now();
+    for (i, s) in streams.iter().enumerate() {
+        let (tx, client_name, s) = (tx.clone(), name.clone(), s.to_string());
+        clients.push(std::thread::spawn(move || {
+            let client = CommandClient::new(&client_name).unwrap();
+            let c = Command::new(op::SUBSCRIBE, &s).unwrap();
+            let r = client.call(c, Duration::from_secs(20)).unwrap();
+            tx.send((s, r)).unwrap();
+        }));
+        // One at a time, so the commands wait in this order (request ids 1, 2, 3).
+        while seen <= i {
+            assert!(start.elapsed() < Duration::from_secs(20));
+            bus.poll_commands(Instant::now(), |_| {
+                seen += 1;
+                CommandDecision::Await(vec![seen as u64])
+            });
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+    bus.on_ack(1); // the oldest is answered: "bbb" is now the oldest waiting
+    bus.on_rejected(None, -1, "Invalid request");
+    bus.on_ack(3);
+    drop(tx);
+    for c in clients {
+        c.join().unwrap();
+    }
+    let mut got: Vec<(String, u8, u64)> = rx
+        .iter()
+        .map(|(s, r)| (s, r.status, r.request_id))
+        .collect();
+    got.sort();
+    assert_eq!(
+        got,
+        [
+            ("aaausdt@trade".to_owned(), status::OK, 1),
+            ("bbbusdt@trade".to_owned(), status::REJECTED, 2),
+            ("cccusdt@trade".to_owned(), status::OK, 3),
+        ]
+    );
+}
