@@ -169,7 +169,16 @@ fn strategies_receive_exact_events_and_send_commands() {
         started.elapsed()
     );
     let summary = rust_err.last().unwrap();
-    assert!(summary.contains("received 60, missed 0"), "{summary}");
+    // One poll may bring more records than --count still needed: they count as received
+    // (not printed), so the summary says at least 60.
+    let received: u64 = summary
+        .split("received ")
+        .nth(1)
+        .and_then(|rest| rest.split(',').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no received count in {summary:?}"));
+    assert!(received >= 60, "{summary}");
+    assert!(summary.contains(", missed 0 in 0 gap(s)"), "{summary}");
     assert!(summary.contains("p99.9="), "{summary}");
 
     if let Some(py) = py {
