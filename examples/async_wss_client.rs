@@ -47,7 +47,7 @@ struct Cli {
     ca_file: Option<PathBuf>,
     /// Connect to ADDR when the URL's HOST:PORT is this one, instead of resolving HOST (like
     /// curl's --resolve).
-    #[arg(long, value_name = "HOST:PORT:ADDR", value_parser = resolve_arg)]
+    #[arg(long, value_name = "HOST:PORT:ADDR", value_parser = args::resolve)]
     resolve: Option<Resolve>,
     /// Close after N text messages (default: run until Ctrl-C or the server closes).
     #[arg(long, value_name = "N", allow_negative_numbers = true,
@@ -76,25 +76,8 @@ struct WssUrl {
     text: String,
 }
 
-fn resolve_arg(v: &str) -> Result<Resolve, String> {
-    Resolve::parse(v).map_err(|e| e.0)
-}
-
 fn parse_url(s: &str) -> Result<WssUrl, String> {
-    let url = url::Url::parse(s).map_err(|e| format!("not a URL: {e}"))?;
-    if url.scheme() != "wss" {
-        return Err("not a wss:// URL".into());
-    }
-    let host = match url.host() {
-        Some(url::Host::Domain(d)) => d.to_owned(),
-        Some(url::Host::Ipv4(a)) => a.to_string(),
-        Some(url::Host::Ipv6(a)) => a.to_string(),
-        None => return Err("bad host".into()),
-    };
-    let port = url.port_or_known_default().unwrap_or(443);
-    if port == 0 {
-        return Err("port 0 cannot be connected to".into());
-    }
+    let (_, host, port) = args::tls_url(s, "wss")?;
     Ok(WssUrl {
         host,
         port,

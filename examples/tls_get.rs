@@ -70,7 +70,7 @@ struct Args {
     ca_file: Option<PathBuf>,
     /// Connect to ADDR when the URL's HOST:PORT is this one, instead of resolving HOST (like
     /// curl's --resolve)
-    #[arg(long, value_name = "HOST:PORT:ADDR", value_parser = resolve_arg)]
+    #[arg(long, value_name = "HOST:PORT:ADDR", value_parser = args::resolve)]
     resolve: Option<Resolve>,
     /// F-Stack configuration file
     #[arg(long, value_name = "FILE", default_value = "f-stack.conf", value_parser = args::existing_file)]
@@ -104,10 +104,6 @@ struct Url {
     target: String,
 }
 
-fn resolve_arg(v: &str) -> Result<Resolve, String> {
-    Resolve::parse(v).map_err(|e| e.0)
-}
-
 /// `https://HOST[:PORT]/PATH[?QUERY]`, parsed by the `url` crate (WHATWG rules); a fragment is
 /// dropped as curl does, user info is refused.
 fn tls_engine(v: &str) -> Result<Engine, String> {
@@ -115,23 +111,7 @@ fn tls_engine(v: &str) -> Result<Engine, String> {
 }
 
 fn parse_url(s: &str) -> Result<Url, String> {
-    let url = url::Url::parse(s).map_err(|e| format!("not a URL: {e}"))?;
-    if url.scheme() != "https" {
-        return Err("not an https:// URL".into());
-    }
-    if !url.username().is_empty() || url.password().is_some() {
-        return Err("user info in the URL is not supported".into());
-    }
-    let host = match url.host() {
-        Some(url::Host::Domain(d)) => d.to_owned(),
-        Some(url::Host::Ipv4(a)) => a.to_string(),
-        Some(url::Host::Ipv6(a)) => a.to_string(),
-        None => return Err("bad host".into()),
-    };
-    let port = url.port_or_known_default().unwrap_or(443);
-    if port == 0 {
-        return Err("port 0 cannot be connected to".into());
-    }
+    let (url, host, port) = args::tls_url(s, "https")?;
     Ok(Url {
         host,
         port,

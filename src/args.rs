@@ -112,6 +112,40 @@ pub fn path(v: &str) -> Result<PathBuf, String> {
     fstack_binance::cli::path(v)
 }
 
+/// Value parser: `--resolve HOST:PORT:ADDR` (curl's form).
+pub fn resolve(v: &str) -> Result<fstack_binance::cli::Resolve, String> {
+    fstack_binance::cli::Resolve::parse(v).map_err(|e| e.0)
+}
+
+/// A `SCHEME://HOST[:PORT]/...` URL for a TLS client, parsed by the `url` crate (WHATWG rules):
+/// the URL, its host (a lowercase name or an IP literal: dialed, sent as SNI, verified) and
+/// port (the scheme's default when absent). User info is refused, and so is port 0.
+pub fn tls_url(s: &str, scheme: &str) -> Result<(url::Url, String, u16), String> {
+    let url = url::Url::parse(s).map_err(|e| format!("not a URL: {e}"))?;
+    if url.scheme() != scheme {
+        let article = if scheme.starts_with(['a', 'e', 'i', 'o', 'u', 'h']) {
+            "an"
+        } else {
+            "a"
+        };
+        return Err(format!("not {article} {scheme}:// URL"));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err("user info in the URL is not supported".into());
+    }
+    let host = match url.host() {
+        Some(url::Host::Domain(d)) => d.to_owned(),
+        Some(url::Host::Ipv4(a)) => a.to_string(),
+        Some(url::Host::Ipv6(a)) => a.to_string(),
+        None => return Err("bad host".into()),
+    };
+    let port = url.port_or_known_default().unwrap_or(443);
+    if port == 0 {
+        return Err("port 0 cannot be connected to".into());
+    }
+    Ok((url, host, port))
+}
+
 /// Value parser: a socket address, `ADDR:PORT` (IPv6 as `[ADDR]:PORT`).
 pub fn socket_addr(v: &str) -> Result<SocketAddr, String> {
     v.parse()
