@@ -9,11 +9,14 @@
 //! `--max-connections 1024`. GET and HEAD of any path get the page
 //! (`fstack_examples::http::PAGE`, byte-identical to `http_server`'s) with keep-alive; other
 //! methods get 501. Hostile clients are bounded: hyper caps a request head (about 400 KiB, 100
-//! headers) and closes a connection whose request head is not complete `--header-timeout`
-//! seconds after its first byte (hyper's timer runs on `fstack::rt`'s,
-//! `fstack_examples::hyper_timer`), a connection with no traffic for 60 s is closed (hyper
-//! alone would keep it forever), and at `--max-connections` the connection idle the longest is
-//! closed to admit the new one (counted in the summary). Runs until Ctrl-C/SIGTERM, then
+//! headers) and closes a connection whose next request head is not complete `--header-timeout`
+//! seconds after the connection became ready for it (accepted, or the previous response
+//! written): hyper's `header_read_timeout`, which hyper arms before the first byte, so an idle
+//! keep-alive connection is closed after `--header-timeout` too (hyper's timer runs on
+//! `fstack::rt`'s, `fstack_examples::hyper_timer`). A connection with no traffic for 60 s
+//! while hyper is not waiting for a head (a client that stops reading its response) is closed
+//! (hyper alone would keep it forever), and at `--max-connections` the connection idle the
+//! longest is closed to admit the new one (counted in the summary). Runs until Ctrl-C/SIGTERM, then
 //! closes every connection inside the loop and prints one summary line. Bad arguments: one
 //! line on stderr, exit status 2.
 
@@ -59,8 +62,9 @@ struct Cli {
     #[arg(long, value_name = "FILE", default_value = "f-stack.conf", value_parser = args::existing_file)]
     config: PathBuf,
 
-    /// Seconds a client has to send a complete request head, from its first byte; then the
-    /// connection is closed. Decimals allowed.
+    /// Seconds a client has to send a complete request head, from the moment the connection
+    /// is ready for one (accepted, or the previous response written; so also the most an idle
+    /// keep-alive connection stays open); then the connection is closed. Decimals allowed.
     #[arg(long, value_name = "SECS", default_value = "10", allow_negative_numbers = true,
           value_parser = args::seconds)]
     header_timeout: Duration,

@@ -562,6 +562,27 @@ fn async_http_server_closes_a_slow_request_head() {
         closed_after >= 2,
         "closed after {closed_after} s, before --header-timeout 2"
     );
+
+    // A keep-alive connection idle after its response waits for the next head under the same
+    // timeout (hyper arms it before the first byte): closed after about 2 s, never earlier.
+    let mut idle = TcpStream::connect(addr).unwrap();
+    idle.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let mut reader = BufReader::new(idle.try_clone().unwrap());
+    let (status_line, _, body) = response(&mut reader).expect("the first response");
+    assert!(status_line.starts_with("HTTP/1.1 200"), "{status_line}");
+    assert!(!body.is_empty());
+    let answered = std::time::Instant::now();
+    idle.set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
+    let mut buf = [0u8; 64];
+    let n = std::io::Read::read(&mut idle, &mut buf).unwrap_or(0);
+    let waited = answered.elapsed();
+    assert_eq!(n, 0, "the idle connection got bytes: {:?}", &buf[..n]);
+    assert!(
+        waited >= Duration::from_secs(1) && waited < Duration::from_secs(55),
+        "idle keep-alive closed after {waited:?}, expected --header-timeout 2 (not the 60 s idle timer)"
+    );
     server.signal(libc::SIGTERM);
     let (status, _, stderr) = server.finish(Duration::from_secs(30));
     assert!(status.success(), "{stderr:?}");
