@@ -364,17 +364,40 @@ class Bus:
         return n
 
 
+def positive_count(v: str) -> int:
+    """--count: at least 1, as the Rust example requires."""
+    try:
+        n = int(v)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return n
+
+
+def positive_seconds(v: str) -> float:
+    """--duration: a positive, finite number of seconds, as the Rust example requires."""
+    try:
+        secs = float(v)
+    except ValueError:
+        secs = 0.0
+    if not math.isfinite(secs) or secs <= 0:
+        raise argparse.ArgumentTypeError("expected a positive number of seconds")
+    return secs
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description="Reads the market-data bus of binance_ticker --publish NAME")
     ap.add_argument("--service", required=True, metavar="NAME")
-    ap.add_argument("--count", type=int, metavar="N")
+    ap.add_argument("--count", type=positive_count, metavar="N")
     ap.add_argument("--format", choices=["text", "json"], default="text")
-    ap.add_argument("--duration", type=float, metavar="SECS")
+    ap.add_argument("--duration", type=positive_seconds, metavar="SECS")
     args = ap.parse_args()
     bad_name = check_bus_name(args.service)
     if bad_name:
+        # A bad command line, exit status 2 like argparse's own errors and the Rust example.
         print(f"strategy_demo.py: {bad_name}", file=sys.stderr)
-        return 1
+        return 2
 
     stop = []
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -20,10 +20,11 @@ use std::io::Write;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use clap::Parser;
+use clap::{ArgGroup, Parser};
 use fstack_bus::command::op;
 use fstack_bus::record::{write_json, write_text};
 use fstack_bus::{BusSubscriber, Command, CommandClient};
+use fstack_examples::args;
 
 /// How often the bus is listed while no stream is attached yet, and afterwards (for streams
 /// the feed adds): listing reads iceoryx2's service directory, not something to do between
@@ -35,20 +36,26 @@ const SCAN_INTERVAL: Duration = Duration::from_secs(1);
 const SPIN_POLLS: u32 = 20_000;
 
 #[derive(Parser, Debug)]
-#[command(about = "Reads the market-data bus of binance_ticker --publish NAME")]
+#[command(
+    name = "strategy_demo",
+    version,
+    args_override_self = true,
+    about = "Reads the market-data bus of binance_ticker --publish NAME",
+    group(ArgGroup::new("commands").multiple(true).args(["subscribe", "unsubscribe"]))
+)]
 struct Args {
     /// The bus name given to binance_ticker --publish
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", value_parser = bus_name)]
     service: String,
-    /// Exit after N records
-    #[arg(long, value_name = "N")]
-    count: Option<u64>,
+    /// Exit after N records (at least 1)
+    #[arg(long, value_name = "N", allow_negative_numbers = true, value_parser = args::positive)]
+    count: Option<usize>,
     /// text (mid price or last trade per record) or json (every field, exact decimals)
     #[arg(long, value_name = "FORMAT", default_value = "text", value_parser = ["text", "json"])]
     format: String,
-    /// Exit after SECS seconds
-    #[arg(long, value_name = "SECS")]
-    duration: Option<f64>,
+    /// Exit after SECS seconds (decimals allowed)
+    #[arg(long, value_name = "SECS", allow_negative_numbers = true, value_parser = args::seconds)]
+    duration: Option<Duration>,
     /// Ask the feed to subscribe STREAM (e.g. ethusdt@trade) before reading
     #[arg(long, value_name = "STREAM")]
     subscribe: Vec<String>,
@@ -56,12 +63,21 @@ struct Args {
     #[arg(long, value_name = "STREAM")]
     unsubscribe: Vec<String>,
     /// Send the commands, print the replies and exit (exit status 1 unless all are ok)
-    #[arg(long)]
+    #[arg(long, requires = "commands")]
     command_only: bool,
 }
 
+/// Value parser: a bus name as `binance_ticker --publish` takes it.
+fn bus_name(v: &str) -> Result<String, String> {
+    fstack_bus::names::check(v).map_err(|e| e.to_string())?;
+    Ok(v.to_owned())
+}
+
 fn main() -> ExitCode {
-    let args = Args::parse();
+    let args = match args::parse::<Args>() {
+        Ok(args) => args,
+        Err(code) => return code, // help printed (0) or a bad command line (2)
+    };
     match run(&args) {
         Ok(code) => code,
         Err(e) => {
@@ -119,9 +135,7 @@ fn run(args: &Args) -> Result<ExitCode, String> {
     drop(client);
     let mut bus = BusSubscriber::new(&args.service, true).map_err(|e| e.to_string())?;
     let json = args.format == "json";
-    let deadline = args
-        .duration
-        .map(|s| Instant::now() + Duration::from_secs_f64(s));
+    let deadline = args.duration.map(|d| Instant::now() + d);
     let mut out = std::io::BufWriter::with_capacity(64 << 10, std::io::stdout().lock());
     let mut line = String::with_capacity(1024);
     let mut next_scan = Instant::now();
@@ -131,7 +145,7 @@ fn run(args: &Args) -> Result<ExitCode, String> {
     let mut gaps = 0u64;
     // Records printed: a poll may bring more than --count still needs.
     let mut printed = 0u64;
-    let count = args.count.unwrap_or(u64::MAX);
+    let count = args.count.map_or(u64::MAX, |n| n as u64);
     loop {
         let now = Instant::now();
         if now >= next_scan {

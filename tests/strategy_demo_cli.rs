@@ -48,3 +48,28 @@ fn a_command_to_a_missing_feed_says_so() {
         )
     );
 }
+
+/// A bad command line: one line naming the option, exit status 2, nothing on stdout.
+#[test]
+fn bad_arguments_exit_2_with_one_line() {
+    let cases: &[(&[&str], &str)] = &[
+        (&["--service", "a/b"], "strategy_demo: invalid value 'a/b' for '--service <NAME>': bus name must be 1 to 64 characters of letters, digits, '_', '.', '-' (see --help)"),
+        (&["--service", "feed", "--count", "0"], "strategy_demo: invalid value '0' for '--count <N>': must be at least 1 (see --help)"),
+        (&["--service", "feed", "--duration", "-1"], "strategy_demo: invalid value '-1' for '--duration <SECS>': expected a positive number of seconds (see --help)"),
+        (&["--service", "feed", "--duration", "nan"], "strategy_demo: invalid value 'nan' for '--duration <SECS>': expected a positive number of seconds (see --help)"),
+        (&["--service", "feed", "--command-only"], "strategy_demo: the following required arguments were not provided: <--subscribe <STREAM>|--unsubscribe <STREAM>> (see --help)"),
+    ];
+    for (args, want) in cases {
+        let out = Command::new(support::example_bin("strategy_demo"))
+            .args(*args)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(out.stdout.is_empty(), "{args:?}");
+        assert_eq!(
+            String::from_utf8_lossy(&out.stderr),
+            format!("{want}\n"),
+            "{args:?}"
+        );
+    }
+}

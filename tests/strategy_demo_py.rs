@@ -139,7 +139,7 @@ fn python_strategy_rejects_invalid_bus_names() {
             .args(["--service", bad, "--duration", "1"])
             .output()
             .unwrap();
-        assert_eq!(out.status.code(), Some(1), "{bad:?}");
+        assert_eq!(out.status.code(), Some(2), "{bad:?}");
         assert_eq!(
             String::from_utf8_lossy(&out.stderr),
             "strategy_demo.py: bus name must be 1 to 64 characters of letters, digits, '_', '.', '-'\n",
