@@ -20,26 +20,6 @@ use fstack_mock_exchange::{event_json, parse_stream, Kind, MockConfig, MockExcha
 use serde_json::Value;
 use support::process::Running;
 
-fn python() -> Option<String> {
-    let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
-    let ok = Command::new(&python)
-        .args(["-c", "import iceoryx2"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if ok {
-        return Some(python);
-    }
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "{python} cannot import iceoryx2 (CI installs it: python3 -m pip install 'iceoryx2==0.10.*')"
-    );
-    eprintln!(
-        "SKIPPED the Python strategy: {python} cannot import iceoryx2 \
-         (python3 -m pip install 'iceoryx2==0.10.*')"
-    );
-    None
-}
-
 fn command_only(bus: &str, flag: &str, stream: &str) -> Output {
     Command::new(support::example_bin("strategy_demo"))
         .args(["--service", bus, flag, stream, "--command-only"])
@@ -119,7 +99,7 @@ fn strategies_receive_exact_events_and_send_commands() {
         "strategy_demo",
         &[&reader_args[..], &["--duration", "40"]].concat(),
     );
-    let python = python();
+    let python = support::python_with_iceoryx2("the Python strategy");
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/strategy_demo.py");
     let py = python.as_ref().map(|p| {
         let mut c = Command::new(p);

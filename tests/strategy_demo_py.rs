@@ -4,6 +4,8 @@
 //! Needs the `iceoryx2` Python package (`./dev deps` installs it in `.venv`; `PYTHON` names
 //! the interpreter). Without it the tests say so and pass, except in CI (`CI` set).
 
+mod support;
+
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
@@ -11,25 +13,6 @@ use std::time::{Duration, Instant};
 
 use fstack_bus::record::kind;
 use fstack_bus::{BusConfig, BusPublisher, MarketRecord};
-
-fn python() -> Option<String> {
-    let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
-    let ok = Command::new(&python)
-        .args(["-c", "import iceoryx2"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if ok {
-        return Some(python);
-    }
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "{python} cannot import iceoryx2 (CI installs it: python3 -m pip install 'iceoryx2==0.10.*')"
-    );
-    eprintln!(
-        "SKIPPED: {python} cannot import iceoryx2 (python3 -m pip install 'iceoryx2==0.10.*')"
-    );
-    None
-}
 
 fn script() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/strategy_demo.py")
@@ -105,7 +88,9 @@ fn run_against_feed_with(
 
 #[test]
 fn python_strategy_reads_a_unicode_stream() {
-    let Some(python) = python() else { return };
+    let Some(python) = support::python_with_iceoryx2("") else {
+        return;
+    };
     let bus = format!("pyuni-{}", std::process::id());
     let stream = "币安人生usdt@trade";
     let out = run_against_feed(
@@ -132,7 +117,9 @@ fn python_strategy_reads_a_unicode_stream() {
 /// error, not a strategy that silently reads nothing.
 #[test]
 fn python_strategy_rejects_invalid_bus_names() {
-    let Some(python) = python() else { return };
+    let Some(python) = support::python_with_iceoryx2("") else {
+        return;
+    };
     for bad in ["", "a/b", "x y", &"n".repeat(65), "é"] {
         let out = Command::new(&python)
             .arg(script())
@@ -152,7 +139,9 @@ fn python_strategy_rejects_invalid_bus_names() {
 /// traceback (as the Rust example does).
 #[test]
 fn python_strategy_reports_a_closed_stdout_in_one_line() {
-    let Some(python) = python() else { return };
+    let Some(python) = support::python_with_iceoryx2("") else {
+        return;
+    };
     let bus = format!("pypipe-{}", std::process::id());
     let out = run_against_feed_with(
         &python,
@@ -195,7 +184,9 @@ fn latency_samples(n: usize) -> Vec<u64> {
 /// and prints the same summary as the Rust example for the same samples.
 #[test]
 fn python_latency_histogram_is_bounded_and_matches_the_rust_one() {
-    let Some(python) = python() else { return };
+    let Some(python) = support::python_with_iceoryx2("") else {
+        return;
+    };
     let samples = latency_samples(200_000);
     let mut rust =
         fstack_bus::BusSubscriber::new(&format!("pyhist-{}", std::process::id()), false).unwrap();
@@ -245,7 +236,9 @@ print(len(h.counts))
 /// The summary line keeps its format (the percentiles now come from the buckets).
 #[test]
 fn python_summary_line_format_is_unchanged() {
-    let Some(python) = python() else { return };
+    let Some(python) = support::python_with_iceoryx2("") else {
+        return;
+    };
     let bus = format!("pysum-{}", std::process::id());
     let out = run_against_feed(&python, &bus, &["btcusdt@trade"], &["--count", "3"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -274,7 +267,9 @@ fn python_summary_line_format_is_unchanged() {
 /// Started before its feed (or with a typo), the Python strategy says what it waits for, once.
 #[test]
 fn python_strategy_says_once_that_it_waits_for_a_missing_feed() {
-    let Some(python) = python() else { return };
+    let Some(python) = support::python_with_iceoryx2("") else {
+        return;
+    };
     let bus = format!("pynofeed-{}", std::process::id());
     let out = Command::new(&python)
         .arg(script())
@@ -302,7 +297,9 @@ fn inexact_trade(r: &mut MarketRecord, seq: u64) {
 /// The Python strategy shows `INEXACT` exactly as the Rust rendering does, in JSON and text.
 #[test]
 fn python_strategy_shows_inexact_records_like_rust() {
-    let Some(python) = python() else { return };
+    let Some(python) = support::python_with_iceoryx2("") else {
+        return;
+    };
     for format in ["json", "text"] {
         let bus = format!("pyinexact{format}-{}", std::process::id());
         let stream = "btcusdt@trade";

@@ -38,3 +38,28 @@ pub fn example_bin(name: &str) -> PathBuf {
         .find_map(|v| v["executable"].as_str().map(PathBuf::from))
         .unwrap_or_else(|| panic!("cargo reported no executable for example {name}"))
 }
+
+/// The Python interpreter (`PYTHON`, else `python3`) when it can import the `iceoryx2`
+/// package, for the tests that run `examples/strategy_demo.py`. Without it: `None` and a
+/// SKIPPED line naming `what` (if not empty), except in CI (`CI` set), where it fails.
+pub fn python_with_iceoryx2(what: &str) -> Option<String> {
+    let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
+    let ok = std::process::Command::new(&python)
+        .args(["-c", "import iceoryx2"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if ok {
+        return Some(python);
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "{python} cannot import iceoryx2 (CI installs it: python3 -m pip install 'iceoryx2==0.10.*')"
+    );
+    let what = if what.is_empty() {
+        String::new()
+    } else {
+        format!(" {what}")
+    };
+    eprintln!("SKIPPED{what}: {python} cannot import iceoryx2 (python3 -m pip install 'iceoryx2==0.10.*')");
+    None
+}
