@@ -26,6 +26,23 @@ fn config() -> String {
     common::config_path().to_str().unwrap().to_string()
 }
 
+/// Starts `async_http_server` on a free loopback port with `extra` options: the process and
+/// the address it printed.
+fn start_http_server(extra: &[&str]) -> (Running, SocketAddr) {
+    let config = config();
+    let mut args = vec!["--listen", "127.0.0.1:0", "--config", &config];
+    args.extend_from_slice(extra);
+    let mut server = Running::spawn("async_http_server", &args);
+    let line = server.wait_for_stderr("listening on http://", Duration::from_secs(120));
+    let addr: SocketAddr = line
+        .split("http://")
+        .nth(1)
+        .and_then(|rest| rest.split('/').next())
+        .and_then(|a| a.parse().ok())
+        .unwrap_or_else(|| panic!("no address in {line:?}"));
+    (server, addr)
+}
+
 /// Reads one response: the status line, lowercased header lines, the body (Content-Length).
 fn response(r: &mut impl BufRead) -> Result<(String, Vec<String>, Vec<u8>), String> {
     let mut status = String::new();
@@ -74,17 +91,7 @@ fn async_http_server_serves_curl_and_200_keep_alive_clients() {
     if common::skip_unless_kernel_backend("async_http_server") {
         return;
     }
-    let mut server = Running::spawn(
-        "async_http_server",
-        &["--listen", "127.0.0.1:0", "--config", &config()],
-    );
-    let line = server.wait_for_stderr("listening on http://", Duration::from_secs(120));
-    let addr: SocketAddr = line
-        .split("http://")
-        .nth(1)
-        .and_then(|rest| rest.split('/').next())
-        .and_then(|a| a.parse().ok())
-        .unwrap_or_else(|| panic!("no address in {line:?}"));
+    let (server, addr) = start_http_server(&[]);
 
     // curl, when installed: the page byte for byte.
     match Command::new("curl")
@@ -264,24 +271,7 @@ fn async_http_server_evicts_the_idle_connection_at_the_limit() {
     if common::skip_unless_kernel_backend("async_http_server limit") {
         return;
     }
-    let mut server = Running::spawn(
-        "async_http_server",
-        &[
-            "--listen",
-            "127.0.0.1:0",
-            "--config",
-            &config(),
-            "--max-connections",
-            "1",
-        ],
-    );
-    let line = server.wait_for_stderr("listening on http://", Duration::from_secs(120));
-    let addr: SocketAddr = line
-        .split("http://")
-        .nth(1)
-        .and_then(|rest| rest.split('/').next())
-        .and_then(|a| a.parse().ok())
-        .unwrap_or_else(|| panic!("no address in {line:?}"));
+    let (server, addr) = start_http_server(&["--max-connections", "1"]);
     let first = TcpStream::connect(addr).unwrap();
     first
         .set_read_timeout(Some(Duration::from_secs(30)))
@@ -514,24 +504,7 @@ fn async_http_server_closes_a_slow_request_head() {
     if common::skip_unless_kernel_backend("async_http_server header timeout") {
         return;
     }
-    let mut server = Running::spawn(
-        "async_http_server",
-        &[
-            "--listen",
-            "127.0.0.1:0",
-            "--config",
-            &config(),
-            "--header-timeout",
-            "2",
-        ],
-    );
-    let line = server.wait_for_stderr("listening on http://", Duration::from_secs(120));
-    let addr: SocketAddr = line
-        .split("http://")
-        .nth(1)
-        .and_then(|rest| rest.split('/').next())
-        .and_then(|a| a.parse().ok())
-        .unwrap_or_else(|| panic!("no address in {line:?}"));
+    let (server, addr) = start_http_server(&["--header-timeout", "2"]);
     // One byte of a never-ending header a second: traffic enough for the idle timeout, but
     // the head is never complete.
     let mut slow = TcpStream::connect(addr).unwrap();
